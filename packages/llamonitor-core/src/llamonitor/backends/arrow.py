@@ -1,0 +1,154 @@
+"""The one Arrow schema every Parquet file (and spill file) uses, and conversions.
+
+The schema is fixed: every column exists in every file with the same type, whatever the batch
+holds, so datasets never drift. ``custom_attributes`` is JSON text wrapped in the
+``llamonitor.json`` extension type: readers that imported llamonitor get dicts in pandas,
+others get the JSON string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.serialize import (
+    EVENT_FIELDS,
+    NESTED,
+    NESTED_FIELDS,
+    dumps_attributes,
+    loads_attributes,
+)
+
+
+class JsonType(pa.ExtensionType):
+    """JSON text stored as a string column; pandas sees parsed objects."""
+
+    def __init__(self) -> None:
+        super().__init__(pa.string(), "llamonitor.json")
+
+    def __arrow_ext_serialize__(self) -> bytes:
+        return b""
+
+    @classmethod
+    def __arrow_ext_deserialize__(cls, storage_type: pa.DataType, serialized: bytes) -> JsonType:
+        return cls()
+
+    def to_pandas_dtype(self) -> Any:
+        from llamonitor.backends._pandas_json import JsonDtype
+
+        return JsonDtype()
+
+
+JSON_TYPE = JsonType()
+try:
+    pa.register_extension_type(JSON_TYPE)
+except pa.ArrowKeyError:  # already registered (module reloaded)
+    pass
+
+_TS = pa.timestamp("us", tz="UTC")
+_I = pa.int64()
+_S = pa.string()
+_F = pa.float64()
+_B = pa.bool_()
+
+_NESTED_TYPES: dict[str, pa.StructType] = {
+    "text_metrics": pa.struct([
+        ("char_count", _I), ("word_count", _I), ("byte_size", _I), ("line_count", _I),
+        ("input_char_count", _I), ("output_char_count", _I), ("input_tokens", _I),
+        ("output_tokens", _I), ("total_tokens", _I), ("token_reliability", _S), ("tokenizer", _S),
+        ("measurement_mode", _S),
+    ]),
+    "image_metrics": pa.struct([
+        ("image_count", _I), ("total_pixels", _I), ("file_size_bytes", _I), ("formats", _S),
+    ]),
+    "usage": pa.struct([
+        ("input_tokens", _I), ("output_tokens", _I), ("total_tokens", _I), ("cached_input_tokens", _I),
+        ("cache_creation_input_tokens", _I), ("reasoning_tokens", _I), ("source", _S),
+    ]),
+    "cost": pa.struct([
+        ("input_cost_usd", _F), ("output_cost_usd", _F), ("total_cost_usd", _F), ("currency", _S),
+        ("price_source", _S), ("estimated", _B),
+    ]),
+    "agent": pa.struct([
+        ("framework", _S), ("agent_id", _S), ("agent_name", _S), ("agent_role", _S), ("task", _S),
+        ("graph_node", _S), ("graph_step", _I), ("handoff_from", _S),
+    ]),
+}
+
+_TOP_TYPES: dict[str, pa.DataType] = {
+    "event_id": _S, "session_id": _S, "trace_id": _S, "span_id": _S, "operation_name": _S,
+    "start_time": _TS, "end_time": _TS, "duration_ms": _F, "parent_span_id": _S,
+    "operation_type": _S, "error": _B, "error_type": _S, "error_message": _S, "model": _S,
+    "provider": _S, "input_content": _S, "output_content": _S, "custom_attributes": JSON_TYPE,
+    "schema_version": pa.int32(),
+}
+
+_NOT_NULL = {"event_id", "session_id", "trace_id", "span_id", "operation_name", "start_time",
+             "end_time", "duration_ms", "error", "schema_version"}
+
+EVENT_SCHEMA = pa.schema([
+    pa.field(name, _NESTED_TYPES[name] if name in _NESTED_TYPES else _TOP_TYPES[name],
+             nullable=name not in _NOT_NULL)
+    for name in EVENT_FIELDS
+], metadata={b"llamonitor.schema": b"MetricEvent"})
+
+# Guard: the Arrow struct layouts must list exactly the dataclass fields.
+for _name, _struct in _NESTED_TYPES.items():
+    assert tuple(_struct.field(i).name for i in range(_struct.num_fields)) == NESTED_FIELDS[_name], _name
+
+
+def events_to_table(events: Sequence[MetricEvent]) -> pa.Table:
+    """Columnar conversion with the fixed schema (no inference, no drift)."""
+    columns: list[pa.Array] = []
+    for name in EVENT_FIELDS:
+        typ = EVENT_SCHEMA.field(name).type
+        if name in NESTED_FIELDS:
+            sub = NESTED_FIELDS[name]
+            values: list[Any] = [
+                None if (v := getattr(e, name)) is None else {n: getattr(v, n) for n in sub}
+                for e in events
+            ]
+            columns.append(pa.array(values, type=typ))
+        elif name == "custom_attributes":
+            storage = pa.array([dumps_attributes(e.custom_attributes) for e in events], type=_S)
+            columns.append(pa.ExtensionArray.from_storage(JSON_TYPE, storage))
+        else:
+            columns.append(pa.array([getattr(e, name) for e in events], type=typ))
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+
+
+def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if isinstance(column.type, pa.ExtensionType):
+        return pa.chunked_array([c.storage for c in column.chunks], type=column.type.storage_type)
+    return column
+
+
+def table_to_events(table: pa.Table) -> list[MetricEvent]:
+    """Rebuild events from a table written with :data:`EVENT_SCHEMA` (missing columns -> defaults)."""
+    names = set(table.column_names)
+    cols: dict[str, list[Any]] = {n: _storage(table.column(n)).to_pylist() for n in EVENT_FIELDS if n in names}
+    events: list[MetricEvent] = []
+    for i in range(table.num_rows):
+        kwargs: dict[str, Any] = {}
+        for name, values in cols.items():
+            value = values[i]
+            if name in NESTED and value is not None:
+                value = NESTED[name](**value)
+            elif name == "custom_attributes":
+                value = loads_attributes(value) if isinstance(value, str) else (value or {})
+            kwargs[name] = value
+        events.append(MetricEvent(**kwargs))
+    return events
+
+
+def attributes_to_python(value: Any) -> dict[str, Any]:
+    """A ``custom_attributes`` cell read back from Arrow (JSON text or dict) as a dict."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        return loads_attributes(value)
+    return {} if value is None else {"value": json.loads(json.dumps(value, default=str))}

@@ -1,0 +1,330 @@
+"""``@monitor_llm``: record every call of a function as one event.
+
+Works on plain functions, coroutines, generators and async generators (a stream's span ends
+when the stream does, including when the consumer abandons it), methods, classmethods and
+staticmethods. The wrapper only reads clocks, takes ids, sets the context and enqueues a
+tuple holding references; measuring, tokenising and pricing happen in the worker thread.
+The user's result is returned as is, their exception propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any, TypeVar, overload
+
+from llamonitor import ids
+from llamonitor.context import _current
+from llamonitor.instrumentation.base import CollectorRegistry
+from llamonitor.measurement.config import MeasurementConfig
+from llamonitor.runtime import STATE, note_uninitialized
+from llamonitor.transport.records import OperationSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("llamonitor")
+_perf = time.perf_counter_ns
+_wall = time.time_ns
+_get = _current.get
+_set = _current.set
+_reset = _current.reset
+_next_span = ids.next_span
+_next_trace = ids.next_trace
+_put_failed = False
+
+
+def _put(rec: Any, record: tuple[Any, ...]) -> None:
+    global _put_failed
+    try:
+        rec.put(record)
+    except Exception:
+        # Our failure must never become the user's: log once, drop, carry on.
+        if not _put_failed:
+            _put_failed = True
+            logger.exception("llamonitor: could not enqueue an event (logged once)")
+
+
+@overload
+def monitor_llm(operation_name: F) -> F: ...
+
+
+@overload
+def monitor_llm(operation_name: str | None = None, operation_type: str = "llm_call", *,
+                measure_text: bool | list[str] = False, measure_images: bool = False,
+                collectors: list[str] | None = None, custom_attributes: dict[str, Any] | None = None,
+                measurement: str | dict[str, Any] | MeasurementConfig | None = None,
+                capture_content: bool | None = None, model: str | None = None,
+                provider: str | None = None) -> Callable[[F], F]: ...
+
+
+def monitor_llm(operation_name: Any = None, operation_type: str = "llm_call", *,
+                measure_text: bool | list[str] = False, measure_images: bool = False,
+                collectors: list[str] | None = None, custom_attributes: dict[str, Any] | None = None,
+                measurement: str | dict[str, Any] | MeasurementConfig | None = None,
+                capture_content: bool | None = None, model: str | None = None,
+                provider: str | None = None) -> Any:
+    """Monitor every call of the decorated function.
+
+    Args:
+        operation_name: name of the operation (defaults to the function's name). May also be
+            the function itself, for a bare ``@monitor_llm``.
+        operation_type: free-form kind (``"llm_call"``, ``"agent_workflow"``, ``"tool"``...).
+        measure_text: measure the text of arguments and result (mode from ``measurement``).
+        measure_images: count images in arguments and result.
+        collectors: extra collector names (``"cost"``, or ones given to ``CollectorRegistry``).
+        custom_attributes: stored with every event; ``"model"`` / ``"provider"`` keys name the
+            model for token counting and pricing.
+        measurement: ``"capacity"`` | ``"token"`` | ``"hybrid"`` | ``"auto"`` or a dict /
+            :class:`MeasurementConfig` (defaults to the monitor config's).
+        capture_content: store prompt and response text (defaults to the config's setting).
+        model / provider: shorthand for the ``custom_attributes`` keys.
+
+    Raises ``ValueError`` at decoration time for an unknown collector or measurement mode.
+    """
+    if callable(operation_name) and not isinstance(operation_name, str):
+        return monitor_llm()(operation_name)
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise TypeError(f"operation_name must be a string; got {type(operation_name).__name__}")
+    names: list[str] = []
+    if measure_text:
+        names.append("text")
+    if measure_images:
+        names.append("image")
+    for name in collectors or ():
+        if not CollectorRegistry.is_registered(name):
+            raise ValueError(f"unknown collector {name!r}; registered: {', '.join(CollectorRegistry.names())}")
+        if name not in names:
+            names.append(name)
+    measure_cfg = MeasurementConfig.coerce(measurement) if measurement is not None else None
+    if custom_attributes is not None and not isinstance(custom_attributes, dict):
+        raise TypeError("custom_attributes must be a dict")
+
+    def decorate(fn: Any) -> Any:
+        if isinstance(fn, (classmethod, staticmethod)):
+            return type(fn)(decorate(fn.__func__))
+        if not callable(fn):
+            raise TypeError(f"@monitor_llm needs a function; got {type(fn).__name__}")
+        spec = OperationSpec(operation_name or getattr(fn, "__name__", "operation"), operation_type,
+                             collectors=tuple(names), measurement=measure_cfg,
+                             custom_attributes=custom_attributes, model=model, provider=provider,
+                             capture_content=capture_content)
+        if inspect.isasyncgenfunction(fn):
+            wrapper = _wrap_async_gen(fn, spec)
+        elif inspect.iscoroutinefunction(fn):
+            wrapper = _wrap_async(fn, spec)
+        elif inspect.isgeneratorfunction(fn):
+            wrapper = _wrap_gen(fn, spec)
+        else:
+            wrapper = _wrap_sync(fn, spec)
+        wrapper.__llamonitor_spec__ = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
+    keeps = spec.keeps_io
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rec = STATE.recorder
+        if rec is None:
+            note_uninitialized()
+            return await fn(*args, **kwargs)
+        session, trace, parent, agent = _get()
+        span = _next_span()
+        if trace is None:
+            trace = _next_trace()
+        token = _set((session, trace, span, agent))
+        start = _wall()
+        t0 = _perf()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            duration = _perf() - t0
+            _reset(token)
+            _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+                       args if keeps else None, kwargs if keeps else None, None, exc, None))
+            raise
+        duration = _perf() - t0
+        _reset(token)
+        _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+                   args if keeps else None, kwargs if keeps else None, result if keeps else None, None, None))
+        return result
+
+    return wrapper
+
+
+def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
+    keeps = spec.keeps_io
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rec = STATE.recorder
+        if rec is None:
+            note_uninitialized()
+            return fn(*args, **kwargs)
+        session, trace, parent, agent = _get()
+        span = _next_span()
+        if trace is None:
+            trace = _next_trace()
+        token = _set((session, trace, span, agent))
+        start = _wall()
+        t0 = _perf()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            duration = _perf() - t0
+            _reset(token)
+            _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+                       args if keeps else None, kwargs if keeps else None, None, exc, None))
+            raise
+        duration = _perf() - t0
+        _reset(token)
+        _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+                   args if keeps else None, kwargs if keeps else None, result if keeps else None, None, None))
+        return result
+
+    return wrapper
+
+
+class _Stream:
+    """Book-keeping of one streamed call; ``finish`` enqueues its event exactly once."""
+
+    __slots__ = ("args", "chunks", "ctx", "first_ns", "kwargs", "n", "rec", "spec", "start", "t0")
+
+    def __init__(self, rec: Any, spec: OperationSpec, args: Any, kwargs: Any) -> None:
+        self.rec = rec
+        self.spec = spec
+        session, trace, parent, agent = _get()
+        span = _next_span()
+        if trace is None:
+            trace = _next_trace()
+        self.ctx = (session, trace, span, agent, parent)
+        self.args = args if spec.keeps_io else None
+        self.kwargs = kwargs if spec.keeps_io else None
+        self.chunks: list[Any] | None = [] if spec.keeps_io else None
+        self.first_ns: int | None = None
+        self.n = 0
+        self.start = _wall()
+        self.t0 = _perf()
+
+    def chunk(self, item: Any) -> None:
+        if self.first_ns is None:
+            self.first_ns = _perf() - self.t0
+        self.n += 1
+        if self.chunks is not None:
+            self.chunks.append(item)
+
+    def finish(self, status: str, error: BaseException | None = None) -> None:
+        duration = _perf() - self.t0
+        session, trace, span, agent, parent = self.ctx
+        attrs: dict[str, Any] = {"stream": True, "stream_status": status, "stream_chunks": self.n}
+        if self.first_ns is not None:
+            attrs["time_to_first_chunk_ms"] = self.first_ns / 1e6
+        _put(self.rec, (self.spec, session, trace, span, parent, agent, self.start, duration,
+                        self.args, self.kwargs, self.chunks, error, {"attributes": attrs}))
+
+
+def _wrap_gen(fn: Callable[..., Generator[Any, Any, Any]], spec: OperationSpec) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        rec = STATE.recorder
+        if rec is None:
+            note_uninitialized()
+            return (yield from fn(*args, **kwargs))
+        st = _Stream(rec, spec, args, kwargs)
+        ctx = st.ctx[:4]
+        token = _set(ctx)
+        try:
+            gen = fn(*args, **kwargs)
+        finally:
+            _reset(token)
+        send: Any = None
+        thrown: BaseException | None = None
+        while True:
+            # The wrapped body runs under our span only while it runs: set/reset around each
+            # resumption so the span never leaks into the consumer between chunks.
+            token = _set(ctx)
+            try:
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = gen.throw(exc)
+                else:
+                    item = gen.send(send)
+            except StopIteration as stop:
+                st.finish("completed")
+                return stop.value
+            except BaseException as exc:
+                st.finish("error", exc)
+                raise
+            finally:
+                _reset(token)
+            st.chunk(item)
+            try:
+                send = yield item
+            except GeneratorExit:
+                token = _set(ctx)
+                try:
+                    gen.close()
+                finally:
+                    _reset(token)
+                st.finish("abandoned")
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper
+
+
+def _wrap_async_gen(fn: Callable[..., AsyncGenerator[Any, Any]], spec: OperationSpec) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        rec = STATE.recorder
+        if rec is None:
+            note_uninitialized()
+            async for item in fn(*args, **kwargs):
+                yield item
+            return
+        st = _Stream(rec, spec, args, kwargs)
+        ctx = st.ctx[:4]
+        token = _set(ctx)
+        try:
+            agen = fn(*args, **kwargs)
+        finally:
+            _reset(token)
+        send: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = _set(ctx)
+            try:
+                if thrown is not None:
+                    exc, thrown = thrown, None
+                    item = await agen.athrow(exc)
+                else:
+                    item = await agen.asend(send)
+            except StopAsyncIteration:
+                st.finish("completed")
+                return
+            except BaseException as exc:
+                st.finish("error", exc)
+                raise
+            finally:
+                _reset(token)
+            st.chunk(item)
+            try:
+                send = yield item
+            except GeneratorExit:
+                token = _set(ctx)
+                try:
+                    await agen.aclose()
+                finally:
+                    _reset(token)
+                st.finish("abandoned")
+                raise
+            except BaseException as exc:
+                thrown = exc
+
+    return wrapper

@@ -1,0 +1,231 @@
+"""Configuration models: ``MonitorConfig``, ``StorageConfig`` and the extension configs.
+
+Validated with pydantic at the edge (never on the hot path). Every error names the field and,
+for choices, the allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llamonitor.measurement.config import MeasurementConfig
+
+#: Backends that ship with llamonitor; ``register_backend`` adds more.
+BUILTIN_BACKENDS = ("parquet", "postgres", "postgresql", "mysql", "clickhouse")
+OverflowPolicy = Literal["block", "drop_newest", "spill"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StorageConfig(_Strict):
+    """Where events are stored.
+
+    ``backend`` is one of ``parquet`` (default, embedded), ``postgres``, ``mysql``,
+    ``clickhouse`` or a name given to :func:`llamonitor.backends.register_backend`.
+    """
+
+    backend: str = "parquet"
+    output_dir: str = "./monitoring_data"
+    connection_string: str | None = None
+    table_name: str = "metric_events"
+    schema_name: str | None = None
+    pool_size: int = Field(default=10, ge=1, le=1000)
+    batch_size: int = Field(default=100, ge=1, le=1_000_000)
+    #: the worker may coalesce queued events into writes this large when it is behind
+    max_batch_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    flush_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    partition_by: Literal["date", "session_id"] = "date"
+    compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from llamonitor.backends.registry import available_backends
+
+        name = value.strip().lower()
+        known = available_backends()
+        if name not in known:
+            allowed = ", ".join(repr(n) for n in known)
+            raise ValueError(f"storage.backend must be one of {allowed}; got {value!r}")
+        return name
+
+    @field_validator("table_name", "schema_name")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from llamonitor.backends.identifiers import validate_identifier
+
+        return validate_identifier(value)
+
+    @model_validator(mode="after")
+    def _needs_dsn(self) -> StorageConfig:
+        if self.backend in ("postgres", "postgresql", "mysql", "clickhouse") and not self.connection_string:
+            raise ValueError(f"storage.connection_string is required for backend {self.backend!r}")
+        if self.max_batch_size < self.batch_size:
+            raise ValueError("storage.max_batch_size must be >= storage.batch_size")
+        return self
+
+
+class MonitorConfig(_Strict):
+    """Everything ``initialize_monitoring`` needs.
+
+    ``MonitorConfig.for_local_dev()`` writes Parquet under ``./dev_monitoring_data``;
+    ``MonitorConfig.for_production(dsn)`` writes to PostgreSQL; ``MonitorConfig.from_env()``
+    reads ``LLMOPS_*`` variables.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    enabled: bool = True
+    #: bound on events waiting for the writer (memory bound of the hot path)
+    max_queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    #: what a caller does when the queue is full: wait (``block``), drop and count
+    #: (``drop_newest``), or write the event to the spill directory (``spill``)
+    overflow_policy: OverflowPolicy = "block"
+    block_timeout_seconds: float = Field(default=1.0, ge=0, le=600)
+    #: attempts per batch and sink before it is spilled (first try included)
+    max_retries: int = Field(default=4, ge=1, le=100)
+    retry_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
+    retry_max_backoff_seconds: float = Field(default=5.0, ge=0, le=600)
+    #: a failing sink is probed again after this long; until then its batches spill directly
+    circuit_open_seconds: float = Field(default=5.0, ge=0, le=3600)
+    spill_dir: str = "./.llamonitor_spill"
+    #: re-send spilled batches automatically once a sink recovers
+    auto_replay: bool = True
+    shutdown_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
+    measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
+    #: record prompts and completions (off by default); see ``content_redactor``
+    capture_content: bool = False
+    max_content_chars: int = Field(default=10_000, ge=0, le=100_000_000)
+    content_redactor: Callable[[str], str] | None = None
+    default_session_id: str = "default"
+    service_name: str | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("measurement", mode="before")
+    @classmethod
+    def _coerce_measurement(cls, value: Any) -> MeasurementConfig:
+        return MeasurementConfig.coerce(value)
+
+    @classmethod
+    def for_local_dev(cls, output_dir: str = "./dev_monitoring_data") -> MonitorConfig:
+        """Parquet under ``./dev_monitoring_data``, flushed every second."""
+        return cls(storage=StorageConfig(backend="parquet", output_dir=output_dir, batch_size=100,
+                                         flush_interval_seconds=1.0))
+
+    @classmethod
+    def for_production(cls, connection_string: str, *, backend: str = "postgres") -> MonitorConfig:
+        """A server backend (PostgreSQL by default) with larger batches."""
+        return cls(storage=StorageConfig(backend=backend, connection_string=connection_string,
+                                         batch_size=500, flush_interval_seconds=5.0, pool_size=20),
+                   max_queue_size=50_000)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> MonitorConfig:
+        """Build a config from ``LLMOPS_*`` variables (``LLAMONITOR_*`` works too).
+
+        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``BATCH_SIZE``,
+        ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``, ``OVERFLOW_POLICY``, ``SPILL_DIR``,
+        ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            for prefix in ("LLMOPS_", "LLAMONITOR_"):
+                if (prefix + name) in env:
+                    return env[prefix + name]
+            return None
+
+        def number(name: str, kind: type[int] | type[float]) -> int | float | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ValueError(f"LLMOPS_{name} must be {'an integer' if kind is int else 'a number'}; "
+                                 f"got {raw!r}") from None
+
+        def flag(name: str) -> bool | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"LLMOPS_{name} must be true or false; got {raw!r}")
+
+        storage: dict[str, Any] = {}
+        for key, value in (("backend", get("BACKEND")), ("connection_string", get("CONNECTION_STRING")),
+                           ("output_dir", get("OUTPUT_DIR")), ("batch_size", number("BATCH_SIZE", int)),
+                           ("flush_interval_seconds", number("FLUSH_INTERVAL_SECONDS", float))):
+            if value is not None:
+                storage[key] = value
+        top: dict[str, Any] = {"storage": StorageConfig(**storage)}
+        for key, value in (("max_queue_size", number("MAX_QUEUE_SIZE", int)),
+                           ("overflow_policy", get("OVERFLOW_POLICY")), ("spill_dir", get("SPILL_DIR")),
+                           ("measurement", get("MEASUREMENT")), ("capture_content", flag("CAPTURE_CONTENT")),
+                           ("enabled", flag("ENABLED"))):
+            if value is not None:
+                top[key] = value
+        return cls(**top)
+
+    @property
+    def spill_path(self) -> Path:
+        """The spill directory as a path."""
+        return Path(self.spill_dir)
+
+
+class PrometheusConfig(_Strict):
+    """Prometheus exporter settings (``config.extensions["prometheus"]``)."""
+
+    enabled: bool = True
+    port: int = Field(default=8000, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    namespace: str = ""
+    max_label_values: int = Field(default=1000, ge=1)
+
+
+class DatadogConfig(_Strict):
+    """Datadog exporter settings (``config.extensions["datadog"]``)."""
+
+    enabled: bool = True
+    api_key: str | None = None
+    app_key: str | None = None
+    site: str = "datadoghq.com"
+    namespace: str = "llmops"
+    use_statsd: bool = False
+    statsd_host: str = "localhost"
+    statsd_port: int = Field(default=8125, ge=1, le=65535)
+    submission_interval: float = Field(default=10.0, gt=0)
+    tags: list[str] = Field(default_factory=list)
+
+
+class WebSocketConfig(_Strict):
+    """Live WebSocket feed settings (``config.extensions["websocket"]``)."""
+
+    enabled: bool = True
+    max_connections: int = Field(default=100, ge=1)
+    queue_size_per_client: int = Field(default=1000, ge=1)
+
+
+class OTLPConfig(_Strict):
+    """OpenTelemetry OTLP/HTTP span export (``config.extensions["otlp"]``)."""
+
+    enabled: bool = True
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "llamonitor"
+    timeout_seconds: float = Field(default=10.0, gt=0)

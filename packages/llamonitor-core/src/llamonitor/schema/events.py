@@ -1,0 +1,159 @@
+"""The event schema: one span-shaped record per monitored operation.
+
+Events are plain slotted dataclasses rather than pydantic models: they are built in the
+background worker at 100k+/s, and validation happens at the edges (config, API, replay).
+Field names follow the seed project's Parquet layout (``text_metrics.char_count``,
+``custom_attributes``) and map onto the OpenTelemetry GenAI semantic conventions through
+:data:`OTEL_ATTRIBUTE_NAMES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Bumped whenever a field is added, removed or changes type; every backend stores it.
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class TextMetrics:
+    """Size of the text that went into and came out of an operation.
+
+    Capacity fields (chars, words, bytes, lines) cover input and output together; the
+    ``input_*`` / ``output_*`` split is kept for the character counts so throughput can be
+    read per direction. Token fields are filled in token / hybrid / auto mode.
+    """
+
+    char_count: int | None = None
+    word_count: int | None = None
+    byte_size: int | None = None
+    line_count: int | None = None
+    input_char_count: int | None = None
+    output_char_count: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    #: "exact" (tokenizer of the model family), "estimated" (heuristic) or None.
+    token_reliability: str | None = None
+    tokenizer: str | None = None
+    measurement_mode: str | None = None
+
+
+@dataclass(slots=True)
+class ImageMetrics:
+    """Images seen in an operation's input or output."""
+
+    image_count: int | None = None
+    total_pixels: int | None = None
+    file_size_bytes: int | None = None
+    formats: str | None = None
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Billing tokens of one call.
+
+    ``source`` says where the numbers came from: ``"provider"`` (reported by the API: always
+    preferred), ``"tokenizer"`` (counted with the model family's tokenizer) or ``"estimate"``.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    source: str | None = None
+
+
+@dataclass(slots=True)
+class CostInfo:
+    """Cost of one call in US dollars, with the price entry it came from."""
+
+    input_cost_usd: float | None = None
+    output_cost_usd: float | None = None
+    total_cost_usd: float | None = None
+    currency: str = "USD"
+    #: the pricing entry used, e.g. ``"gpt-4o-mini@2025-11-01"``
+    price_source: str | None = None
+    estimated: bool | None = None
+
+
+@dataclass(slots=True)
+class AgentIdentity:
+    """Who did the work, as the framework knows it (never guessed on this record)."""
+
+    framework: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_role: str | None = None
+    task: str | None = None
+    graph_node: str | None = None
+    graph_step: int | None = None
+    #: name of the agent that handed work to this one (handoff events)
+    handoff_from: str | None = None
+
+
+@dataclass(slots=True)
+class MetricEvent:
+    """One monitored operation (a span).
+
+    Times are UTC-aware datetimes; ``duration_ms`` is measured with a monotonic clock and is
+    authoritative (``end_time - start_time`` may differ by clock adjustments).
+    """
+
+    event_id: str
+    session_id: str
+    trace_id: str
+    span_id: str
+    operation_name: str
+    start_time: datetime
+    end_time: datetime
+    duration_ms: float
+    parent_span_id: str | None = None
+    operation_type: str = "llm_call"
+    error: bool = False
+    error_type: str | None = None
+    error_message: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    text_metrics: TextMetrics | None = None
+    image_metrics: ImageMetrics | None = None
+    usage: TokenUsage | None = None
+    cost: CostInfo | None = None
+    agent: AgentIdentity | None = None
+    #: captured prompt / response, only when content capture is enabled (redacted by policy)
+    input_content: str | None = None
+    output_content: str | None = None
+    custom_attributes: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def timestamp(self) -> datetime:
+        """Start time (the seed README calls it ``timestamp``)."""
+        return self.start_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (datetimes as ISO-8601 strings), nested groups as dicts."""
+        from llamonitor.schema.serialize import event_to_dict
+
+        return event_to_dict(self)
+
+
+#: Our field -> OpenTelemetry GenAI semantic convention attribute.
+OTEL_ATTRIBUTE_NAMES: dict[str, str] = {
+    "operation_type": "gen_ai.operation.name",
+    "model": "gen_ai.request.model",
+    "provider": "gen_ai.system",
+    "usage.input_tokens": "gen_ai.usage.input_tokens",
+    "usage.output_tokens": "gen_ai.usage.output_tokens",
+    "usage.cached_input_tokens": "gen_ai.usage.cache_read.input_tokens",
+    "usage.cache_creation_input_tokens": "gen_ai.usage.cache_creation.input_tokens",
+    "usage.reasoning_tokens": "gen_ai.usage.reasoning.output_tokens",
+    "agent.agent_name": "gen_ai.agent.name",
+    "agent.agent_id": "gen_ai.agent.id",
+    "session_id": "session.id",
+    "error_type": "error.type",
+}

@@ -1,0 +1,125 @@
+"""Events to and from plain dicts / JSON (replay files, APIs, exporters)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import datetime, timezone
+from typing import Any
+
+from llamonitor.schema.events import (
+    AgentIdentity,
+    CostInfo,
+    ImageMetrics,
+    MetricEvent,
+    TextMetrics,
+    TokenUsage,
+)
+
+#: nested field name -> dataclass
+NESTED: dict[str, type[Any]] = {
+    "text_metrics": TextMetrics,
+    "image_metrics": ImageMetrics,
+    "usage": TokenUsage,
+    "cost": CostInfo,
+    "agent": AgentIdentity,
+}
+NESTED_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in fields(cls)) for name, cls in NESTED.items()
+}
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(MetricEvent))
+
+
+def _safe_default(value: Any) -> Any:
+    # json.dumps fallback: never raise on hostile values (objects whose __str__ raises).
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:1000]).decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    try:
+        return str(value)[:1000]
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def dumps_attributes(attrs: dict[str, Any] | None) -> str | None:
+    """JSON for a custom-attributes dict; never raises (cycles and odd objects are replaced)."""
+    if not attrs:
+        return None if attrs is None else "{}"
+    try:
+        return json.dumps(attrs, default=_safe_default, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        # Cyclic or otherwise unserialisable: keep what can be kept, key by key.
+        safe: dict[str, Any] = {}
+        for key, value in attrs.items():
+            try:
+                json.dumps(value, default=_safe_default)
+                safe[str(key)] = value
+            except Exception:
+                safe[str(key)] = _safe_default(value) if not isinstance(value, (dict, list)) else "<cyclic>"
+        return json.dumps(safe, default=_safe_default, ensure_ascii=False)
+
+
+def loads_attributes(text: str | None) -> dict[str, Any]:
+    """Parse custom attributes JSON (empty dict for null)."""
+    if not text:
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _nested_to_dict(obj: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    return {n: getattr(obj, n) for n in names}
+
+
+def event_to_dict(event: MetricEvent, *, iso_times: bool = True) -> dict[str, Any]:
+    """A JSON-friendly dict of ``event`` (nested groups as dicts, times as ISO strings)."""
+    out: dict[str, Any] = {}
+    for name in EVENT_FIELDS:
+        value = getattr(event, name)
+        if name in NESTED_FIELDS:
+            value = _nested_to_dict(value, NESTED_FIELDS[name])
+        elif iso_times and isinstance(value, datetime):
+            value = value.isoformat()
+        out[name] = value
+    out["timestamp"] = out["start_time"]
+    return out
+
+
+def _parse_time(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    raise ValueError(f"{field} must be a datetime or ISO-8601 string; got {type(value).__name__}")
+
+
+def event_from_dict(data: dict[str, Any]) -> MetricEvent:
+    """Rebuild an event from :func:`event_to_dict` output; ``ValueError`` names a bad field."""
+    if not isinstance(data, dict):
+        raise ValueError(f"event must be an object; got {type(data).__name__}")
+    kwargs: dict[str, Any] = {}
+    for name in EVENT_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if name in NESTED and value is not None:
+            if not isinstance(value, dict):
+                raise ValueError(f"{name} must be an object or null")
+            allowed = NESTED_FIELDS[name]
+            value = NESTED[name](**{k: v for k, v in value.items() if k in allowed})
+        elif name in ("start_time", "end_time"):
+            value = _parse_time(value, name)
+        elif name == "custom_attributes":
+            value = loads_attributes(value) if isinstance(value, str) else dict(value or {})
+        kwargs[name] = value
+    missing = [n for n in ("event_id", "session_id", "trace_id", "span_id", "operation_name",
+                           "start_time", "end_time", "duration_ms") if n not in kwargs]
+    if missing:
+        raise ValueError(f"event is missing required field(s): {', '.join(missing)}")
+    return MetricEvent(**kwargs)

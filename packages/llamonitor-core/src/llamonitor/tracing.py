@@ -1,0 +1,162 @@
+"""The public emit API for adapters (OpenAI / Anthropic patches, framework handlers).
+
+Adapters depend on this module only, never on the worker or a backend::
+
+    from llamonitor.tracing import start_span, is_suppressed, suppress_instrumentation
+
+    span = start_span("chat gpt-4o", operation_type="chat", provider="openai", model="gpt-4o")
+    with span.activate():          # nested spans (tool calls...) become its children
+        ...
+    span.end(usage=TokenUsage(input_tokens=..., output_tokens=..., source="provider"))
+
+A span records nothing until ``end``; ``end`` is idempotent. All methods are safe to call
+when monitoring is off (they do nothing) and never raise into the caller's code.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from llamonitor import ids
+from llamonitor.context import _current
+from llamonitor.runtime import STATE
+from llamonitor.schema.events import AgentIdentity, TokenUsage
+from llamonitor.transport.records import OperationSpec
+
+_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("llamonitor_suppressed", default=False)
+_specs: dict[tuple[str, str], OperationSpec] = {}
+
+
+def is_recording() -> bool:
+    """Whether monitoring is initialised (adapters may skip work when it is not)."""
+    return STATE.recorder is not None
+
+
+@contextmanager
+def suppress_instrumentation() -> Iterator[None]:
+    """Inside this block, SDK-level instrumentation records nothing.
+
+    A framework adapter that records an LLM call itself wraps the SDK call in this, so one
+    call produces one event (rule 2 of the design).
+    """
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def is_suppressed() -> bool:
+    """Whether the current context is inside :func:`suppress_instrumentation`."""
+    return _suppressed.get()
+
+
+def _spec(operation_name: str, operation_type: str) -> OperationSpec:
+    key = (operation_name, operation_type)
+    spec = _specs.get(key)
+    if spec is None:
+        if len(_specs) > 10_000:  # bound the cache against unbounded operation names
+            _specs.clear()
+        spec = _specs[key] = OperationSpec(operation_name, operation_type)
+    return spec
+
+
+class Span:
+    """One operation recorded by an adapter. Create with :func:`start_span`."""
+
+    __slots__ = ("_ended", "_token", "agent", "attributes", "extra", "model", "operation_name",
+                 "operation_type", "parent", "provider", "session", "span", "start_ns", "t0", "trace")
+
+    def __init__(self, operation_name: str, operation_type: str, *, session_id: str | None,
+                 trace_id: str | None, parent_span_id: str | None, span_id: str | None,
+                 agent: AgentIdentity | None, model: str | None, provider: str | None,
+                 attributes: dict[str, Any] | None, inherit: bool) -> None:
+        session, trace, parent, ctx_agent = _current.get() if inherit else (None, None, None, None)
+        self.operation_name = operation_name
+        self.operation_type = operation_type
+        self.session = session_id if session_id is not None else session
+        self.trace: str | int = trace_id if trace_id is not None else (trace if trace is not None
+                                                                       else ids.next_trace())
+        self.parent: str | int | None = parent_span_id if parent_span_id is not None else parent
+        self.span: str | int = span_id if span_id is not None else ids.next_span()
+        self.agent = agent if agent is not None else ctx_agent
+        self.model = model
+        self.provider = provider
+        self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
+        self.extra: dict[str, Any] = {}
+        self.start_ns = time.time_ns()
+        self.t0 = time.perf_counter_ns()
+        self._ended = False
+        self._token: contextvars.Token[Any] | None = None
+
+    @property
+    def span_id(self) -> str:
+        """This span's id as stored (hex for generated ids)."""
+        return ids.span_hex(self.span) if isinstance(self.span, int) else self.span
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id as stored."""
+        return ids.trace_hex(self.trace) if isinstance(self.trace, int) else self.trace
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Add a custom attribute."""
+        self.attributes[key] = value
+
+    @contextmanager
+    def activate(self) -> Iterator[Span]:
+        """Make this span the parent of spans started (or decorated calls made) inside."""
+        token = _current.set((self.session, self.trace, self.span, self.agent))  # type: ignore[arg-type]
+        try:
+            yield self
+        finally:
+            try:
+                _current.reset(token)
+            except ValueError:
+                pass
+
+    def end(self, *, error: BaseException | None = None, usage: TokenUsage | None = None,
+            model: str | None = None, provider: str | None = None, result: Any = None,
+            input_content: str | None = None, output_content: str | None = None,
+            attributes: dict[str, Any] | None = None, end_ns: int | None = None) -> None:
+        """Finish the span and enqueue its event (only the first call counts)."""
+        if self._ended:
+            return
+        self._ended = True
+        rec = STATE.recorder
+        if rec is None:
+            return
+        duration = (time.perf_counter_ns() - self.t0) if end_ns is None else max(0, end_ns - self.start_ns)
+        if attributes:
+            self.attributes.update(attributes)
+        extra = self.extra
+        extra["model"] = model or self.model
+        extra["provider"] = provider or self.provider
+        if usage is not None:
+            extra["usage"] = usage
+        if self.attributes:
+            extra["attributes"] = self.attributes
+        if input_content is not None:
+            extra["input_content"] = input_content
+        if output_content is not None:
+            extra["output_content"] = output_content
+        spec = _spec(self.operation_name, self.operation_type)
+        try:
+            rec.put((spec, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,
+                     duration, None, None, result, error, extra))
+        except Exception:
+            pass
+
+
+def start_span(operation_name: str, *, operation_type: str = "llm_call", session_id: str | None = None,
+               trace_id: str | None = None, parent_span_id: str | None = None, span_id: str | None = None,
+               agent: AgentIdentity | None = None, model: str | None = None, provider: str | None = None,
+               attributes: dict[str, Any] | None = None, inherit_context: bool = True) -> Span:
+    """Start a span; ids not given are taken from the current context (or generated)."""
+    return Span(operation_name, operation_type, session_id=session_id, trace_id=trace_id,
+                parent_span_id=parent_span_id, span_id=span_id, agent=agent, model=model,
+                provider=provider, attributes=attributes, inherit=inherit_context)

@@ -1,0 +1,124 @@
+"""Local spill store: batches a sink could not take, and events that overflowed the queue.
+
+Layout under ``spill_dir``::
+
+    <sink name>/batch_<time>_<pid>_<n>.parquet   # one failed batch for one sink
+    _overflow/overflow_<pid>_<time>.jsonl        # queue overflow (policy "spill"), for every sink
+
+Files are written to a temporary name and renamed, so a reader never sees half a file; a
+replayed file is deleted only after its sink accepted it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from llamonitor.backends.arrow import events_to_table, table_to_events
+from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.serialize import event_from_dict, event_to_dict
+
+OVERFLOW_DIR = "_overflow"
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_seq = itertools.count(1)
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe folder name (no separators, no dot-dot)."""
+    cleaned = _SAFE.sub("_", name).strip("._")
+    return cleaned[:100] or "sink"
+
+
+class SpillStore:
+    """Reads and writes spill files under one directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._overflow_lock = threading.Lock()
+        self._overflow_file: Path | None = None
+
+    def write_batch(self, sink: str, events: Sequence[MetricEvent]) -> Path:
+        """Spill one batch for ``sink`` as a Parquet file; returns its path."""
+        folder = self.root / safe_name(sink)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"batch_{time.time_ns()}_{os.getpid()}_{next(_seq)}.parquet"
+        final = folder / name
+        tmp = folder / (name + ".tmp")
+        pq.write_table(events_to_table(events), tmp, compression="zstd")
+        os.replace(tmp, final)
+        return final
+
+    def append_overflow(self, event: MetricEvent) -> None:
+        """Append one event to this process's overflow file (JSON lines)."""
+        line = json.dumps(event_to_dict(event), ensure_ascii=False, default=str) + "\n"
+        with self._overflow_lock:
+            if self._overflow_file is None:
+                folder = self.root / OVERFLOW_DIR
+                folder.mkdir(parents=True, exist_ok=True)
+                self._overflow_file = folder / f"overflow_{os.getpid()}_{time.time_ns()}.jsonl"
+            with open(self._overflow_file, "a", encoding="utf-8") as fh:
+                fh.write(line)
+
+    def close_overflow(self) -> None:
+        """Start a new overflow file next time (the current one becomes replayable)."""
+        with self._overflow_lock:
+            self._overflow_file = None
+
+    def pending(self, sink: str | None = None) -> list[Path]:
+        """Spilled files, oldest first: one sink's batches, or all (``sink=None``)."""
+        if not self.root.exists():
+            return []
+        if sink is not None:
+            folders = [self.root / safe_name(sink)]
+        else:
+            folders = [p for p in self.root.iterdir() if p.is_dir()]
+        files: list[Path] = []
+        for folder in folders:
+            if folder.is_dir():
+                files.extend(p for p in folder.iterdir()
+                             if p.suffix in (".parquet", ".jsonl") and not p.name.endswith(".tmp"))
+        return sorted(files, key=lambda p: p.name)
+
+    def overflow_files(self, *, include_current: bool = False) -> list[Path]:
+        """Overflow files ready for replay (the one being appended to is skipped by default)."""
+        files = self.pending(OVERFLOW_DIR)
+        if not include_current and self._overflow_file is not None:
+            files = [f for f in files if f != self._overflow_file]
+        return files
+
+    @staticmethod
+    def read(path: Path) -> list[MetricEvent]:
+        """Events of a spill file (Parquet batch or JSON-lines overflow)."""
+        if path.suffix == ".jsonl":
+            events = []
+            with open(path, encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, 1):
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        events.append(event_from_dict(json.loads(line)))
+                    except (ValueError, TypeError) as exc:
+                        # A torn last line (process killed mid-write) is the only expected case.
+                        raise ValueError(f"{path}:{lineno}: unreadable spilled event: {exc}") from exc
+            return events
+        return table_to_events(pq.read_table(path))
+
+    def count_events(self) -> int:
+        """Total events waiting in spill files."""
+        total = 0
+        for path in self.pending():
+            if path.suffix == ".jsonl":
+                with open(path, encoding="utf-8") as fh:
+                    total += sum(1 for line in fh if line.strip())
+            else:
+                total += pq.ParquetFile(path).metadata.num_rows
+        return total

@@ -1,0 +1,351 @@
+"""The background writer: one thread, its own event loop, batches to every sink.
+
+Callers only append to the :class:`Recorder`; this thread builds events (measurement, tokens,
+cost), batches them by size and interval, and fans each batch out to every sink. A failing
+sink is retried with exponential backoff; after ``max_retries`` the batch is spilled to disk
+and the sink's circuit opens (later batches spill directly, one probe per
+``circuit_open_seconds``). When a probe succeeds the spilled batches are replayed. Nothing
+accepted is lost without a counter: ``health()`` reports every outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llamonitor.backends.base import StorageBackend
+from llamonitor.schema.config import MonitorConfig
+from llamonitor.schema.events import MetricEvent
+from llamonitor.transport.enrich import EventBuilder
+from llamonitor.transport.recorder import Recorder
+from llamonitor.transport.spill import SpillStore
+
+logger = logging.getLogger("llamonitor")
+Listener = Callable[[Sequence[MetricEvent]], None]
+
+
+class SinkState:
+    """Counters and circuit state of one sink."""
+
+    def __init__(self, sink: StorageBackend) -> None:
+        self.sink = sink
+        self.name = getattr(sink, "name", type(sink).__name__)
+        self.written = 0
+        self.failed_attempts = 0
+        self.spilled_batches = 0
+        self.spilled_events = 0
+        self.replayed_events = 0
+        self.lost_events = 0
+        self.degraded = False
+        self.probe_at = 0.0
+        self.last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "written": self.written, "failed_attempts": self.failed_attempts,
+            "spilled_batches": self.spilled_batches, "spilled_events": self.spilled_events,
+            "replayed_events": self.replayed_events, "lost_events": self.lost_events,
+            "degraded": self.degraded, "last_error": self.last_error,
+        }
+
+
+class MonitoringWriter:
+    """Owns the recorder, the worker thread and the sinks of one monitoring configuration."""
+
+    def __init__(self, config: MonitorConfig, sinks: Sequence[StorageBackend]) -> None:
+        self.config = config
+        storage = config.storage
+        self.recorder = Recorder(config.max_queue_size, config.overflow_policy,
+                                 config.block_timeout_seconds, storage.batch_size,
+                                 on_spill=self._spill_overflow_record)
+        self.builder = EventBuilder(config)
+        self._caller_builder = EventBuilder(config)
+        self._caller_lock = threading.Lock()
+        self.spill = SpillStore(config.spill_dir)
+        self.sinks = [SinkState(s) for s in sinks]
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._flush_requests: list[threading.Event] = []
+        self._stopping = False
+        self._ready = threading.Event()
+        self._init_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._overflow_pending = False
+        self.processed = 0
+        self.build_errors = 0
+        self.batches = 0
+        self.started_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the worker thread and initialise every sink; re-raises an init failure."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="llamonitor-writer", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"llamonitor writer did not start within {timeout}s")
+        if self._init_error is not None:
+            self._thread.join(5)
+            raise self._init_error
+        self.started_at = time.time()
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is alive and not shutting down."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Block until everything enqueued before this call is written (or spilled)."""
+        if not (self._thread and self._thread.is_alive()):
+            return len(self.recorder) == 0
+        done = threading.Event()
+        with self._lock:
+            self._flush_requests.append(done)
+        self.recorder.wake.set()
+        return done.wait(timeout)
+
+    async def aflush(self, timeout: float | None = 30.0) -> bool:
+        """:meth:`flush` without blocking the caller's event loop."""
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Drain the queue, close sinks and stop. Returns ``False`` if it timed out.
+
+        On time-out the events still queued are built and spilled from the calling thread, so
+        ``llamonitor replay`` can send them later: nothing accepted is dropped.
+        """
+        timeout = self.config.shutdown_timeout_seconds if timeout is None else timeout
+        thread = self._thread
+        if thread is None:
+            return True
+        with self._lock:
+            self._stopping = True
+        self.recorder.wake.set()
+        thread.join(timeout)
+        if thread.is_alive():
+            leftover = self.recorder.take(len(self.recorder))
+            for rec in leftover:
+                self._spill_overflow_record(rec)
+            logger.warning("llamonitor: shutdown timed out after %.1fs; %d queued events were spilled "
+                           "to %s", timeout, len(leftover), self.config.spill_dir)
+            return False
+        return True
+
+    async def ashutdown(self, timeout: float | None = None) -> bool:
+        """:meth:`shutdown` without blocking the caller's event loop."""
+        return await asyncio.to_thread(self.shutdown, timeout)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(events)`` from the worker after each batch is built (live feeds)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener``."""
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            pass
+
+    # -- health --------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """Counters: everything accepted is either queued, written, spilled or counted lost."""
+        rec = self.recorder
+        return {
+            "running": self.running,
+            "queue_size": len(rec),
+            "queue_capacity": rec.max_size,
+            "overflow_policy": rec.policy,
+            "processed": self.processed,
+            "batches": self.batches,
+            "build_errors": self.build_errors,
+            "dropped_overflow": rec.dropped_overflow,
+            "spilled_overflow": rec.spilled_overflow,
+            "blocked_calls": rec.blocked_total,
+            "collector_errors": dict(self.builder.collector_errors),
+            "sinks": {s.name: s.as_dict() for s in self.sinks},
+            "spill_dir": str(self.spill.root),
+        }
+
+    # -- worker thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                for state in self.sinks:
+                    loop.run_until_complete(state.sink.initialize())
+            except BaseException as exc:
+                self._init_error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            try:
+                self._main()
+            except BaseException:  # pragma: no cover - a bug; never die silently
+                logger.exception("llamonitor: writer thread crashed; events now stay queued")
+                raise
+        finally:
+            for state in self.sinks:
+                try:
+                    loop.run_until_complete(state.sink.close())
+                except Exception:
+                    logger.exception("llamonitor: closing sink %s failed", state.name)
+            loop.close()
+
+    def _main(self) -> None:
+        rec = self.recorder
+        storage = self.config.storage
+        batch_size, max_batch, interval = storage.batch_size, storage.max_batch_size, storage.flush_interval_seconds
+        oldest: float | None = None
+        while True:
+            if len(rec) < batch_size:
+                wait = interval if oldest is None else max(0.0, oldest + interval - time.monotonic())
+                rec.wake.wait(wait)
+            rec.wake.clear()
+            with self._lock:
+                requests, self._flush_requests = self._flush_requests, []
+                stopping = self._stopping
+            now = time.monotonic()
+            if len(rec) and oldest is None:
+                oldest = now
+            force = bool(requests) or stopping or (oldest is not None and now - oldest >= interval)
+            # When forced, write what is queued now (not what producers add meanwhile).
+            target = len(rec) if force else 0
+            while len(rec) >= batch_size or target > 0:
+                records = rec.take(max_batch)
+                target -= len(records)
+                self._process(records)
+            oldest = now if len(rec) else None
+            self._housekeeping()
+            for done in requests:
+                done.set()
+            if stopping and not len(rec):
+                return
+
+    def _process(self, records: list[Any]) -> None:
+        events: list[MetricEvent] = []
+        build = self.builder.build
+        for record in records:
+            try:
+                events.append(build(record))
+            except Exception:
+                self.build_errors += 1
+                if self.build_errors == 1:
+                    logger.exception("llamonitor: could not build an event (counted in build_errors)")
+        self.processed += len(records)
+        if not events:
+            return
+        self.batches += 1
+        for listener in list(self._listeners):
+            try:
+                listener(events)
+            except Exception:
+                logger.exception("llamonitor: live listener failed")
+        for state in self.sinks:
+            self._deliver(state, events)
+
+    def _write(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
+        assert self._loop is not None
+        self._loop.run_until_complete(state.sink.write_batch(events))
+
+    def _deliver(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
+        cfg = self.config
+        if state.degraded and time.monotonic() < state.probe_at:
+            self._spill_batch(state, events)
+            return
+        attempts = 1 if state.degraded else cfg.max_retries
+        for attempt in range(attempts):
+            try:
+                self._write(state, events)
+            except Exception as exc:
+                state.failed_attempts += 1
+                state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                if state.failed_attempts == 1 or attempt == attempts - 1:
+                    logger.warning("llamonitor: sink %s failed (attempt %d/%d): %s", state.name,
+                                   attempt + 1, attempts, state.last_error)
+                if attempt < attempts - 1:
+                    delay = min(cfg.retry_max_backoff_seconds, cfg.retry_backoff_seconds * (2 ** attempt))
+                    time.sleep(delay)
+                continue
+            state.written += len(events)
+            if state.degraded:
+                state.degraded = False
+                logger.warning("llamonitor: sink %s recovered", state.name)
+                if cfg.auto_replay:
+                    self._replay_sink(state)
+            return
+        state.degraded = True
+        state.probe_at = time.monotonic() + cfg.circuit_open_seconds
+        self._spill_batch(state, events)
+
+    def _spill_batch(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
+        try:
+            self.spill.write_batch(state.name, events)
+            state.spilled_batches += 1
+            state.spilled_events += len(events)
+        except Exception:
+            state.lost_events += len(events)
+            logger.exception("llamonitor: could not spill %d events for sink %s: they are lost "
+                             "(counted in lost_events)", len(events), state.name)
+
+    def _replay_sink(self, state: SinkState) -> None:
+        for path in self.spill.pending(state.name):
+            try:
+                events = self.spill.read(path)
+                self._write(state, events)
+            except Exception as exc:
+                state.last_error = f"replay: {type(exc).__name__}: {exc}"[:500]
+                logger.warning("llamonitor: replay of %s to %s failed: %s", path.name, state.name, exc)
+                return
+            path.unlink(missing_ok=True)
+            state.replayed_events += len(events)
+
+    def _housekeeping(self) -> None:
+        # Overflow spilled by callers goes to every sink once the queue has room again.
+        if self._overflow_pending and len(self.recorder) < self.recorder.max_size // 2:
+            self._overflow_pending = False
+            self.spill.close_overflow()
+            for path in self.spill.overflow_files():
+                try:
+                    events = self.spill.read(path)
+                except Exception:
+                    logger.exception("llamonitor: unreadable overflow file %s left in place", path)
+                    continue
+                for state in self.sinks:
+                    self._deliver(state, events)
+                path.unlink(missing_ok=True)
+        for state in self.sinks:
+            if state.degraded and time.monotonic() >= state.probe_at and not len(self.recorder):
+                # Idle but degraded: probe by replaying the oldest spilled batch.
+                state.probe_at = time.monotonic() + self.config.circuit_open_seconds
+                files = self.spill.pending(state.name)
+                if not files:
+                    state.degraded = False
+                    continue
+                try:
+                    self._write(state, self.spill.read(files[0]))
+                except Exception as exc:
+                    state.failed_attempts += 1
+                    state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    continue
+                replayed = self.spill.read(files[0])
+                files[0].unlink(missing_ok=True)
+                state.replayed_events += len(replayed)
+                state.degraded = False
+                logger.warning("llamonitor: sink %s recovered", state.name)
+                if self.config.auto_replay:
+                    self._replay_sink(state)
+
+    def _spill_overflow_record(self, record: Any) -> None:
+        # Runs in the caller's thread (policy "spill", or shutdown time-out): build and append.
+        with self._caller_lock:
+            event = self._caller_builder.build(record)
+        self.spill.append_overflow(event)
+        self._overflow_pending = True
