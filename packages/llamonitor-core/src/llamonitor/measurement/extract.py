@@ -47,7 +47,7 @@ SKIP_KWARGS = frozenset({
     "extra_headers", "extra_query", "headers", "session_id", "trace_id", "metadata",
 })
 MAX_DEPTH = 32
-MAX_NODES = 100_000
+MAX_NODES = 500_000
 DEFAULT_LIMIT = 1_000_000
 
 _ATOMS = (int, float, complex, bool, type(None))
@@ -120,12 +120,14 @@ class _Walker:
         return self.used >= self.limit
 
     def _text(self, s: str) -> str:
+        if type(s) is not str:  # a subclass: read the characters, never its overrides
+            s = str.__getitem__(s, slice(None))
         room = self.limit - self.used
         if len(s) > room:
             self.truncated = True
             s = s[:room]
         self.used += len(s)
-        return str(s) if type(s) is not str else s
+        return s
 
     def _bytes(self, b: bytes | bytearray) -> str:
         room = self.limit - self.used
@@ -143,18 +145,20 @@ class _Walker:
         return self._text(s)
 
     def walk(self, obj: Any, depth: int = 0) -> str:
+        if obj is None or isinstance(obj, _ATOMS):
+            return ""
         if self.full:
-            if obj is not None and not isinstance(obj, _ATOMS):
-                self.truncated = True
+            self.truncated = True
+            return ""
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.truncated = True
             return ""
         if isinstance(obj, str):
             return self._text(obj)
-        if obj is None or isinstance(obj, _ATOMS):
-            return ""
         if isinstance(obj, (bytes, bytearray)):
             return self._bytes(obj)
-        self.nodes += 1
-        if depth >= MAX_DEPTH or self.nodes > MAX_NODES:
+        if depth >= MAX_DEPTH:
             self.truncated = True
             return ""
         oid = id(obj)
@@ -198,12 +202,16 @@ class _Walker:
         return self._join(list(d.values()), depth, "\n")
 
     def _object(self, obj: Any, depth: int) -> str:
+        keyed = False
         for name in TEXT_ATTRS:
-            value = _get(obj, name)
-            if value is not None:
-                text = self.walk(value, depth + 1)
-                if text:
-                    return text
+            if not _defined_on(obj, name):
+                continue
+            keyed = True
+            text = self.walk(_get(obj, name), depth + 1)
+            if text:
+                return text
+        if keyed:  # e.g. a message whose content is None: its other fields are not text
+            return ""
         fields = getattr(type(obj), "model_fields", None)
         if isinstance(fields, dict) and fields:
             return self._join([_get(obj, f) for f in fields], depth, "\n")

@@ -131,6 +131,7 @@ def _write_atomic(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared cache must stay readable
         os.replace(tmp, path)
     except BaseException:
         try:

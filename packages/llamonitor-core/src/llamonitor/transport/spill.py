@@ -33,7 +33,7 @@ _seq = itertools.count(1)
 
 def safe_name(name: str) -> str:
     """A file-system-safe folder name (no separators, no dot-dot)."""
-    cleaned = _SAFE.sub("_", name).strip("._")
+    cleaned = _SAFE.sub("_", name).strip(".")
     return cleaned[:100] or "sink"
 
 
@@ -95,9 +95,30 @@ class SpillStore:
         return files
 
     @staticmethod
+    def claim(path: Path) -> Path | None:
+        """Atomically take ``path`` for replay (``None`` if another process took it first).
+
+        Several processes may share a spill directory; the rename makes sure only one of them
+        replays a given file. Give it back with :meth:`release` if the replay fails.
+        """
+        claimed = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return None
+        return claimed
+
+    @staticmethod
+    def release(claimed: Path) -> Path:
+        """Undo :meth:`claim` (the file becomes pending again)."""
+        original = claimed.with_name(claimed.name.rsplit(".claimed-", 1)[0])
+        os.rename(claimed, original)
+        return original
+
+    @staticmethod
     def read(path: Path) -> list[MetricEvent]:
         """Events of a spill file (Parquet batch or JSON-lines overflow)."""
-        if path.suffix == ".jsonl":
+        if ".jsonl" in path.suffixes:
             events = []
             with open(path, encoding="utf-8") as fh:
                 for lineno, line in enumerate(fh, 1):
@@ -116,7 +137,7 @@ class SpillStore:
         """Total events waiting in spill files."""
         total = 0
         for path in self.pending():
-            if path.suffix == ".jsonl":
+            if ".jsonl" in path.suffixes:
                 with open(path, encoding="utf-8") as fh:
                     total += sum(1 for line in fh if line.strip())
             else:

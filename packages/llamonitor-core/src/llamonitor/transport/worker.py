@@ -128,12 +128,13 @@ class MonitoringWriter:
             self._stopping = True
         self.recorder.wake.set()
         thread.join(timeout)
-        if thread.is_alive():
+        if thread.is_alive() or len(self.recorder):
+            # Timed out (or the worker is gone): spill what is still queued, from this thread.
             leftover = self.recorder.take(len(self.recorder))
             for rec in leftover:
                 self._spill_overflow_record(rec)
-            logger.warning("llamonitor: shutdown timed out after %.1fs; %d queued events were spilled "
-                           "to %s", timeout, len(leftover), self.config.spill_dir)
+            logger.warning("llamonitor: shutdown did not drain within %.1fs; %d queued events were spilled "
+                           "to %s for `llamonitor replay`", timeout, len(leftover), self.config.spill_dir)
             return False
         return True
 
@@ -187,6 +188,8 @@ class MonitoringWriter:
                 return
             self._ready.set()
             try:
+                if self.config.auto_replay:
+                    self._startup_replay()
                 self._main()
             except BaseException:  # pragma: no cover - a bug; never die silently
                 logger.exception("llamonitor: writer thread crashed; events now stay queued")
@@ -295,17 +298,32 @@ class MonitoringWriter:
             logger.exception("llamonitor: could not spill %d events for sink %s: they are lost "
                              "(counted in lost_events)", len(events), state.name)
 
-    def _replay_sink(self, state: SinkState) -> None:
+    def _replay_sink(self, state: SinkState) -> bool:
+        """Send this sink's spilled batches, oldest first; stop at the first failure."""
         for path in self.spill.pending(state.name):
+            claimed = self.spill.claim(path)
+            if claimed is None:
+                continue
             try:
-                events = self.spill.read(path)
+                events = self.spill.read(claimed)
                 self._write(state, events)
             except Exception as exc:
+                self.spill.release(claimed)
+                state.failed_attempts += 1
                 state.last_error = f"replay: {type(exc).__name__}: {exc}"[:500]
                 logger.warning("llamonitor: replay of %s to %s failed: %s", path.name, state.name, exc)
-                return
-            path.unlink(missing_ok=True)
+                return False
+            claimed.unlink(missing_ok=True)
             state.replayed_events += len(events)
+        return True
+
+    def _startup_replay(self) -> None:
+        # Spill left by an earlier run (crash, outage, shutdown time-out) goes out first.
+        for state in self.sinks:
+            if self.spill.pending(state.name):
+                self._replay_sink(state)
+        if self.spill.overflow_files():
+            self._overflow_pending = True
 
     def _housekeeping(self) -> None:
         # Overflow spilled by callers goes to every sink once the queue has room again.
@@ -313,35 +331,26 @@ class MonitoringWriter:
             self._overflow_pending = False
             self.spill.close_overflow()
             for path in self.spill.overflow_files():
+                claimed = self.spill.claim(path)
+                if claimed is None:
+                    continue
                 try:
-                    events = self.spill.read(path)
+                    events = self.spill.read(claimed)
                 except Exception:
+                    self.spill.release(claimed)
                     logger.exception("llamonitor: unreadable overflow file %s left in place", path)
                     continue
+                # Each sink takes the events or spills them into its own folder.
                 for state in self.sinks:
                     self._deliver(state, events)
-                path.unlink(missing_ok=True)
+                claimed.unlink(missing_ok=True)
         for state in self.sinks:
             if state.degraded and time.monotonic() >= state.probe_at and not len(self.recorder):
-                # Idle but degraded: probe by replaying the oldest spilled batch.
+                # Idle but degraded: probe by replaying what was spilled.
                 state.probe_at = time.monotonic() + self.config.circuit_open_seconds
-                files = self.spill.pending(state.name)
-                if not files:
+                if self._replay_sink(state):
                     state.degraded = False
-                    continue
-                try:
-                    self._write(state, self.spill.read(files[0]))
-                except Exception as exc:
-                    state.failed_attempts += 1
-                    state.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                    continue
-                replayed = self.spill.read(files[0])
-                files[0].unlink(missing_ok=True)
-                state.replayed_events += len(replayed)
-                state.degraded = False
-                logger.warning("llamonitor: sink %s recovered", state.name)
-                if self.config.auto_replay:
-                    self._replay_sink(state)
+                    logger.warning("llamonitor: sink %s recovered", state.name)
 
     def _spill_overflow_record(self, record: Any) -> None:
         # Runs in the caller's thread (policy "spill", or shutdown time-out): build and append.
