@@ -10,7 +10,6 @@ from unittest import mock
 
 import pydantic
 import pytest
-
 from llamonitor.instrumentation.collectors.text import TRUNCATED_ATTRIBUTE, TextCollector
 from llamonitor.measurement import (
     MeasurementConfig,
@@ -22,8 +21,9 @@ from llamonitor.measurement import (
     extract_text,
     extract_text_info,
     measure_text,
+    strategies,
+    tokenizers,
 )
-from llamonitor.measurement import strategies, tokenizers
 from llamonitor.schema.events import TextMetrics, TokenUsage
 
 HELLO = "Hello, world!"
@@ -55,7 +55,7 @@ def test_coerce_forms() -> None:
     assert MeasurementConfig.coerce(cfg) is cfg
     assert hash(cfg) == hash(MeasurementConfig.coerce(dict(cfg.model_dump())))
     with pytest.raises(pydantic.ValidationError):
-        cfg.mode = "token"  # type: ignore[misc]
+        cfg.mode = "token"
 
 
 @pytest.mark.parametrize("bad", ["tokens", {"mode": "tokens"}])
@@ -255,7 +255,7 @@ async def test_measure_text_other_modes() -> None:
     assert cap.metadata.reliability is Reliability.EXACT and cap.total_tokens is None
     hyb = await measure_text(HELLO, mode="hybrid", context={"model": "gpt-4o", "output_text": UNI})
     assert (hyb.input_tokens, hyb.output_tokens, hyb.char_count) == (4, UNI_O200K, 27)
-    with pytest.raises(ValueError, match="measurement.mode must be one of"):
+    with pytest.raises(ValueError, match=r"measurement\.mode must be one of"):
         await measure_text(HELLO, mode="tokens")
 
 
@@ -434,3 +434,16 @@ def test_collector_provider_usage_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx["usage"] = {"input_tokens": 7}
     m = TextCollector().collect(HELLO, (), {}, ctx)["text_metrics"]
     assert (m.input_tokens, m.output_tokens, m.total_tokens, m.char_count) == (7, None, 7, None)
+
+
+def test_measurer_is_thread_safe() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    m = measurer("hybrid", tokenization_timeout_ms=10_000)
+    big = MULTI * 60  # some calls go through the tokenizer thread
+    jobs = [(UNI, "gpt-4o"), (MULTI, "gpt-4"), (big, "gpt-4o"), (HELLO, "claude-3-haiku")] * 25
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda job: m.measure(job[0], None, job[1]), jobs))
+    for (text, model), res in zip(jobs, results):
+        assert res.input_tokens == count_tokens(text, model).count
+        assert res.char_count == len(text)

@@ -69,6 +69,7 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
         if not config.enabled:
             return MonitoringWriter(config, [])
         writer = MonitoringWriter(config, _build_sinks(config))
+        writer.recorder.keep_io = config.capture_content
         writer.start()
         STATE.writer = writer
         STATE.recorder = writer.recorder

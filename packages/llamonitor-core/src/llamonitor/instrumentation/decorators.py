@@ -125,7 +125,7 @@ def monitor_llm(operation_name: Any = None, operation_type: str = "llm_call", *,
 
 
 def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
-    keeps = spec.keeps_io
+    spec_keeps = spec.keeps_io
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -133,6 +133,7 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
         if rec is None:
             note_uninitialized()
             return await fn(*args, **kwargs)
+        keeps = rec.keep_io if spec_keeps is None else spec_keeps
         session, trace, parent, agent = _get()
         span = _next_span()
         if trace is None:
@@ -158,7 +159,7 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
 
 
 def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
-    keeps = spec.keeps_io
+    spec_keeps = spec.keeps_io
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -166,6 +167,7 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
         if rec is None:
             note_uninitialized()
             return fn(*args, **kwargs)
+        keeps = rec.keep_io if spec_keeps is None else spec_keeps
         session, trace, parent, agent = _get()
         span = _next_span()
         if trace is None:
@@ -203,9 +205,10 @@ class _Stream:
         if trace is None:
             trace = _next_trace()
         self.ctx = (session, trace, span, agent, parent)
-        self.args = args if spec.keeps_io else None
-        self.kwargs = kwargs if spec.keeps_io else None
-        self.chunks: list[Any] | None = [] if spec.keeps_io else None
+        keeps = rec.keep_io if spec.keeps_io is None else spec.keeps_io
+        self.args = args if keeps else None
+        self.kwargs = kwargs if keeps else None
+        self.chunks: list[Any] | None = [] if keeps else None
         self.first_ns: int | None = None
         self.n = 0
         self.start = _wall()

