@@ -444,6 +444,6 @@ def test_measurer_is_thread_safe() -> None:
     jobs = [(UNI, "gpt-4o"), (MULTI, "gpt-4"), (big, "gpt-4o"), (HELLO, "claude-3-haiku")] * 25
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda job: m.measure(job[0], None, job[1]), jobs))
-    for (text, model), res in zip(jobs, results):
+    for (text, model), res in zip(jobs, results, strict=True):
         assert res.input_tokens == count_tokens(text, model).count
         assert res.char_count == len(text)

@@ -101,6 +101,15 @@ for _name, _struct in _NESTED_TYPES.items():
     assert tuple(_struct.field(i).name for i in range(_struct.num_fields)) == NESTED_FIELDS[_name], _name
 
 
+def warm_up() -> None:
+    """Pay pyarrow's one-time lazy initialisation (about a second when pandas is installed).
+
+    The worker calls this right after start-up so the first real batch is not slowed down.
+    """
+    events_to_table([])
+    pa.array(["warm"], type=_S)
+
+
 def events_to_table(events: Sequence[MetricEvent]) -> pa.Table:
     """Columnar conversion with the fixed schema (no inference, no drift)."""
     columns: list[pa.Array] = []

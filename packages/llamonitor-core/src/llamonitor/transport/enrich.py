@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
@@ -20,7 +20,6 @@ from llamonitor.schema.serialize import NESTED, NESTED_FIELDS
 from llamonitor.transport.records import OperationSpec
 
 logger = logging.getLogger("llamonitor")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MAX_ERROR_MESSAGE = 2000
 _KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "provider"}
 
@@ -36,7 +35,7 @@ def safe_text(value: Any, limit: int) -> str:
 
 def ns_to_datetime(ns: int) -> datetime:
     """Wall-clock nanoseconds to an aware UTC datetime (microsecond precision)."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc)
 
 
 def format_id(value: int | str | None, *, trace: bool = False) -> str | None:
@@ -53,12 +52,24 @@ class EventBuilder:
         self.config = config
         self.collector_errors: dict[str, int] = {}
         self._warned: set[str] = set()
+        # Many events share a trace: format each generated trace id once.
+        self._trace_hex: dict[int, str] = {}
+
+    def _trace(self, trace: int | str | None) -> str:
+        if trace is None or isinstance(trace, str):
+            return trace or ""
+        cached = self._trace_hex.get(trace)
+        if cached is None:
+            if len(self._trace_hex) > 50_000:
+                self._trace_hex.clear()
+            cached = self._trace_hex[trace] = trace_hex(trace)
+        return cached
 
     def build(self, rec: tuple[Any, ...]) -> MetricEvent:
         (spec, session, trace, span, parent, agent, start_ns, duration_ns,
          args, kwargs, result, error, extra) = rec
         spec_t: OperationSpec = spec
-        attrs = dict(spec_t.custom_attributes) if spec_t.custom_attributes else {}
+        attrs = spec_t.custom_attributes.copy() if spec_t.custom_attributes else {}
         model = spec_t.model
         provider = spec_t.provider
         usage: TokenUsage | None = None
@@ -72,9 +83,9 @@ class EventBuilder:
         event = MetricEvent(
             event_id=event_uuid(span) if isinstance(span, int) else str(span),
             session_id=session or self.config.default_session_id,
-            trace_id=format_id(trace, trace=True) or "",
-            span_id=format_id(span) or "",
-            parent_span_id=format_id(parent),
+            trace_id=self._trace(trace),
+            span_id=span_hex(span) if isinstance(span, int) else str(span),
+            parent_span_id=span_hex(parent) if isinstance(parent, int) else parent,
             operation_name=spec_t.operation_name,
             operation_type=spec_t.operation_type,
             start_time=ns_to_datetime(start_ns),

@@ -188,6 +188,9 @@ class MonitoringWriter:
                 return
             self._ready.set()
             try:
+                from llamonitor.backends.arrow import warm_up
+
+                warm_up()
                 if self.config.auto_replay:
                     self._startup_replay()
                 self._main()
