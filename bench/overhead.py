@@ -70,9 +70,8 @@ def otel_variant() -> Callable[[int], Awaitable[int]] | None:
 
 def throughput(out_dir: Path, events: int) -> dict[str, float]:
     """Events/s from decorated calls to Parquet files on disk (flush included)."""
-    import pyarrow.dataset as ds
-
     import llamonitor
+    import pyarrow.dataset as ds
     from llamonitor import MonitorConfig, StorageConfig, monitor_llm
 
     @monitor_llm("throughput", measurement="capacity")

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import llamonitor
+import pytest
 from llamonitor.backends.registry import register_backend, unregister_backend
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.testing import InMemoryBackend

@@ -10,9 +10,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 import llamonitor
+import pytest
 from llamonitor import (
     get_current_span_id,
     monitor_llm,
@@ -323,7 +322,7 @@ def test_a_failing_custom_collector_never_reaches_the_caller(memory_config, memo
 
 
 def test_unknown_collector_and_bad_measurement_are_refused_at_decoration() -> None:
-    with pytest.raises(ValueError, match="unknown collector 'nope'.*cost"):
+    with pytest.raises(ValueError, match=r"unknown collector 'nope'.*cost"):
         monitor_llm(collectors=["nope"])
     with pytest.raises(ValueError, match="mode"):
         monitor_llm(measurement="tokens")

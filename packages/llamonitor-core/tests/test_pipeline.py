@@ -7,10 +7,9 @@ import threading
 import time
 from pathlib import Path
 
+import llamonitor
 import pyarrow.dataset as ds
 import pytest
-
-import llamonitor
 from llamonitor import monitor_llm, monitoring_session, monitoring_trace
 from llamonitor.backends.registry import register_backend, unregister_backend
 from llamonitor.testing import InMemoryBackend

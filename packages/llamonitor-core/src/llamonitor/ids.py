@@ -16,14 +16,22 @@ _trace_counter = itertools.count(1)
 _prefix64 = 0
 _prefix96 = 0
 _MASK128 = (1 << 128) - 1
+_TAIL_LIMIT = 1 << 32
+_uuid_head = ""
+_uuid_tail = 0
 
 
 def _reseed() -> None:
     global _prefix64, _prefix96
     # 32 random bits above a 32-bit counter for span ids (OpenTelemetry's 8 bytes);
     # 96 random bits above the counter for 16-byte trace and event ids.
+    global _uuid_head, _uuid_tail
     _prefix64 = secrets.randbits(32) << 32
     _prefix96 = secrets.randbits(96) << 32
+    h = _prefix96.to_bytes(16, "big").hex()
+    _uuid_head = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+    # Low 48 bits: 16 random bits above the 32-bit counter field (counter bits are zero).
+    _uuid_tail = int(h[20:], 16)
 
 
 _reseed()
@@ -58,6 +66,12 @@ def trace_hex(number: int) -> str:
 
 
 def event_uuid(number: int) -> str:
-    """A UUID-shaped (8-4-4-4-12) string unique per process and span number."""
-    h = (((_prefix96 ^ (number << 1)) ^ 1) & _MASK128).to_bytes(16, "big").hex()
+    """A UUID-shaped (8-4-4-4-12) string unique per process and span number.
+
+    The first 80 bits are this process's random prefix (formatted once); the last 48 bits
+    mix the prefix with the span number, so only 12 hex digits are formatted per event.
+    """
+    if number < _TAIL_LIMIT:
+        return _uuid_head + format(_uuid_tail ^ number, "012x")
+    h = ((_prefix96 ^ (number << 1)) & _MASK128).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -24,7 +24,7 @@ from llamonitor.schema.serialize import (
 )
 
 
-class JsonType(pa.ExtensionType):
+class JsonType(pa.ExtensionType):  # type: ignore[misc]
     """JSON text stored as a string column; pandas sees parsed objects."""
 
     def __init__(self) -> None:

@@ -106,7 +106,8 @@ def monitor_llm(operation_name: Any = None, operation_type: str = "llm_call", *,
             return type(fn)(decorate(fn.__func__))
         if not callable(fn):
             raise TypeError(f"@monitor_llm needs a function; got {type(fn).__name__}")
-        spec = OperationSpec(operation_name or getattr(fn, "__name__", "operation"), operation_type,
+        name = operation_name or str(getattr(fn, "__name__", "operation"))
+        spec = OperationSpec(name, operation_type,
                              collectors=tuple(names), measurement=measure_cfg,
                              custom_attributes=custom_attributes, model=model, provider=provider,
                              capture_content=capture_content)

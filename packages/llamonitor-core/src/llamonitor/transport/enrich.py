@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
@@ -88,8 +88,8 @@ class EventBuilder:
             parent_span_id=span_hex(parent) if isinstance(parent, int) else parent,
             operation_name=spec_t.operation_name,
             operation_type=spec_t.operation_type,
-            start_time=ns_to_datetime(start_ns),
-            end_time=ns_to_datetime(start_ns + duration_ns),
+            start_time=(start := ns_to_datetime(start_ns)),
+            end_time=start + timedelta(microseconds=duration_ns // 1000),
             duration_ms=duration_ns / 1e6,
             model=model,
             provider=provider,

@@ -94,8 +94,8 @@ class ImageCollector(MetricCollector):
                 except (binascii.Error, ValueError):
                     raw = b""
                 info = _bytes_info(raw)
-                fmt = header[len("data:image/"):]
-                self._add(acc, fmt, info[1] if info else 0, info[2] if info else 0, len(payload) * 3 // 4)
+                width, height = (info[1], info[2]) if info else (0, 0)
+                self._add(acc, header[len("data:image/"):], width, height, len(payload) * 3 // 4)
             return
         if isinstance(value, (int, float, bool)):
             return
