@@ -138,7 +138,8 @@ def test_token_mode() -> None:
     m = measurer("token").measure(UNI, HELLO, "gpt-4")
     assert (m.input_tokens, m.output_tokens, m.total_tokens) == (UNI_CL100K, 4, UNI_CL100K + 4)
     assert (m.token_reliability, m.tokenizer, m.measurement_mode) == ("exact", "cl100k_base", "token")
-    assert (m.char_count, m.word_count, m.byte_size, m.line_count) == (None, None, None, None)
+    # chars are a len() and always reported; words / bytes / lines are capacity work
+    assert (m.char_count, m.word_count, m.byte_size, m.line_count) == (len(UNI) + len(HELLO), None, None, None)
     assert (m.input_char_count, m.output_char_count) == (14, 13)
 
 
@@ -180,7 +181,7 @@ def test_hybrid_large_text_runs_on_tokenizer_thread() -> None:
 
 def test_auto_mode() -> None:
     exact = measurer("auto").measure(HELLO, None, "gpt-4o")
-    assert (exact.total_tokens, exact.token_reliability, exact.char_count) == (4, "exact", None)
+    assert (exact.total_tokens, exact.token_reliability, exact.char_count) == (4, "exact", 13)
     est = measurer("auto").measure(HELLO, None, "claude-sonnet-4-5")
     assert (est.total_tokens, est.token_reliability, est.char_count) == (4, "estimated", 13)
     assert est.measurement_mode == "auto"
@@ -203,7 +204,7 @@ def test_fallback_on_tokenizer_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (m.char_count, m.byte_size) == (27, 33)  # capacity filled on fallback
     off = measurer("token", fallback_enabled=False).measure_result(UNI, HELLO, "gpt-4")
     assert off.metadata.reliability is Reliability.UNAVAILABLE
-    assert (off.total_tokens, off.char_count, off.input_char_count) == (None, None, 14)
+    assert (off.total_tokens, off.char_count, off.input_char_count) == (None, 27, 14)
     assert count_tokens(HELLO, "gpt-4") == (4, "estimated", "estimate:chars/4")
 
 
@@ -244,7 +245,7 @@ async def test_measure_text_seed_snippet(capsys: pytest.CaptureFixture[str]) -> 
     print(f"Tokens: {result.total_tokens}")
     print(f"Characters: {result.char_count}")
     print(f"Reliability: {result.metadata.reliability.value}")
-    assert capsys.readouterr().out == "Tokens: 4\nCharacters: None\nReliability: exact\n"
+    assert capsys.readouterr().out == "Tokens: 4\nCharacters: 13\nReliability: exact\n"
     assert (result.input_tokens, result.output_tokens, result.metadata.tokenizer) == (4, 0, "cl100k_base")
     assert result.metadata.mode == "token" and result.metadata.duration_ms >= 0
 
@@ -433,7 +434,7 @@ def test_collector_provider_usage_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx["measurement"] = "token"
     ctx["usage"] = {"input_tokens": 7}
     m = TextCollector().collect(HELLO, (), {}, ctx)["text_metrics"]
-    assert (m.input_tokens, m.output_tokens, m.total_tokens, m.char_count) == (7, None, 7, None)
+    assert (m.input_tokens, m.output_tokens, m.total_tokens, m.char_count) == (7, None, 7, 13)
 
 
 def test_measurer_is_thread_safe() -> None:

@@ -22,13 +22,19 @@ RENAMED: dict[str, str] = {
     "transport.writer": "llamonitor.transport.worker",
     "anomaly": "llamonitor.analytics.anomaly",
     "agent": "llamonitor.analytics.agents",
+    "storage": "llamonitor.backends",
 }
 _PREFIX = __name__ + "."
 
 
 def _target(fullname: str) -> str:
     rest = fullname[len(_PREFIX):]
-    return RENAMED.get(rest, "llamonitor." + rest)
+    if rest in RENAMED:
+        return RENAMED[rest]
+    head, _, tail = rest.partition(".")
+    if head in RENAMED and tail:  # a renamed package's submodules follow it
+        return f"{RENAMED[head]}.{tail}"
+    return "llamonitor." + rest
 
 
 class _AliasLoader(importlib.abc.Loader):

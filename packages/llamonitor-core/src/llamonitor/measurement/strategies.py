@@ -281,7 +281,8 @@ class Measurer:
         if reason and reliability is not Reliability.ESTIMATED:
             logger.debug("llamonitor measurement: %s", reason)
 
-        chars, words, size, lines = capacity if capacity is not None else (None, None, None, None)
+        # Character counts cost a len(): every mode reports them (words/bytes/lines need capacity).
+        chars, words, size, lines = capacity if capacity is not None else (n_in + n_out, None, None, None)
         return MeasurementResult(
             char_count=chars, word_count=words, byte_size=size, line_count=lines,
             input_char_count=n_in, output_char_count=n_out,
