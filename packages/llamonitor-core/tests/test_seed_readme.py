@@ -16,10 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import llamonitor
 import pyarrow.dataset as ds
 import pytest
-
-import llamonitor
 from llamonitor.backends.registry import unregister_backend
 from llamonitor.instrumentation.base import CollectorRegistry
 
@@ -161,7 +160,7 @@ def test_migration_example_defines_both_phases(env) -> None:  # type: ignore[no-
 
 
 def test_programmatic_configuration(env) -> None:  # type: ignore[no-untyped-def]
-    g, loop, tmp = env
+    g, loop, _tmp = env
     run_snippet(block("Programmatic Configuration"), g, loop)
     config = g["config"]
     assert config.storage.output_dir == "./my_data" and config.storage.batch_size == 500
@@ -196,7 +195,7 @@ async def generate_response(knowledge):
 
 
 def test_cost_tracking(env) -> None:  # type: ignore[no-untyped-def]
-    g, loop, tmp = env
+    g, loop, _tmp = env
     start_local_dev(g, loop)
     record, query = block("Built-in Cost Tracking").split("# Query costs later")
     run_snippet(record, g, loop)
