@@ -78,8 +78,8 @@ def throughput(out_dir: Path, events: int) -> dict[str, float]:
     def call(x: int) -> int:
         return x
 
-    cfg = MonitorConfig(storage=StorageConfig(output_dir=str(out_dir), batch_size=5000,
-                                              max_batch_size=50_000, flush_interval_seconds=0.5),
+    cfg = MonitorConfig(storage=StorageConfig(output_dir=str(out_dir), batch_size=1000,
+                                              max_batch_size=10_000, flush_interval_seconds=0.5),
                         max_queue_size=200_000, spill_dir=str(out_dir / "_spill"))
     llamonitor.initialize_monitoring_sync(cfg)
     t0 = time.perf_counter()

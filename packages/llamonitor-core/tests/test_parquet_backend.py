@@ -21,7 +21,7 @@ def event(i: int, **kw: object) -> MetricEvent:
                                    operation_name="op", start_time=T0 + timedelta(seconds=i),
                                    end_time=T0 + timedelta(seconds=i, milliseconds=5), duration_ms=5.0)
     base.update(kw)
-    return MetricEvent(**base)  # type: ignore[arg-type]
+    return MetricEvent.at(**base)  # type: ignore[arg-type]
 
 
 def backend(tmp_path: Path, **kw: object) -> ParquetBackend:

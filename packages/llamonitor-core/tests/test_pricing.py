@@ -389,7 +389,7 @@ def test_lookup_is_thread_safe(table: PriceTable) -> None:
 
 def make_event(**kw: Any) -> MetricEvent:
     now = datetime.now(timezone.utc)
-    return MetricEvent(event_id="e", session_id="s", trace_id="t", span_id="sp", operation_name="op",
+    return MetricEvent.at(event_id="e", session_id="s", trace_id="t", span_id="sp", operation_name="op",
                        start_time=now, end_time=now, duration_ms=1.0, **kw)
 
 

@@ -49,7 +49,7 @@ try:
 except pa.ArrowKeyError:  # already registered (module reloaded)
     pass
 
-_TS = pa.timestamp("us", tz="UTC")
+_TS = pa.timestamp("ns", tz="UTC")
 _I = pa.int64()
 _S = pa.string()
 _F = pa.float64()
@@ -81,17 +81,21 @@ _NESTED_TYPES: dict[str, pa.StructType] = {
 
 _TOP_TYPES: dict[str, pa.DataType] = {
     "event_id": _S, "session_id": _S, "trace_id": _S, "span_id": _S, "operation_name": _S,
-    "start_time": _TS, "end_time": _TS, "duration_ms": _F, "parent_span_id": _S,
+    "start_time_ns": _TS, "end_time_ns": _TS, "duration_ms": _F, "parent_span_id": _S,
     "operation_type": _S, "error": _B, "error_type": _S, "error_message": _S, "model": _S,
     "provider": _S, "input_content": _S, "output_content": _S, "custom_attributes": JSON_TYPE,
     "schema_version": pa.int32(),
 }
 
-_NOT_NULL = {"event_id", "session_id", "trace_id", "span_id", "operation_name", "start_time",
-             "end_time", "duration_ms", "error", "schema_version"}
+_NOT_NULL = {"event_id", "session_id", "trace_id", "span_id", "operation_name", "start_time_ns",
+             "end_time_ns", "duration_ms", "error", "schema_version"}
+#: event field -> column name (times are stored as timestamp columns named like the seed's)
+COLUMN_NAMES: dict[str, str] = {name: name for name in EVENT_FIELDS} | {
+    "start_time_ns": "start_time", "end_time_ns": "end_time"}
+_FIELD_OF_COLUMN = {column: name for name, column in COLUMN_NAMES.items()}
 
 EVENT_SCHEMA = pa.schema([
-    pa.field(name, _NESTED_TYPES[name] if name in _NESTED_TYPES else _TOP_TYPES[name],
+    pa.field(COLUMN_NAMES[name], _NESTED_TYPES[name] if name in _NESTED_TYPES else _TOP_TYPES[name],
              nullable=name not in _NOT_NULL)
     for name in EVENT_FIELDS
 ], metadata={b"llamonitor.schema": b"MetricEvent"})
@@ -114,8 +118,12 @@ def events_to_table(events: Sequence[MetricEvent]) -> pa.Table:
     """Columnar conversion with the fixed schema (no inference, no drift)."""
     columns: list[pa.Array] = []
     for name in EVENT_FIELDS:
-        typ = EVENT_SCHEMA.field(name).type
-        if name in NESTED_FIELDS:
+        typ = EVENT_SCHEMA.field(COLUMN_NAMES[name]).type
+        if typ == _TS:
+            # Integer nanoseconds reinterpreted as timestamps: no datetime objects involved.
+            ints = pa.array([getattr(e, name) for e in events], type=pa.int64())
+            columns.append(ints.cast(typ))
+        elif name in NESTED_FIELDS:
             sub = NESTED_FIELDS[name]
             values: list[Any] = [
                 None if (v := getattr(e, name)) is None else {n: getattr(v, n) for n in sub}
@@ -139,7 +147,16 @@ def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def table_to_events(table: pa.Table) -> list[MetricEvent]:
     """Rebuild events from a table written with :data:`EVENT_SCHEMA` (missing columns -> defaults)."""
     names = set(table.column_names)
-    cols: dict[str, list[Any]] = {n: _storage(table.column(n)).to_pylist() for n in EVENT_FIELDS if n in names}
+    cols: dict[str, list[Any]] = {}
+    for column in table.column_names:
+        name = _FIELD_OF_COLUMN.get(column)
+        if name is None:
+            continue
+        data = _storage(table.column(column))
+        if pa.types.is_timestamp(data.type):
+            data = data.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64())
+        cols[name] = data.to_pylist()
+    del names
     events: list[MetricEvent] = []
     for i in range(table.num_rows):
         kwargs: dict[str, Any] = {}

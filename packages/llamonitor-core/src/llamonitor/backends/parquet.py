@@ -14,6 +14,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from llamonitor.schema.events import MetricEvent
 from llamonitor.transport.spill import safe_name
 
 _seq = itertools.count(1)
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH_DATE = date(1970, 1, 1)
 
 
 class ParquetBackend(StorageBackend):
@@ -49,16 +52,23 @@ class ParquetBackend(StorageBackend):
         if not os.access(self.root, os.W_OK):
             raise PermissionError(f"parquet backend: output_dir {str(self.root)!r} is not writable")
 
-    def _partition(self, event: MetricEvent) -> str:
+    def _groups(self, events: Sequence[MetricEvent]) -> dict[str, list[MetricEvent]]:
+        groups: dict[str, list[MetricEvent]] = defaultdict(list)
         if self.config.partition_by == "session_id":
-            return safe_name(event.session_id or "default")
-        return event.start_time.strftime("%Y-%m-%d")
+            for event in events:
+                groups[safe_name(event.session_id or "default")].append(event)
+            return groups
+        # Group by UTC day number first (an integer division per event), name days after.
+        by_day: dict[int, list[MetricEvent]] = defaultdict(list)
+        for event in events:
+            by_day[event.start_time_ns // _NS_PER_DAY].append(event)
+        for day, members in by_day.items():
+            groups[(_EPOCH_DATE + timedelta(days=day)).isoformat()] = members
+        return groups
 
     def write_sync(self, events: Sequence[MetricEvent]) -> list[Path]:
         """Write ``events`` now (blocking); returns the files created."""
-        groups: dict[str, list[MetricEvent]] = defaultdict(list)
-        for event in events:
-            groups[self._partition(event)].append(event)
+        groups = self._groups(events)
         written: list[Path] = []
         for partition, group in groups.items():
             folder = self.root / partition

@@ -10,7 +10,7 @@ Field names follow the seed project's Parquet layout (``text_metrics.char_count`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 #: Bumped whenever a field is added, removed or changes type; every backend stores it.
@@ -100,8 +100,11 @@ class AgentIdentity:
 class MetricEvent:
     """One monitored operation (a span).
 
-    Times are UTC-aware datetimes; ``duration_ms`` is measured with a monotonic clock and is
-    authoritative (``end_time - start_time`` may differ by clock adjustments).
+    Times are stored as Unix-epoch nanoseconds (``start_time_ns`` / ``end_time_ns``, as in
+    OpenTelemetry) and read as UTC datetimes through ``start_time`` / ``end_time``; building a
+    datetime per event would cost the writer more than everything else in the event together.
+    ``duration_ms`` is measured with a monotonic clock and is authoritative.
+    Use :meth:`MetricEvent.at` to build an event from datetimes.
     """
 
     event_id: str
@@ -109,8 +112,8 @@ class MetricEvent:
     trace_id: str
     span_id: str
     operation_name: str
-    start_time: datetime
-    end_time: datetime
+    start_time_ns: int
+    end_time_ns: int
     duration_ms: float
     parent_span_id: str | None = None
     operation_type: str = "llm_call"
@@ -130,6 +133,21 @@ class MetricEvent:
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
+    @classmethod
+    def at(cls, *, start_time: datetime, end_time: datetime, **fields: Any) -> MetricEvent:
+        """Build an event from datetimes (naive ones are taken as UTC)."""
+        return cls(start_time_ns=datetime_to_ns(start_time), end_time_ns=datetime_to_ns(end_time), **fields)
+
+    @property
+    def start_time(self) -> datetime:
+        """Start as an aware UTC datetime (microsecond precision)."""
+        return ns_to_datetime(self.start_time_ns)
+
+    @property
+    def end_time(self) -> datetime:
+        """End as an aware UTC datetime (microsecond precision)."""
+        return ns_to_datetime(self.end_time_ns)
+
     @property
     def timestamp(self) -> datetime:
         """Start time (the seed README calls it ``timestamp``)."""
@@ -140,6 +158,22 @@ class MetricEvent:
         from llamonitor.schema.serialize import event_to_dict
 
         return event_to_dict(self)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    """Unix-epoch nanoseconds to an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def datetime_to_ns(value: datetime) -> int:
+    """An aware (or naive = UTC) datetime to Unix-epoch nanoseconds, exactly."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 #: Our field -> OpenTelemetry GenAI semantic convention attribute.

@@ -14,6 +14,7 @@ from llamonitor.schema.events import (
     MetricEvent,
     TextMetrics,
     TokenUsage,
+    datetime_to_ns,
 )
 
 #: nested field name -> dataclass
@@ -77,15 +78,18 @@ def _nested_to_dict(obj: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
 
 
 def event_to_dict(event: MetricEvent, *, iso_times: bool = True) -> dict[str, Any]:
-    """A JSON-friendly dict of ``event`` (nested groups as dicts, times as ISO strings)."""
+    """A JSON-friendly dict of ``event``: nested groups as dicts, ``start_time`` / ``end_time``
+    (and the seed's ``timestamp``) as ISO-8601 strings (datetimes with ``iso_times=False``),
+    plus the exact ``start_time_ns`` / ``end_time_ns``."""
     out: dict[str, Any] = {}
     for name in EVENT_FIELDS:
         value = getattr(event, name)
         if name in NESTED_FIELDS:
             value = _nested_to_dict(value, NESTED_FIELDS[name])
-        elif iso_times and isinstance(value, datetime):
-            value = value.isoformat()
         out[name] = value
+    for name in ("start_time", "end_time"):
+        value = getattr(event, name)
+        out[name] = value.isoformat() if iso_times else value
     out["timestamp"] = out["start_time"]
     return out
 
@@ -113,13 +117,14 @@ def event_from_dict(data: dict[str, Any]) -> MetricEvent:
                 raise ValueError(f"{name} must be an object or null")
             allowed = NESTED_FIELDS[name]
             value = NESTED[name](**{k: v for k, v in value.items() if k in allowed})
-        elif name in ("start_time", "end_time"):
-            value = _parse_time(value, name)
         elif name == "custom_attributes":
             value = loads_attributes(value) if isinstance(value, str) else dict(value or {})
         kwargs[name] = value
+    for name in ("start_time", "end_time"):
+        if f"{name}_ns" not in kwargs and data.get(name) is not None:
+            kwargs[f"{name}_ns"] = datetime_to_ns(_parse_time(data[name], name))
     missing = [n for n in ("event_id", "session_id", "trace_id", "span_id", "operation_name",
-                           "start_time", "end_time", "duration_ms") if n not in kwargs]
+                           "start_time_ns", "end_time_ns", "duration_ms") if n not in kwargs]
     if missing:
         raise ValueError(f"event is missing required field(s): {', '.join(missing)}")
     return MetricEvent(**kwargs)

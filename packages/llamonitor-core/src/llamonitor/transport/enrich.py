@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
@@ -31,11 +30,6 @@ def safe_text(value: Any, limit: int) -> str:
     except Exception:
         return f"<unprintable {type(value).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def ns_to_datetime(ns: int) -> datetime:
-    """Wall-clock nanoseconds to an aware UTC datetime (microsecond precision)."""
-    return datetime.fromtimestamp(ns / 1e9, timezone.utc)
 
 
 def format_id(value: int | str | None, *, trace: bool = False) -> str | None:
@@ -88,8 +82,8 @@ class EventBuilder:
             parent_span_id=span_hex(parent) if isinstance(parent, int) else parent,
             operation_name=spec_t.operation_name,
             operation_type=spec_t.operation_type,
-            start_time=(start := ns_to_datetime(start_ns)),
-            end_time=start + timedelta(microseconds=duration_ns // 1000),
+            start_time_ns=start_ns,
+            end_time_ns=start_ns + duration_ns,
             duration_ms=duration_ns / 1e6,
             model=model,
             provider=provider,
