@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from llamonitor import MonitorConfig, PrometheusConfig, StorageConfig
+from pydantic import ValidationError
 
 
 def test_local_dev_and_production_presets() -> None:

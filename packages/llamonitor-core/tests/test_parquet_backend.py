@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-
 from llamonitor import AgentIdentity, CostInfo, MetricEvent, StorageConfig, TextMetrics, TokenUsage
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend

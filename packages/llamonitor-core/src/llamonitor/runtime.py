@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import logging
 import os
+import signal
 import threading
 from typing import Any
 
@@ -71,6 +72,8 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
         writer = MonitoringWriter(config, _build_sinks(config))
         writer.recorder.keep_io = config.capture_content
         writer.start()
+        if config.handle_sigterm:
+            _install_sigterm_handler()
         STATE.writer = writer
         STATE.recorder = writer.recorder
         STATE.warned_uninitialized = False
@@ -125,6 +128,36 @@ def health() -> dict[str, Any]:
     if writer is not None:
         base.update(writer.health())
     return base
+
+
+_sigterm_installed = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # Drain, then die of SIGTERM as the process would have without us (exit status included).
+    try:
+        shutdown_sync()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm_handler() -> None:
+    """Drain on SIGTERM, but only where the default handler is in place.
+
+    Python's default SIGTERM action kills the process without running ``atexit``, which
+    would lose what is queued. An application (or server) that set its own handler keeps it;
+    it should call ``shutdown_sync()`` itself.
+    """
+    global _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+            _sigterm_installed = True
+    except (ValueError, OSError):  # not the main interpreter / platform without SIGTERM
+        pass
 
 
 @atexit.register

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from llamonitor import (
@@ -39,9 +40,11 @@ from llamonitor import (
     monitoring_session,
     monitoring_trace,
 )
+from llamonitor.measurement.config import MeasurementConfig
 from llamonitor.runtime import shutdown_sync
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 Messages = list[dict[str, str]]
 
 
@@ -150,7 +153,7 @@ def _chat(system: str, user: str) -> Messages:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def _llm(name: str, model: str, provider: str, mode: str) -> Callable[[Callable[..., Any]], Any]:
+def _llm(name: str, model: str, provider: str, mode: str) -> Callable[[F], F]:
     return monitor_llm(name, "llm_call", measure_text=True, measurement=mode, collectors=["cost"],
                        custom_attributes={"model": model, "provider": provider})
 
@@ -187,9 +190,10 @@ class SupportWorkflow:
 
         @_llm("stream_response", "gpt-4o", "openai", m)
         async def stream_response(messages: Messages) -> AsyncIterator[str]:
-            t = _TICKET.get()
-            for word in _reply(t).split(" "):
-                await _simulate("gpt-4o", 0.2, 0.8) if t.rng.random() < 0.1 else asyncio.sleep(0)
+            await _simulate("gpt-4o", 3, 8)  # time to first token (may fail)
+            words = _reply(_TICKET.get()).split(" ")
+            for i, word in enumerate(words):
+                await asyncio.sleep(0.004 if i == len(words) // 2 else 0)
                 yield word + " "
 
         @_llm("generate_response_fallback", "gpt-4o-mini", "openai", m)
@@ -230,21 +234,24 @@ class SupportWorkflow:
         async def handle_turn(message: str) -> str:
             t = _TICKET.get()
             with monitoring_agent("classifier", role="intent classification"):
-                intent = await _retry(lambda: classifier_agent(message), lambda: "general")
+                intent = await _retry(lambda: classifier_agent(message), _const("general"))
             if intent == "general":
                 intent = t.topic
             with monitoring_agent("knowledge_base", role="retrieval and summarisation"):
-                notes = await _retry(lambda: knowledge_base_agent(message, intent), lambda: "")
+                notes = await _retry(lambda: knowledge_base_agent(message, intent), _const(""))
             with monitoring_agent("response_generator", role="customer reply"):
                 stream = t.rng.random() < 0.35
 
                 async def fallback() -> str:
-                    return await generate_response_fallback(_chat("Short holding reply.", message))
+                    try:
+                        return await generate_response_fallback(_chat("Short holding reply.", message))
+                    except (RateLimitError, TimeoutError):
+                        return "Sorry, we're experiencing delays. A colleague will follow up by email."
 
                 reply = await _retry(lambda: response_generator_agent(message, notes, stream), fallback)
             if intent == "complaint" or t.rng.random() < 0.08:
                 with monitoring_agent("escalation", role="human handoff"):
-                    await _retry(lambda: escalation_agent(message), lambda: "")
+                    await _retry(lambda: escalation_agent(message), _const(""))
             return reply
 
         self.handle_turn: Callable[[str], Awaitable[str]] = handle_turn
@@ -264,7 +271,14 @@ _NEXT_STEP = {
 }
 
 
-async def _retry(step: Callable[[], Awaitable[T]], fallback: Callable[[], Any], attempts: int = 3) -> T:
+def _const(value: T) -> Callable[[], Awaitable[T]]:
+    async def give() -> T:
+        return value
+
+    return give
+
+
+async def _retry(step: Callable[[], Awaitable[T]], fallback: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
     """Run ``step``; retry rate limits with a short backoff, fall back after a timeout or on give-up."""
     for attempt in range(attempts):
         try:
@@ -273,11 +287,7 @@ async def _retry(step: Callable[[], Awaitable[T]], fallback: Callable[[], Any], 
             await asyncio.sleep(0.002 * 2 ** attempt)
         except TimeoutError:
             break
-    try:
-        result = fallback()
-        return await result if asyncio.iscoroutine(result) else result  # type: ignore[no-any-return]
-    except (RateLimitError, TimeoutError):
-        return "Sorry, we're experiencing delays. A colleague will follow up by email."  # type: ignore[return-value]
+    return await fallback()
 
 
 async def _session(workflow: SupportWorkflow, index: int, options: DemoOptions) -> int:
@@ -321,7 +331,7 @@ def demo_config(options: DemoOptions) -> MonitorConfig:
     return MonitorConfig(
         storage=StorageConfig(backend="parquet", output_dir=str(out), batch_size=500,
                               flush_interval_seconds=0.5),
-        spill_dir=str(out / ".spill"), measurement=options.measurement)
+        spill_dir=str(out / ".spill"), measurement=MeasurementConfig.coerce(options.measurement))
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
@@ -346,20 +356,23 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
 
 def cmd_demo(args: Any) -> int:
     """``llamonitor demo``: run the simulation, then print the report of the output folder."""
-    from llamonitor.cli.report import print_report
+    from llamonitor.cli.report import print_report, report_console
 
     options = DemoOptions(sessions=args.sessions, output_dir=args.dir, measurement=args.measurement,
                           seed=args.seed, quiet=args.quiet)
-    out = Console()
+    out = report_console()
     err = Console(stderr=True)
     if not options.quiet:
         err.print(f"Simulating {options.sessions} customer sessions (measurement={options.measurement}, "
-                  f"seed={options.seed}) -> {options.output_dir}")
+                  f"seed={options.seed}) -> {options.output_dir}", highlight=False, soft_wrap=True)
     result = run_demo(options, err)
     sink = result.health.get("sinks", {}).get("parquet", {})
     if not options.quiet:
         err.print(f"{result.turns} conversation turns, {sink.get('written', 0)} events written in "
-                  f"{result.seconds:.2f}s")
+                  f"{result.seconds:.2f}s", highlight=False, soft_wrap=True)
     if not result.drained or sink.get("spilled_events") or sink.get("lost_events"):
-        err.print(f"[yellow]warning:[/] not every event reached Parquet: {sink} (see `llamonitor replay`)")
+        spill = demo_config(options).spill_dir
+        err.print(f"[yellow]warning:[/] not every event reached Parquet ({escape(str(sink))}); send the rest with "
+                  f"`llamonitor replay --spill-dir {spill} --backend parquet --dir {options.output_dir}`",
+                  highlight=False, soft_wrap=True)
     return print_report(options.output_dir, as_json=False, console=out)

@@ -32,6 +32,7 @@ from llamonitor.backends.arrow import EVENT_SCHEMA
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 #: Label of the group holding events without a model / agent.
 NONE_LABEL = "(none)"
+_US = pa.timestamp("us", tz="UTC")
 
 
 class NoDataError(FileNotFoundError):
@@ -119,8 +120,9 @@ def _projection() -> dict[str, pc.Expression]:
         "trace_id": pc.field("trace_id"),
         "duration_ms": pc.field("duration_ms"),
         "error": pc.field("error"),
-        "start_time": pc.field("start_time"),
-        "end_time": pc.field("end_time"),
+        # microseconds: plain datetimes whatever unit the files use (ns since schema 1)
+        "start_time": pc.field("start_time").cast(_US, safe=False),
+        "end_time": pc.field("end_time").cast(_US, safe=False),
         "operation_name": pc.field("operation_name"),
         "model": pc.field("model"),
         "agent_name": pc.field("agent", "agent_name"),

@@ -31,18 +31,29 @@ class StorageConfig(_Strict):
     ``clickhouse`` or a name given to :func:`llamonitor.backends.register_backend`.
     """
 
+    #: ``parquet``, ``postgres`` / ``postgresql``, ``mysql``, ``clickhouse`` or a registered name
     backend: str = "parquet"
+    #: Parquet root folder (files land in ``<output_dir>/<partition>/events_*.parquet``)
     output_dir: str = "./monitoring_data"
+    #: DSN of a server backend (masked in logs)
     connection_string: str | None = None
+    #: table of a SQL backend (letters, digits, underscore)
     table_name: str = "metric_events"
+    #: database schema (PostgreSQL) or database (ClickHouse)
     schema_name: str | None = None
+    #: connections in a server backend's pool
     pool_size: int = Field(default=10, ge=1, le=1000)
+    #: the writer writes once this many events wait (or the flush interval passes)
     batch_size: int = Field(default=100, ge=1, le=1_000_000)
     #: the worker may coalesce queued events into writes this large when it is behind
     max_batch_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    #: longest time an event waits in the queue before it is written
     flush_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    #: Parquet folder per UTC date (``YYYY-MM-DD``) or per (sanitised) session id
     partition_by: Literal["date", "session_id"] = "date"
+    #: Parquet compression codec
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
+    #: backend-specific extra settings
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backend")
@@ -85,31 +96,46 @@ class MonitorConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
 
+    #: where events go
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    #: ``False`` turns monitoring off (decorated functions run untouched)
     enabled: bool = True
     #: bound on events waiting for the writer (memory bound of the hot path)
     max_queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
     #: what a caller does when the queue is full: wait (``block``), drop and count
     #: (``drop_newest``), or write the event to the spill directory (``spill``)
     overflow_policy: OverflowPolicy = "block"
+    #: longest wait of a caller under policy ``block`` before the event is dropped and counted
     block_timeout_seconds: float = Field(default=1.0, ge=0, le=600)
     #: attempts per batch and sink before it is spilled (first try included)
     max_retries: int = Field(default=4, ge=1, le=100)
+    #: first retry delay; doubles per attempt
     retry_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
+    #: cap on the retry delay
     retry_max_backoff_seconds: float = Field(default=5.0, ge=0, le=600)
     #: a failing sink is probed again after this long; until then its batches spill directly
     circuit_open_seconds: float = Field(default=5.0, ge=0, le=3600)
+    #: where failed batches and overflowing events are written for replay
     spill_dir: str = "./.llamonitor_spill"
     #: re-send spilled batches automatically once a sink recovers
     auto_replay: bool = True
+    #: longest ``shutdown`` waits to drain before spilling what is left
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
+    #: on SIGTERM, drain the queue before the process ends (only when no other handler is set)
+    handle_sigterm: bool = True
+    #: default text measurement of ``@monitor_llm(measure_text=True)`` (mode name, dict or model)
     measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
     #: record prompts and completions (off by default); see ``content_redactor``
     capture_content: bool = False
+    #: captured prompt / response text is cut at this length
     max_content_chars: int = Field(default=10_000, ge=0, le=100_000_000)
+    #: ``fn(text) -> text`` applied to captured content before it is stored
     content_redactor: Callable[[str], str] | None = None
+    #: session of events recorded outside any ``monitoring_session``
     default_session_id: str = "default"
+    #: name of the monitored service (exporters use it)
     service_name: str | None = None
+    #: exporter settings by name: ``prometheus``, ``datadog``, ``websocket``, ``otlp``
     extensions: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("measurement", mode="before")

@@ -1,0 +1,84 @@
+"""Generate docs/configuration.md from the config models (a test keeps it in sync).
+
+Run: ``uv run python docs/_tools/config_reference.py > docs/configuration.md``
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from typing import Any
+
+from llamonitor.measurement.config import MeasurementConfig
+from llamonitor.schema.config import MonitorConfig, StorageConfig
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+# Exporter configs (Prometheus, Datadog, WebSocket, OTLP) join this list when their exporters ship.
+MODELS: list[type[BaseModel]] = [MonitorConfig, StorageConfig, MeasurementConfig]
+
+
+def _type(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    text = text or str(annotation).replace("typing.", "")
+    return text.replace("collections.abc.", "").replace("|", "\\|")
+
+
+def _default(field: Any) -> str:
+    if field.default is not PydanticUndefined:
+        value = field.default
+    elif field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, BaseModel):
+            return f"`{type(value).__name__}()`"
+    else:
+        return "required"
+    return f"`{value!r}`"
+
+
+def _limits(field: Any) -> str:
+    parts = []
+    for meta in field.metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                parts.append(f"{sign} {getattr(meta, attr)}")
+    return ", ".join(parts)
+
+
+def _comments(model: type[BaseModel]) -> dict[str, str]:
+    """Field name -> the ``#:`` comment lines right above it in the class body."""
+    found: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(model).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            pending.append(stripped[2:].strip())
+            continue
+        match = re.match(r"(\w+)\s*:", stripped)
+        if match and pending:
+            found[match.group(1)] = " ".join(pending)
+        pending = []
+    return found
+
+
+def render() -> str:
+    out = ["# Configuration reference", "",
+           "Generated from the config models by `docs/_tools/config_reference.py`; "
+           "`test_docs.py` fails when it is out of date. Every value is validated when a config is "
+           "built or assigned, and errors name the field.", ""]
+    for model in MODELS:
+        doc = inspect.getdoc(model) or ""
+        out += [f"## `{model.__name__}`", "", doc, "",
+                "| field | type | default | limits | meaning |", "| --- | --- | --- | --- | --- |"]
+        comments = _comments(model)
+        for name, field in model.model_fields.items():
+            meaning = (field.description or comments.get(name, "")).replace("|", "\\|")
+            out.append(f"| `{name}` | `{_type(field.annotation)}` | {_default(field)} | {_limits(field)} "
+                       f"| {meaning} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
