@@ -273,3 +273,21 @@ def test_initialise_with_unusable_output_dir_fails_clearly(make_config, tmp_path
     with pytest.raises(OSError, match="output_dir"):
         llamonitor.initialize_monitoring_sync(cfg)
     assert not llamonitor.is_initialized()
+
+
+def test_files_claimed_by_a_dead_replayer_are_recovered(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from llamonitor import MetricEvent
+
+    store = SpillStore(tmp_path / "spill")
+    event = MetricEvent(event_id="e", session_id="s", trace_id="t", span_id="x", operation_name="op",
+                        start_time_ns=1, end_time_ns=2, duration_ms=0.0)
+    path = store.write_batch("parquet", [event])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    path.rename(path.with_name(f"{path.name}.claimed-{int(dead.stdout)}"))
+    assert store.pending("parquet") == [path]  # released back: replayable again
+    mine = store.claim(path)
+    assert mine is not None and store.pending("parquet") == []  # a live claim is respected

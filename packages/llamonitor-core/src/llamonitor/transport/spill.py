@@ -20,9 +20,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from llamonitor.backends.arrow import events_to_table, table_to_events
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_from_dict, event_to_dict
 
@@ -37,6 +34,27 @@ def safe_name(name: str) -> str:
     return cleaned[:100] or "sink"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _recover_stale_claims(folder: Path) -> None:
+    """Give back files claimed by a process that died mid-replay, so they are not stranded."""
+    for path in folder.glob("*.claimed-*"):
+        owner = path.name.rsplit(".claimed-", 1)[1]
+        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
+            try:
+                SpillStore.release(path)
+            except OSError:
+                pass
+
+
 class SpillStore:
     """Reads and writes spill files under one directory."""
 
@@ -49,6 +67,11 @@ class SpillStore:
         """Spill one batch for ``sink`` as a Parquet file; returns its path."""
         folder = self.root / safe_name(sink)
         folder.mkdir(parents=True, exist_ok=True)
+        # pyarrow is imported on first spill, not when llamonitor is imported.
+        import pyarrow.parquet as pq
+
+        from llamonitor.backends.arrow import events_to_table
+
         name = f"batch_{time.time_ns()}_{os.getpid()}_{next(_seq)}.parquet"
         final = folder / name
         tmp = folder / (name + ".tmp")
@@ -83,6 +106,7 @@ class SpillStore:
         files: list[Path] = []
         for folder in folders:
             if folder.is_dir():
+                _recover_stale_claims(folder)
                 files.extend(p for p in folder.iterdir()
                              if p.suffix in (".parquet", ".jsonl") and not p.name.endswith(".tmp"))
         return sorted(files, key=lambda p: p.name)
@@ -131,6 +155,10 @@ class SpillStore:
                         # A torn last line (process killed mid-write) is the only expected case.
                         raise ValueError(f"{path}:{lineno}: unreadable spilled event: {exc}") from exc
             return events
+        import pyarrow.parquet as pq
+
+        from llamonitor.backends.arrow import table_to_events
+
         return table_to_events(pq.read_table(path))
 
     def count_events(self) -> int:
@@ -141,5 +169,7 @@ class SpillStore:
                 with open(path, encoding="utf-8") as fh:
                     total += sum(1 for line in fh if line.strip())
             else:
+                import pyarrow.parquet as pq
+
                 total += pq.ParquetFile(path).metadata.num_rows
         return total
