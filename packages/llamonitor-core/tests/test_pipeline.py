@@ -12,8 +12,10 @@ import pyarrow.dataset as ds
 import pytest
 from llamonitor import monitor_llm, monitoring_session, monitoring_trace
 from llamonitor.backends.registry import register_backend, unregister_backend
+from llamonitor.schema.config import MonitorConfig
 from llamonitor.testing import InMemoryBackend
 from llamonitor.transport.spill import SpillStore
+from llamonitor.transport.worker import MonitoringWriter
 
 
 def test_events_land_in_parquet_with_parent_links(make_config, tmp_path: Path) -> None:
@@ -171,25 +173,32 @@ def test_auto_replay_after_outage_within_one_writer(memory_config, memory_sink: 
     assert sink_health["replayed_events"] + sink_health["written"] == 120
 
 
-@pytest.mark.parametrize("policy", ["drop_newest", "block"])
-def test_overflow_is_counted(memory_config, memory_sink: InMemoryBackend, policy: str) -> None:
-    cfg = memory_config.model_copy(update={"max_queue_size": 10, "overflow_policy": policy,
-                                           "block_timeout_seconds": 0.05})
+def start_stalled_writer(cfg: MonitorConfig) -> MonitoringWriter:
+    """Initialise monitoring, then stop its worker thread so nothing drains the queue."""
     llamonitor.initialize_monitoring_sync(cfg)
     writer = llamonitor.get_writer()
-    assert writer is not None
-    # Freeze the worker by holding the queue full from a producer faster than it can drain:
-    # stop the worker thread first, so nothing drains at all.
+    assert writer is not None and writer._thread is not None
     writer._stopping = True
     writer.recorder.wake.set()
-    writer._thread.join(5)  # type: ignore[union-attr]
+    writer._thread.join(5)
+    return writer
 
+
+def record_overflow_calls(n: int) -> None:
     @monitor_llm("overflow")
     def call(i: int) -> int:
         return i
 
-    for i in range(25):
+    for i in range(n):
         assert call(i) == i
+
+
+@pytest.mark.parametrize("policy", ["drop_newest", "block"])
+def test_overflow_is_counted(memory_config, memory_sink: InMemoryBackend, policy: str) -> None:
+    cfg = memory_config.model_copy(update={"max_queue_size": 10, "overflow_policy": policy,
+                                           "block_timeout_seconds": 0.05})
+    writer = start_stalled_writer(cfg)
+    record_overflow_calls(25)
     health = writer.health()
     assert health["queue_size"] == 10
     assert health["dropped_overflow"] == 15
@@ -198,19 +207,8 @@ def test_overflow_is_counted(memory_config, memory_sink: InMemoryBackend, policy
 def test_spill_overflow_policy_writes_every_event_to_disk_then_replays(memory_config, memory_sink: InMemoryBackend,
                                                                        tmp_path: Path) -> None:
     cfg = memory_config.model_copy(update={"max_queue_size": 10, "overflow_policy": "spill"})
-    llamonitor.initialize_monitoring_sync(cfg)
-    writer = llamonitor.get_writer()
-    assert writer is not None
-    writer._stopping = True
-    writer.recorder.wake.set()
-    writer._thread.join(5)  # type: ignore[union-attr]
-
-    @monitor_llm("overflow")
-    def call(i: int) -> int:
-        return i
-
-    for i in range(25):
-        call(i)
+    writer = start_stalled_writer(cfg)
+    record_overflow_calls(25)
     assert writer.health()["spilled_overflow"] == 15
     store = SpillStore(tmp_path / "spill")
     assert store.count_events() == 15
@@ -291,3 +289,16 @@ def test_files_claimed_by_a_dead_replayer_are_recovered(tmp_path: Path) -> None:
     assert store.pending("parquet") == [path]  # released back: replayable again
     mine = store.claim(path)
     assert mine is not None and store.pending("parquet") == []  # a live claim is respected
+
+
+def test_overflow_counters_are_exact_with_many_producers(memory_config, memory_sink: InMemoryBackend) -> None:
+    cfg = memory_config.model_copy(update={"max_queue_size": 100, "overflow_policy": "drop_newest"})
+    writer = start_stalled_writer(cfg)
+    threads = [threading.Thread(target=record_overflow_calls, args=(2000,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    health = writer.health()
+    # Every call is either queued or counted as dropped: 8 x 2000 in all.
+    assert health["queue_size"] + health["dropped_overflow"] == 16_000

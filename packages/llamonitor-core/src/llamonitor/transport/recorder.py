@@ -21,7 +21,7 @@ logger = logging.getLogger("llamonitor")
 class Recorder:
     """Bounded buffer between callers and the worker thread."""
 
-    __slots__ = ("_on_spill", "_space", "_waiters", "block_timeout", "blocked_total", "dq",
+    __slots__ = ("_count_lock", "_on_spill", "_space", "_waiters", "block_timeout", "blocked_total", "dq",
                  "dropped_overflow", "keep_io", "max_size", "policy", "spilled_overflow", "wake", "wake_at")
 
     def __init__(self, max_size: int, policy: str, block_timeout: float, wake_at: int,
@@ -36,6 +36,8 @@ class Recorder:
         self._space = threading.Condition(threading.Lock())
         self._waiters = 0
         self._on_spill = on_spill
+        # Overflow is the slow path: a lock keeps its counters exact under many producers.
+        self._count_lock = threading.Lock()
         self.dropped_overflow = 0
         self.spilled_overflow = 0
         self.blocked_total = 0
@@ -58,22 +60,29 @@ class Recorder:
             if self._wait_for_space():
                 self.dq.append(record)
                 return
-            self.dropped_overflow += 1
+            self._count_drop()
             _warn_once("queue full for %.1fs (policy 'block'): dropping events; see health()['dropped_overflow']",
                        self.block_timeout)
         elif policy == "spill" and self._on_spill is not None:
             try:
                 self._on_spill(record)
-                self.spilled_overflow += 1
             except Exception:
-                self.dropped_overflow += 1
+                self._count_drop()
                 logger.exception("llamonitor: could not spill an overflowing event; it was dropped")
+            else:
+                with self._count_lock:
+                    self.spilled_overflow += 1
         else:
-            self.dropped_overflow += 1
+            self._count_drop()
             _warn_once("queue full (policy %r): dropping events; see health()['dropped_overflow']", policy)
 
+    def _count_drop(self) -> None:
+        with self._count_lock:
+            self.dropped_overflow += 1
+
     def _wait_for_space(self) -> bool:
-        self.blocked_total += 1
+        with self._count_lock:
+            self.blocked_total += 1
         deadline = time.monotonic() + self.block_timeout
         self.wake.set()
         with self._space:
