@@ -1,0 +1,132 @@
+"""MySQL / MariaDB backend: aiomysql pool, multi-row inserts, idempotent on ``event_id``.
+
+Batches go in as multi-row ``INSERT ... ON DUPLICATE KEY UPDATE event_id = event_id`` (a
+re-delivered event is a no-op; unlike ``INSERT IGNORE`` this does not also turn data errors
+into silent truncation). The table is InnoDB, ``utf8mb4`` with binary collation (ids compare
+and sort by code point, as everywhere else), with the indexes the query layer uses. Columns
+follow :mod:`llamonitor.backends.sql_common`; the schema version is the table comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from llamonitor.backends.sql_common import (
+    COLUMN_NAMES,
+    COLUMNS,
+    COMMENT_PREFIX,
+    ServerBackend,
+    StorageWriteError,
+    check_existing_table,
+    events_to_rows,
+)
+from llamonitor.schema.config import StorageConfig
+from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
+
+_ID_COLUMNS = {"event_id", "session_id", "trace_id", "span_id", "parent_span_id"}
+_TYPES = {"str": "LONGTEXT", "text": "LONGTEXT", "int": "BIGINT", "int32": "INT", "float": "DOUBLE",
+          "bool": "BOOLEAN", "ns": "BIGINT", "json": "JSON"}
+INDEXES: tuple[tuple[str, str], ...] = (
+    ("start", "start_time_ns, event_id"), ("session", "session_id, start_time_ns"),
+    ("trace", "trace_id, start_time_ns"), ("operation", "operation_name, start_time_ns"),
+    ("model", "model"), ("agent", "agent_name"),
+)
+
+
+def q(name: str) -> str:
+    """Quote a (validated) identifier."""
+    return f"`{name}`"
+
+
+def column_type(name: str, kind: str) -> str:
+    """MySQL type of a column (ids VARCHAR(255), other indexable names VARCHAR(512))."""
+    if kind == "key":
+        return "VARCHAR(255)" if name in _ID_COLUMNS else "VARCHAR(512)"
+    return _TYPES[kind]
+
+
+class MySQLBackend(ServerBackend):
+    """Stores events in one InnoDB table (``schema_name`` or the DSN's database)."""
+
+    name = "mysql"
+
+    def __init__(self, config: StorageConfig) -> None:
+        super().__init__(config)
+        parts = urlsplit(self.dsn)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 3306
+        self.user = unquote(parts.username) if parts.username else "root"
+        self.password = unquote(parts.password) if parts.password else ""
+        database = self.schema or unquote(parts.path.lstrip("/").split("/")[0])
+        if not database:
+            raise ValueError(f"mysql backend: name a database in the DSN ({self.masked_dsn}) or in storage.schema_name")
+        self.database: str = database
+        self.qualified = f"{q(self.database)}.{q(self.table)}"
+        self.pool: Any = None
+        cols = ", ".join(q(c) for c in COLUMN_NAMES)
+        marks = ", ".join(["%s"] * len(COLUMN_NAMES))
+        self.insert_sql = (f"INSERT INTO {self.qualified} ({cols}) VALUES ({marks}) "
+                           f"ON DUPLICATE KEY UPDATE event_id = event_id")
+
+    async def setup(self) -> None:
+        import aiomysql
+
+        if self.pool is None:
+            self.pool = await aiomysql.create_pool(
+                host=self.host, port=self.port, user=self.user, password=self.password, db=None,
+                minsize=1, maxsize=self.config.pool_size, autocommit=True, charset="utf8mb4",
+                connect_timeout=10, init_command="SET time_zone = '+00:00'")
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute("SELECT TABLE_COMMENT FROM information_schema.TABLES "
+                              "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.table))
+            found = await cur.fetchone()
+            if found is not None:
+                await cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+                                  "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.table))
+                names = [r[0] for r in await cur.fetchall()]
+                check_existing_table(self.qualified, found[0], names)
+                return
+            await cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (self.database,))
+            if await cur.fetchone() is None:
+                await cur.execute(f"CREATE DATABASE IF NOT EXISTS {q(self.database)} CHARACTER SET utf8mb4")
+            defs = [f"{q(c.name)} {column_type(c.name, c.kind)}{'' if c.nullable else ' NOT NULL'}"
+                    for c in COLUMNS]
+            defs.append("PRIMARY KEY (event_id)")
+            defs += [f"KEY {q(self.table[:50] + '_' + suffix)} ({', '.join(q(c.strip()) for c in cols.split(','))})"
+                     for suffix, cols in INDEXES]
+            await cur.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(defs)}) ENGINE=InnoDB "
+                              f"DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin "
+                              f"COMMENT='{COMMENT_PREFIX}{SCHEMA_VERSION}'")
+
+    async def write_batch(self, events: Sequence[MetricEvent]) -> None:
+        if not events:
+            return
+        await self.ensure_ready()
+        rows = events_to_rows(events)
+        try:
+            async with self.pool.acquire() as conn, conn.cursor() as cur:
+                await cur.executemany(self.insert_sql, rows)
+        except Exception as exc:
+            raise StorageWriteError(str(self.error("write to", exc))) from None
+        self.rows_written += len(rows)
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run a read query with bound ``%s`` parameters (used by the query layer)."""
+        await self.ensure_ready()
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(sql, tuple(params))
+            return [tuple(r) for r in await cur.fetchall()]
+
+    async def server_version(self) -> str:
+        """``SELECT VERSION()`` (the query layer checks for MariaDB's window PERCENTILE_CONT)."""
+        rows = await self.fetch("SELECT VERSION()", ())
+        return str(rows[0][0])
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            pool.close()
+            await pool.wait_closed()
+        self.ready = False
