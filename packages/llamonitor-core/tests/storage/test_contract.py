@@ -249,3 +249,20 @@ async def test_empty_store_answers_empty(storage_config: StorageConfig) -> None:
         assert summary.total_events == 0 and summary.first_event is None and summary.latency.p50_ms is None
     finally:
         await query.close()
+
+
+async def test_nul_characters_never_block_a_batch(storage_config: StorageConfig) -> None:
+    nul = make_events(3, seed=11)
+    nul[0].error_message = "bad\x00byte"
+    nul[1].custom_attributes = {"raw": "a\x00b"}
+    await write(storage_config, nul)
+    query = create_query_backend(storage_config)
+    try:
+        got = {e.event_id: e for e in await all_events(query)}
+        assert set(got) == {e.event_id for e in nul}
+        # PostgreSQL cannot store NUL in text or jsonb: it becomes U+FFFD; the others keep it.
+        replacement = "\ufffd" if storage_config.backend in ("postgres", "postgresql") else "\x00"
+        assert got[nul[0].event_id].error_message == f"bad{replacement}byte"
+        assert got[nul[1].event_id].custom_attributes == {"raw": f"a{replacement}b"}
+    finally:
+        await query.close()

@@ -40,6 +40,12 @@ INDEXES: tuple[tuple[str, str], ...] = (
 )
 
 
+def _without_nul(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with NUL characters (raw, or escaped inside JSON text) replaced by U+FFFD."""
+    return tuple(v.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd") if isinstance(v, str) else v
+                 for v in row)
+
+
 def q(name: str) -> str:
     """Quote a (validated) identifier."""
     return f'"{name}"'
@@ -59,6 +65,7 @@ class PostgresBackend(ServerBackend):
         self.pool: Any = None
         #: batches that already had stored events (re-deliveries) and went through staging
         self.redelivered_batches = 0
+        self.nul_replaced_batches = 0
 
     def _columns_ddl(self, *, constraints: bool) -> str:
         parts = []
@@ -119,18 +126,29 @@ class PostgresBackend(ServerBackend):
             await conn.execute(f"INSERT INTO {self.qualified} ({cols}) SELECT {cols} FROM {q(self.stage)} "
                                f"ON CONFLICT (event_id) DO NOTHING")
 
+    async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
+        async with self.pool.acquire() as conn:
+            # Fresh batches (the normal case) go in at raw COPY speed; a re-delivered batch
+            # hits the primary key, is rolled back whole, and goes through the staging table.
+            if not await self._copy_direct(conn, rows):
+                self.redelivered_batches += 1
+                await self._copy_staged(conn, rows)
+
     async def write_batch(self, events: Sequence[MetricEvent]) -> None:
         if not events:
             return
         await self.ensure_ready()
+        import asyncpg
+
         rows = events_to_rows(events)
         try:
-            async with self.pool.acquire() as conn:
-                # Fresh batches (the normal case) go in at raw COPY speed; a re-delivered batch
-                # hits the primary key, is rolled back whole, and goes through the staging table.
-                if not await self._copy_direct(conn, rows):
-                    self.redelivered_batches += 1
-                    await self._copy_staged(conn, rows)
+            try:
+                await self._copy(rows)
+            except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+                # PostgreSQL text and jsonb cannot hold NUL: store U+FFFD instead of failing
+                # (and spilling) this batch forever.
+                self.nul_replaced_batches += 1
+                await self._copy([_without_nul(row) for row in rows])
         except Exception as exc:
             raise StorageWriteError(str(self.error("write to", exc))) from None
         self.rows_written += len(rows)
@@ -143,7 +161,8 @@ class PostgresBackend(ServerBackend):
         return [tuple(r) for r in records]
 
     async def health(self) -> dict[str, Any]:
-        return {**await super().health(), "redelivered_batches": self.redelivered_batches}
+        return {**await super().health(), "redelivered_batches": self.redelivered_batches,
+                "nul_replaced_batches": self.nul_replaced_batches}
 
     async def close(self) -> None:
         if self.pool is not None:
