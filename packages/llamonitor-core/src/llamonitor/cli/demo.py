@@ -325,13 +325,15 @@ def demo_config(options: DemoOptions) -> MonitorConfig:
     """The monitoring config the demo runs with (Parquet under ``options.output_dir``).
 
     The spill directory is ``<output_dir>/.spill`` so that spill left in the working directory
-    by another application is never replayed into the demo's data (and vice versa).
+    by another application is never replayed into the demo's data (and vice versa). Content
+    capture is on (the data is simulated) so that ``llamonitor analyze`` can show context drift.
     """
     out = Path(options.output_dir)
     return MonitorConfig(
         storage=StorageConfig(backend="parquet", output_dir=str(out), batch_size=500,
                               flush_interval_seconds=0.5),
-        spill_dir=str(out / ".spill"), measurement=MeasurementConfig.coerce(options.measurement))
+        spill_dir=str(out / ".spill"), measurement=MeasurementConfig.coerce(options.measurement),
+        capture_content=True)
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:

@@ -1,4 +1,4 @@
-"""The ``llamonitor`` command line: ``demo``, ``report`` and ``replay``.
+"""The ``llamonitor`` command line: ``demo``, ``report``, ``replay`` and ``analyze``.
 
 Sub-command modules are imported only when their command runs, so ``--help`` and
 ``--version`` stay fast.
@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
     replay.add_argument("--dir", default=None, help="Parquet output folder (default: LLMOPS_OUTPUT_DIR)")
     replay.add_argument("--json", action="store_true", help="print the replay counts as JSON")
+
+    analyze = sub.add_parser(
+        "analyze", help="multi-agent findings (agents, handoffs, drift, bottlenecks, coalitions) and anomalies",
+        description="Read the Parquet files under --dir, print agents, handoff scores, context drift, "
+                    "bottlenecks, coalitions and anomalies, and write the coordination graph (SVG), an HTML "
+                    "page and the findings as JSON to --out.")
+    analyze.add_argument("--dir", default="./llamonitor_data", help="Parquet folder (default ./llamonitor_data)")
+    analyze.add_argument("--session", default=None, help="analyse one session only")
+    analyze.add_argument("--out", default="./llamonitor_analysis",
+                         help="folder for coordination_graph.svg, analysis.html, analysis.json "
+                              "(default ./llamonitor_analysis)")
     return parser
 
 
@@ -90,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from llamonitor.cli.replay import cmd_replay
 
             return cmd_replay(args)
+        if args.command == "analyze":
+            from llamonitor.cli.analyze import cmd_analyze
+
+            return cmd_analyze(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
