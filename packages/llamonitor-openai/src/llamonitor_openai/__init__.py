@@ -1,0 +1,203 @@
+"""One-line llamonitor instrumentation for the OpenAI Python SDK.
+
+::
+
+    from llamonitor_openai import instrument_openai
+    instrument_openai()          # every OpenAI / AsyncOpenAI client, from now on
+
+Each ``create()`` call (chat completions, responses, embeddings, legacy completions; sync and
+async; streamed or not; the ``.stream()`` helpers and ``with_raw_response``) becomes one LLM
+event with the model, token usage as OpenAI reported it, cost, finish reason, tool calls
+requested, time to first token for streams and the error type of failures. The SDK's own
+retries happen inside one ``create()`` call, so they produce one event (with ``retries`` in the
+attributes when the SDK exposes the count).
+
+The SDK is imported only when :func:`instrument_openai` is called.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from llamonitor import get_writer
+from llamonitor.tracing import is_recording, is_suppressed
+
+from llamonitor_openai._call import AsyncStreamProxy, Call, StreamProxy
+from llamonitor_openai._patching import Patcher, Target, warn_once
+
+__all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
+__version__ = "0.1.0"
+
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_patcher = Patcher()
+
+
+class _Options:
+    __slots__ = ("capture_content", "ensure_stream_usage")
+
+    def __init__(self) -> None:
+        self.capture_content: bool | None = None
+        self.ensure_stream_usage = True
+
+
+_options = _Options()
+
+
+def _capture() -> bool:
+    if _options.capture_content is not None:
+        return _options.capture_content
+    writer = get_writer()
+    return writer is not None and writer.config.capture_content is True
+
+
+def _begin(kind: str, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], str | None]:
+    stream = kwargs.get("stream") is True
+    call = Call(kind, kwargs, _capture(), stream)
+    headers = kwargs.get("extra_headers")
+    raw = headers.get(_RAW_HEADER) if isinstance(headers, dict) else None
+    if stream and kind in ("chat", "text_completion") and _options.ensure_stream_usage:
+        opts = kwargs.get("stream_options")
+        if not isinstance(opts, dict) or "include_usage" not in opts:
+            kwargs = dict(kwargs)
+            kwargs["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+            call.hide_usage_chunk = True
+    return call, kwargs, raw
+
+
+def _complete(call: Call, result: Any, raw: str | None) -> Any:
+    """Attach the result to the call; returns what the caller receives (maybe a stream proxy)."""
+    if raw is None:
+        if call.stream:
+            return _wrap_stream(call, result)
+        call.finish_result(result)
+        return result
+    parse = getattr(result, "parse", None)
+    if raw == "stream" or parse is None or inspect.iscoroutinefunction(parse):
+        # with_streaming_response: the body is read later by the caller
+        call.span.set_attribute("usage_unavailable", "streaming_response")
+        call.finish_result(None)
+        return result
+    # with_raw_response: LegacyAPIResponse; parse() caches its result per type.
+    retries = getattr(result, "retries_taken", None)
+    if isinstance(retries, int):
+        call.span.set_attribute("retries", retries)
+    parsed = parse()
+    if not call.stream:
+        call.finish_result(parsed)
+        return result
+    proxy = _wrap_stream(call, parsed)
+    cache = getattr(result, "_parsed_by_type", None)
+    if isinstance(cache, dict):
+        for key, value in list(cache.items()):
+            if value is parsed:
+                cache[key] = proxy
+    return result
+
+
+def _wrap_stream(call: Call, stream: Any) -> Any:
+    if hasattr(stream, "__anext__"):
+        return AsyncStreamProxy(stream, call)
+    if hasattr(stream, "__next__"):
+        return StreamProxy(stream, call)
+    call.finish_result(stream)
+    return stream
+
+
+def _sync_wrapper(kind: str) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not is_recording() or is_suppressed():
+            return wrapped(*args, **kwargs)
+        try:
+            call, kwargs, raw = _begin(kind, kwargs)
+        except Exception:
+            warn_once("begin", "starting an OpenAI span failed")
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        try:
+            return _complete(call, result, raw)
+        except Exception:
+            warn_once("complete", "recording an OpenAI result failed")
+            return result
+
+    return wrapper
+
+
+def _async_wrapper(kind: str) -> Any:
+    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not is_recording() or is_suppressed():
+            return await wrapped(*args, **kwargs)
+        try:
+            call, kwargs, raw = _begin(kind, kwargs)
+        except Exception:
+            warn_once("begin", "starting an OpenAI span failed")
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        try:
+            return _complete(call, result, raw)
+        except Exception:
+            warn_once("complete", "recording an OpenAI result failed")
+            return result
+
+    return wrapper
+
+
+def _targets() -> list[Target]:
+    chat = "openai.resources.chat.completions.completions"
+    responses = "openai.resources.responses.responses"
+    targets: list[Target] = []
+    for module, sync_cls, async_cls, methods, kind in (
+        (chat, "Completions", "AsyncCompletions", ("create", "parse"), "chat"),
+        (responses, "Responses", "AsyncResponses", ("create", "parse"), "responses"),
+        ("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings", ("create",), "embeddings"),
+        ("openai.resources.completions", "Completions", "AsyncCompletions", ("create",), "text_completion"),
+    ):
+        for method in methods:
+            targets.append((module, sync_cls, method, _sync_wrapper(kind)))
+            targets.append((module, async_cls, method, _async_wrapper(kind)))
+    return targets
+
+
+def instrument_openai(*, capture_content: bool | None = None, ensure_stream_usage: bool = True) -> bool:
+    """Record every OpenAI SDK call as a llamonitor event.
+
+    ``capture_content``: ``None`` follows ``MonitorConfig.capture_content``; ``True`` / ``False``
+    force it for OpenAI calls (the config's ``content_redactor`` applies). ``ensure_stream_usage``
+    adds ``stream_options={"include_usage": True}`` to streamed chat / legacy completions that did
+    not set it, and hides the extra usage-only chunk from the caller.
+
+    Idempotent and thread-safe: a second call only updates the options and returns ``False``.
+    Returns ``True`` when the SDK was patched by this call. Raises ``ImportError`` naming the extra
+    to install when the ``openai`` package is missing.
+    """
+    with _patcher.lock:
+        _options.capture_content = capture_content
+        _options.ensure_stream_usage = ensure_stream_usage
+        if _patcher.active:
+            return False
+        try:
+            import openai  # noqa: F401
+        except ImportError as exc:
+            raise ImportError("instrument_openai() needs the OpenAI SDK: "
+                              "pip install 'llamonitor-openai[openai]'") from exc
+        _patcher.apply(_targets())
+        return True
+
+
+def uninstrument_openai() -> None:
+    """Remove the instrumentation, restoring the SDK's original methods exactly."""
+    with _patcher.lock:
+        _patcher.restore()
+
+
+def is_instrumented() -> bool:
+    """Whether :func:`instrument_openai` is in effect."""
+    return _patcher.active
