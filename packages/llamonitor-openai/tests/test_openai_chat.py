@@ -274,6 +274,20 @@ def test_content_capture_can_be_forced_off(client: openai.OpenAI, memory_monitor
     assert event.input_content is None and event.output_content is None
 
 
+def test_content_capture_can_be_forced_on(client: openai.OpenAI, fake_provider: FakeProvider,
+                                          memory_monitoring: MemoryMonitoring) -> None:
+    from llamonitor_openai import instrument_openai
+
+    fake_provider.reply(text="forced reply")
+    instrument_openai(capture_content=True)  # the monitor config keeps capture off
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi there"}])
+    finally:
+        instrument_openai()
+    event = _one(memory_monitoring)
+    assert event.input_content == "user: hi there" and event.output_content == "forced reply"
+
+
 async def test_async_stream_abandoned_is_recorded_on_gc(aclient: openai.AsyncOpenAI, fake_provider: FakeProvider,
                                                         memory_monitoring: MemoryMonitoring) -> None:
     stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)

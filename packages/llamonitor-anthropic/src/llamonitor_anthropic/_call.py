@@ -79,7 +79,7 @@ class Call:
         if stream:
             attrs["stream"] = True
         self.span: Span = start_span(f"chat {self.model}" if self.model else "chat", operation_type="chat",
-                                     provider=PROVIDER, model=self.model, attributes=attrs)
+                                     provider=PROVIDER, model=self.model, attributes=attrs, capture_content=capture)
         self.capture = capture
         self.input = _input_text(kwargs) if capture else None
         self.ended = False

@@ -28,7 +28,7 @@ from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.transport.records import OperationSpec
 
 _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar("llamonitor_suppressed", default=False)
-_specs: dict[tuple[str, str], OperationSpec] = {}
+_specs: dict[tuple[str, str, bool | None], OperationSpec] = {}
 
 
 def is_recording() -> bool:
@@ -55,26 +55,26 @@ def is_suppressed() -> bool:
     return _suppressed.get()
 
 
-def _spec(operation_name: str, operation_type: str) -> OperationSpec:
-    key = (operation_name, operation_type)
+def _spec(operation_name: str, operation_type: str, capture_content: bool | None) -> OperationSpec:
+    key = (operation_name, operation_type, capture_content)
     spec = _specs.get(key)
     if spec is None:
         if len(_specs) > 10_000:  # bound the cache against unbounded operation names
             _specs.clear()
-        spec = _specs[key] = OperationSpec(operation_name, operation_type)
+        spec = _specs[key] = OperationSpec(operation_name, operation_type, capture_content=capture_content)
     return spec
 
 
 class Span:
     """One operation recorded by an adapter. Create with :func:`start_span`."""
 
-    __slots__ = ("_ended", "_token", "agent", "attributes", "extra", "model", "operation_name",
+    __slots__ = ("_ended", "_token", "agent", "attributes", "capture_content", "extra", "model", "operation_name",
                  "operation_type", "parent", "provider", "session", "span", "start_ns", "t0", "trace")
 
     def __init__(self, operation_name: str, operation_type: str, *, session_id: str | None,
                  trace_id: str | None, parent_span_id: str | None, span_id: str | None,
                  agent: AgentIdentity | None, model: str | None, provider: str | None,
-                 attributes: dict[str, Any] | None, inherit: bool) -> None:
+                 attributes: dict[str, Any] | None, inherit: bool, capture_content: bool | None = None) -> None:
         session, trace, parent, ctx_agent = _current.get() if inherit else (None, None, None, None)
         self.operation_name = operation_name
         self.operation_type = operation_type
@@ -88,6 +88,8 @@ class Span:
         self.provider = provider
         self.attributes: dict[str, Any] = dict(attributes) if attributes else {}
         self.extra: dict[str, Any] = {}
+        #: store input/output content given to ``end`` (``None``: follow ``MonitorConfig.capture_content``)
+        self.capture_content = capture_content
         self.start_ns = time.time_ns()
         self.t0 = time.perf_counter_ns()
         self._ended = False
@@ -144,7 +146,7 @@ class Span:
             extra["input_content"] = input_content
         if output_content is not None:
             extra["output_content"] = output_content
-        spec = _spec(self.operation_name, self.operation_type)
+        spec = _spec(self.operation_name, self.operation_type, self.capture_content)
         try:
             rec.put((spec, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,
                      duration, None, None, result, error, extra))
@@ -155,8 +157,15 @@ class Span:
 def start_span(operation_name: str, *, operation_type: str = "llm_call", session_id: str | None = None,
                trace_id: str | None = None, parent_span_id: str | None = None, span_id: str | None = None,
                agent: AgentIdentity | None = None, model: str | None = None, provider: str | None = None,
-               attributes: dict[str, Any] | None = None, inherit_context: bool = True) -> Span:
-    """Start a span; ids not given are taken from the current context (or generated)."""
+               attributes: dict[str, Any] | None = None, inherit_context: bool = True,
+               capture_content: bool | None = None) -> Span:
+    """Start a span; ids not given are taken from the current context (or generated).
+
+    ``capture_content`` forces storing (``True``) or dropping (``False``) the content passed to
+    :meth:`Span.end`; ``None`` follows ``MonitorConfig.capture_content``. The config's
+    ``content_redactor`` applies either way.
+    """
     return Span(operation_name, operation_type, session_id=session_id, trace_id=trace_id,
                 parent_span_id=parent_span_id, span_id=span_id, agent=agent, model=model,
-                provider=provider, attributes=attributes, inherit=inherit_context)
+                provider=provider, attributes=attributes, inherit=inherit_context,
+                capture_content=capture_content)

@@ -29,7 +29,7 @@ class Call:
         if stream:
             attrs["stream"] = True
         self.span: Span = start_span(f"{kind} {self.model}" if self.model else kind, operation_type=kind,
-                                     provider=PROVIDER, model=self.model, attributes=attrs)
+                                     provider=PROVIDER, model=self.model, attributes=attrs, capture_content=capture)
         self.kind = kind
         self.capture = capture
         self.stream = stream

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from typing import Any
 
 from llamonitor.instrumentation.base import MetricCollector
@@ -137,7 +136,7 @@ class CostCollector(MetricCollector):
         cost: CostInfo | None = cost_for(price, usage)
         if cost is None:
             return {}
-        cost = replace(cost, estimated=estimated)
+        cost.estimated = estimated  # a fresh object: set in place (dataclasses.replace costs ~3 µs)
         return {
             "cost": cost,
             "custom_attributes": {
