@@ -467,3 +467,12 @@ def test_collector_metric_type_and_custom_table() -> None:
     assert out["cost"].total_cost_usd == pytest.approx(2.0)
     assert collector.collect(None, (), {}, {"model": "gpt-4o", "usage": TokenUsage(input_tokens=1)}) == {
         "custom_attributes": {"cost_unknown_model": "gpt-4o"}}
+
+
+def test_embedding_models_are_priced_on_input_only() -> None:
+    from llamonitor.pricing import calculate_cost
+
+    for model, per_mtok in (("text-embedding-3-small", 0.02), ("text-embedding-3-large", 0.13),
+                            ("text-embedding-ada-002", 0.10)):
+        cost = calculate_cost(model, 1_000_000, 0)
+        assert cost is not None and cost.total_cost_usd == per_mtok and cost.output_cost_usd == 0.0
