@@ -11,12 +11,13 @@ import sys
 from typing import Any
 
 from llamonitor.measurement.config import MeasurementConfig
-from llamonitor.schema.config import MonitorConfig, StorageConfig
+from llamonitor.schema.config import DatadogConfig, MonitorConfig, OTLPConfig, PrometheusConfig, StorageConfig
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-# Exporter configs (Prometheus, Datadog, WebSocket, OTLP) join this list when their exporters ship.
-MODELS: list[type[BaseModel]] = [MonitorConfig, StorageConfig, MeasurementConfig]
+# Exporter configs join this list when their exporters ship (WebSocketConfig: not yet).
+MODELS: list[type[BaseModel]] = [MonitorConfig, StorageConfig, MeasurementConfig, PrometheusConfig, DatadogConfig,
+                                OTLPConfig]
 
 
 def _type(annotation: Any) -> str:

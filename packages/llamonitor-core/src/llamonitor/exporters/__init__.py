@@ -1,7 +1,10 @@
 """Exporters (Prometheus, Datadog, OTLP, WebSocket feed) configured through ``config.extensions``.
 
-Each exporter is a sink like a storage backend. Extensions that this version does not provide
-are reported once, by name, instead of being ignored silently.
+Each exporter is a sink like a storage backend: ``prometheus``
+(:mod:`llamonitor.exporters.prometheus`), ``datadog`` (:mod:`llamonitor.exporters.datadog`) and
+``otlp`` (:mod:`llamonitor.exporters.otlp`). Exporters count their failures instead of raising
+(see :mod:`llamonitor.exporters._common`). Extensions that this version does not provide are
+reported once, by name, instead of being ignored silently.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ from llamonitor.schema.config import MonitorConfig
 logger = logging.getLogger("llamonitor")
 
 #: extension name -> (module, factory) of exporters shipped with core
-_EXPORTERS: dict[str, tuple[str, str]] = {}
+_EXPORTERS: dict[str, tuple[str, str]] = {
+    "prometheus": ("llamonitor.exporters.prometheus", "create_prometheus_exporter"),
+    "datadog": ("llamonitor.exporters.datadog", "create_datadog_exporter"),
+    "otlp": ("llamonitor.exporters.otlp", "create_otlp_exporter"),
+}
 
 
 def create_exporters(config: MonitorConfig) -> list[Any]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from llamonitor.measurement.config import MeasurementConfig
 
@@ -215,28 +216,79 @@ class MonitorConfig(_Strict):
 
 
 class PrometheusConfig(_Strict):
-    """Prometheus exporter settings (``config.extensions["prometheus"]``)."""
+    """Prometheus exporter settings (``config.extensions["prometheus"]``).
 
+    Serves ``/metrics`` from its own registry (never the global one) on ``host``:``port``.
+    Metric names are the seed's (``llm_operations_total``, ``llm_errors_total``,
+    ``llm_operation_duration_seconds``, ``llm_text_characters_total``, ``llm_cost_usd``,
+    ``llm_queue_size``, ``llm_buffer_size``) plus ``llm_tokens_total``; see
+    ``docs/exporters/prometheus.md``.
+    """
+
+    #: ``False`` leaves the exporter off
     enabled: bool = True
+    #: port of the ``/metrics`` endpoint; ``0`` picks a free port (read it from ``exporter.port``)
     port: int = Field(default=8000, ge=0, le=65535)
+    #: interface to bind; loopback by default, ``"0.0.0.0"`` (or ``"::"``) to expose it
     host: str = "127.0.0.1"
-    namespace: str = ""
+    #: prefix of every metric name (``"myapp"`` gives ``myapp_llm_operations_total``)
+    namespace: str = Field(default="", pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$")
+    #: distinct values kept per label; later ones are reported as ``"other"`` (and counted)
     max_label_values: int = Field(default=1000, ge=1)
+    #: upper bounds (seconds) of the ``llm_operation_duration_seconds`` histogram buckets
+    duration_buckets: list[float] = Field(default_factory=lambda: [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
+    #: upper bounds (US dollars) of the ``llm_cost_usd`` histogram buckets
+    cost_buckets: list[float] = Field(default_factory=lambda: [
+        0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+
+    @field_validator("duration_buckets", "cost_buckets")
+    @classmethod
+    def _sorted_buckets(cls, value: list[float]) -> list[float]:
+        if not value or any(b <= a for a, b in pairwise(value)):
+            raise ValueError("buckets must be a non-empty, strictly increasing list of numbers")
+        return value
 
 
 class DatadogConfig(_Strict):
-    """Datadog exporter settings (``config.extensions["datadog"]``)."""
+    """Datadog exporter settings (``config.extensions["datadog"]``).
 
+    ``use_statsd=True`` sends DogStatsD datagrams to ``statsd_host``:``statsd_port``;
+    otherwise metrics go to the HTTP API of ``site`` with ``api_key`` (or the ``DD_API_KEY``
+    environment variable). Counts are aggregated and sent every ``submission_interval``
+    seconds from the exporter's own thread; see ``docs/exporters/datadog.md``.
+    """
+
+    #: ``False`` leaves the exporter off
     enabled: bool = True
-    api_key: str | None = None
-    app_key: str | None = None
+    #: API key for the HTTP API (falls back to ``DD_API_KEY``); never logged
+    api_key: SecretStr | None = None
+    #: application key (not needed to submit metrics; accepted for the seed's examples)
+    app_key: SecretStr | None = None
+    #: Datadog site: the API is ``https://api.{site}``
     site: str = "datadoghq.com"
-    namespace: str = "llmops"
+    #: base URL of the HTTP API, overriding ``site`` (a proxy, or a test server)
+    api_url: str | None = None
+    #: prefix of every metric name (``llmops.operations.count``)
+    namespace: str = Field(default="llmops", pattern=r"^[a-zA-Z][a-zA-Z0-9_.]*$")
+    #: send DogStatsD over UDP to the agent instead of calling the HTTP API
     use_statsd: bool = False
+    #: DogStatsD agent host
     statsd_host: str = "localhost"
+    #: DogStatsD agent port
     statsd_port: int = Field(default=8125, ge=1, le=65535)
+    #: largest UDP datagram sent to the agent (lines are packed up to this size)
+    statsd_max_packet_bytes: int = Field(default=1432, ge=512, le=65000)
+    #: seconds between flushes; counts are aggregated in between
     submission_interval: float = Field(default=10.0, gt=0)
+    #: HTTP request time-out in seconds
+    timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    #: tags added to every metric (``"env:prod"``)
     tags: list[str] = Field(default_factory=list)
+    #: distinct values kept per tag; later ones are reported as ``"other"`` (and counted)
+    max_tag_values: int = Field(default=1000, ge=1)
+    #: latency samples kept per tag set and flush (a uniform sample beyond; statsd sends the rate)
+    max_samples_per_flush: int = Field(default=10_000, ge=1)
 
 
 class WebSocketConfig(_Strict):
@@ -248,10 +300,27 @@ class WebSocketConfig(_Strict):
 
 
 class OTLPConfig(_Strict):
-    """OpenTelemetry OTLP/HTTP span export (``config.extensions["otlp"]``)."""
+    """OpenTelemetry OTLP/HTTP span export (``config.extensions["otlp"]``).
 
+    Every event becomes a span (protobuf over HTTP) with GenAI semantic-convention attributes,
+    sent from the exporter's own thread; see ``docs/exporters/otlp.md``.
+    """
+
+    #: ``False`` leaves the exporter off
     enabled: bool = True
+    #: OTLP/HTTP traces endpoint (full URL, usually ending in ``/v1/traces``)
     endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: extra HTTP headers (authentication of a hosted backend); values are never logged
     headers: dict[str, str] = Field(default_factory=dict)
+    #: ``service.name`` of the resource (``MonitorConfig.service_name`` wins when set)
     service_name: str = "llamonitor"
+    #: HTTP request time-out in seconds
     timeout_seconds: float = Field(default=10.0, gt=0)
+    #: gzip request bodies
+    compression: Literal["none", "gzip"] = "none"
+    #: spans per export request at most
+    max_spans_per_request: int = Field(default=512, ge=1, le=100_000)
+    #: export requests waiting for the sender; beyond, spans are dropped (and counted)
+    max_pending_requests: int = Field(default=64, ge=1, le=100_000)
+    #: extra resource attributes (``deployment.environment``...)
+    resource_attributes: dict[str, str] = Field(default_factory=dict)

@@ -50,6 +50,8 @@ class SinkState:
             "spilled_batches": self.spilled_batches, "spilled_events": self.spilled_events,
             "replayed_events": self.replayed_events, "lost_events": self.lost_events,
             "degraded": self.degraded, "last_error": self.last_error,
+            # exporters report their own sent / dropped counters
+            **({"exporter": self.sink.exporter_stats()} if hasattr(self.sink, "exporter_stats") else {}),
         }
 
 
@@ -67,6 +69,9 @@ class MonitoringWriter:
         self._caller_lock = threading.Lock()
         self.spill = SpillStore(config.spill_dir)
         self.sinks = [SinkState(s) for s in sinks]
+        for sink in sinks:  # exporters read live state (queue gauges) through this hook
+            if hasattr(sink, "bind_writer"):
+                sink.bind_writer(self)
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._flush_requests: list[threading.Event] = []
@@ -77,6 +82,8 @@ class MonitoringWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._overflow_pending = False
         self.processed = 0
+        #: events taken from the queue and not yet delivered to every sink
+        self.in_flight = 0
         self.build_errors = 0
         self.batches = 0
         self.started_at: float | None = None
@@ -254,8 +261,12 @@ class MonitoringWriter:
                 listener(events)
             except Exception:
                 logger.exception("llamonitor: live listener failed")
-        for state in self.sinks:
-            self._deliver(state, events)
+        self.in_flight = len(events)
+        try:
+            for state in self.sinks:
+                self._deliver(state, events)
+        finally:
+            self.in_flight = 0
 
     def _write(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         assert self._loop is not None

@@ -1,0 +1,87 @@
+"""Helpers for the exporter tests: loopback receivers, free ports, event recording."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import llamonitor
+from llamonitor.schema.events import TokenUsage
+from llamonitor.tracing import start_span
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def sink_named(name: str) -> Any:
+    """The sink called ``name`` of the active writer."""
+    writer = llamonitor.get_writer()
+    assert writer is not None
+    return next(s.sink for s in writer.sinks if s.name == name)
+
+
+def record_llm_call(name: str = "chat", model: str = "gpt-4o", input_tokens: int = 1000, output_tokens: int = 500,
+                    cached: int = 0, reasoning: int = 0) -> None:
+    """One adapter-style LLM event with provider usage (priced by the cost collector)."""
+    span = start_span(name, operation_type="chat", model=model, provider="openai")
+    span.end(usage=TokenUsage(input_tokens=input_tokens, output_tokens=output_tokens,
+                              total_tokens=input_tokens + output_tokens, cached_input_tokens=cached or None,
+                              reasoning_tokens=reasoning or None, source="provider"))
+
+
+class Receiver:
+    """A loopback HTTP server that stores every request (path, headers, body)."""
+
+    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = status
+        self.body = body
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(length)
+                receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, data))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(receiver.body)))
+                self.end_headers()
+                self.wfile.write(receiver.body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def json_bodies(self, path: str) -> list[Any]:
+        return [json.loads(body) for p, _, body in list(self.requests) if p == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
