@@ -1,0 +1,1 @@
+"""llamonitor instrumentation for AutoGen (autogen-agentchat) and AG2."""

@@ -1,0 +1,1 @@
+"""llamonitor event listener for CrewAI."""

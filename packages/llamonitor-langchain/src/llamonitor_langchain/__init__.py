@@ -1,0 +1,1 @@
+"""llamonitor callback handler for LangChain and LangGraph."""

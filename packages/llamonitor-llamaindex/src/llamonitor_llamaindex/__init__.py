@@ -1,0 +1,1 @@
+"""llamonitor instrumentation for LlamaIndex."""
