@@ -302,3 +302,29 @@ def test_overflow_counters_are_exact_with_many_producers(memory_config, memory_s
     health = writer.health()
     # Every call is either queued or counted as dropped: 8 x 2000 in all.
     assert health["queue_size"] + health["dropped_overflow"] == 16_000
+
+
+def test_sink_errors_never_leak_credentials(make_config, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class LeakyBackend(InMemoryBackend):
+        async def write_batch(self, events):  # type: ignore[no-untyped-def]
+            raise ConnectionError("could not connect to postgresql://app:s3cr3t-pw@db.internal:5432/prod")
+
+    sink = LeakyBackend()
+    register_backend("leaky", lambda cfg: sink)
+    try:
+        cfg = make_config(tmp_path, storage={"backend": "leaky",
+                                             "connection_string": "postgresql://app:s3cr3t-pw@db.internal:5432/prod"},
+                          max_retries=1)
+        llamonitor.initialize_monitoring_sync(cfg)
+
+        @monitor_llm("leak")
+        def call() -> int:
+            return 1
+
+        call()
+        assert llamonitor.flush_sync(10)
+        health = llamonitor.health()
+        assert "s3cr3t-pw" not in str(health) and "app:***@" in health["sinks"]["memory"]["last_error"]
+        assert "s3cr3t-pw" not in caplog.text
+    finally:
+        unregister_backend("leaky")

@@ -268,6 +268,20 @@ class MonitoringWriter:
         finally:
             self.in_flight = 0
 
+    def _describe(self, exc: BaseException) -> str:
+        """An exception as text for logs and ``health()``, with any credentials masked.
+
+        Sinks should not put secrets in their errors, but a driver may echo a connection
+        string back: the configured DSN and any URL password are scrubbed here, once for all.
+        """
+        from llamonitor.backends.dsn import scrub
+
+        try:
+            text = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            text = type(exc).__name__
+        return scrub(text, self.config.storage.connection_string)[:500]
+
     def _write(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         assert self._loop is not None
         self._loop.run_until_complete(state.sink.write_batch(events))
@@ -283,7 +297,7 @@ class MonitoringWriter:
                 self._write(state, events)
             except Exception as exc:
                 state.failed_attempts += 1
-                state.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                state.last_error = self._describe(exc)
                 if state.failed_attempts == 1 or attempt == attempts - 1:
                     logger.warning("llamonitor: sink %s failed (attempt %d/%d): %s", state.name,
                                    attempt + 1, attempts, state.last_error)
@@ -324,8 +338,8 @@ class MonitoringWriter:
             except Exception as exc:
                 self.spill.release(claimed)
                 state.failed_attempts += 1
-                state.last_error = f"replay: {type(exc).__name__}: {exc}"[:500]
-                logger.warning("llamonitor: replay of %s to %s failed: %s", path.name, state.name, exc)
+                state.last_error = "replay: " + self._describe(exc)
+                logger.warning("llamonitor: replay of %s to %s failed: %s", path.name, state.name, state.last_error)
                 return False
             claimed.unlink(missing_ok=True)
             state.replayed_events += len(events)
