@@ -11,13 +11,20 @@ import sys
 from typing import Any
 
 from llamonitor.measurement.config import MeasurementConfig
-from llamonitor.schema.config import DatadogConfig, MonitorConfig, OTLPConfig, PrometheusConfig, StorageConfig
+from llamonitor.schema.config import (
+    APIConfig,
+    DatadogConfig,
+    MonitorConfig,
+    OTLPConfig,
+    PrometheusConfig,
+    StorageConfig,
+    WebSocketConfig,
+)
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-# Exporter configs join this list when their exporters ship (WebSocketConfig: not yet).
 MODELS: list[type[BaseModel]] = [MonitorConfig, StorageConfig, MeasurementConfig, PrometheusConfig, DatadogConfig,
-                                OTLPConfig]
+                                OTLPConfig, WebSocketConfig, APIConfig]
 
 
 def _type(annotation: Any) -> str:

@@ -84,3 +84,14 @@ def test_assignment_is_validated() -> None:
     cfg = MonitorConfig()
     with pytest.raises(ValidationError, match="max_queue_size"):
         cfg.max_queue_size = -5
+
+
+def test_api_and_websocket_extensions_are_not_reported_as_unknown(caplog: pytest.LogCaptureFixture) -> None:
+    from llamonitor import WebSocketConfig
+    from llamonitor.exporters import create_exporters
+
+    cfg = MonitorConfig.for_local_dev()
+    cfg.extensions["websocket"] = WebSocketConfig(enabled=True).model_dump()
+    cfg.extensions["mystery"] = {"enabled": True}
+    assert create_exporters(cfg) == []
+    assert "'mystery'" in caplog.text and "'websocket'" not in caplog.text

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", default="./llamonitor_analysis",
                          help="folder for coordination_graph.svg, analysis.html, analysis.json "
                               "(default ./llamonitor_analysis)")
+    from llamonitor.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -105,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from llamonitor.cli.analyze import cmd_analyze
 
             return cmd_analyze(args)
+        if args.command == "serve":
+            from llamonitor.cli.serve import cmd_serve
+
+            return cmd_serve(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -24,12 +24,18 @@ _EXPORTERS: dict[str, tuple[str, str]] = {
 }
 
 
+#: extensions read by other parts of llamonitor, not exporters (the API serves the live feed)
+_NOT_EXPORTERS = frozenset({"websocket", "api"})
+
+
 def create_exporters(config: MonitorConfig) -> list[Any]:
     """Build the exporter sinks enabled in ``config.extensions``."""
     sinks: list[Any] = []
     for name, settings in config.extensions.items():
         enabled = settings.get("enabled", True) if isinstance(settings, dict) else True
         if not enabled:
+            continue
+        if name in _NOT_EXPORTERS:
             continue
         if name not in _EXPORTERS:
             logger.warning("llamonitor: extension %r is configured but not available in this version; "

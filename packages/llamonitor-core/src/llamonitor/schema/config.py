@@ -299,6 +299,24 @@ class WebSocketConfig(_Strict):
     queue_size_per_client: int = Field(default=1000, ge=1)
 
 
+class APIConfig(_Strict):
+    """Query API / dashboard server settings (``config.extensions["api"]``; see ``docs/api.md``).
+
+    Arguments of ``create_api_server`` / ``run_api_server`` win over these fields; the token
+    also comes from ``LLAMONITOR_API_TOKEN`` when neither sets it.
+    """
+
+    #: interface to bind (loopback only unless told otherwise)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: bearer token guarding every route, WebSocket and GraphQL (``None``: no auth)
+    token: str | None = None
+    #: origins allowed by CORS (empty: CORS off)
+    cors_origins: list[str] = Field(default_factory=list)
+    #: most events loaded for the agent analytics routes
+    max_analysis_events: int = Field(default=50_000, ge=1)
+
+
 class OTLPConfig(_Strict):
     """OpenTelemetry OTLP/HTTP span export (``config.extensions["otlp"]``).
 

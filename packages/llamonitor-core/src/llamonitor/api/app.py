@@ -1,0 +1,249 @@
+"""The FastAPI app: ``create_api_server(config)`` and ``run_api_server(config, port=8080)``."""
+
+import asyncio
+import contextlib
+import hmac
+import html
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from llamonitor.api.hub import CLOSE_TOO_MANY, LiveHub, TooManyConnections
+from llamonitor.query.types import QueryBackend
+from llamonitor.schema.config import APIConfig, MonitorConfig, WebSocketConfig
+
+STATIC_DIR = Path(__file__).parent / "static"
+TOKEN_ENV = "LLAMONITOR_API_TOKEN"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _missing(extra: str, exc: ImportError) -> ImportError:
+    return ImportError(f"the llamonitor API needs {exc.name}; install it with: pip install 'llamonitor-core[{extra}]'")
+
+
+@dataclass
+class APIState:
+    """What the routes share: config, the query backend (opened lazily), the live hub."""
+
+    config: MonitorConfig
+    hub: LiveHub
+    max_analysis_events: int
+    _backend: QueryBackend | None = None
+
+    @property
+    def backend(self) -> QueryBackend:
+        """The query backend of ``config.storage`` (created on first use)."""
+        if self._backend is None:
+            from llamonitor.query import create_query_backend
+
+            self._backend = create_query_backend(self.config.storage)
+        return self._backend
+
+    async def close(self) -> None:
+        """Release the backend's connections."""
+        if self._backend is not None:
+            backend, self._backend = self._backend, None
+            await backend.close()
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request and WebSocket needs the token (constant-time compare).
+
+    The token is read from ``Authorization: Bearer <token>`` or, for browsers (WebSocket, the
+    dashboard page), from a ``token`` query parameter. Refusals: HTTP 401, WebSocket close 1008.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    def allowed(self, scope: Scope) -> bool:
+        """Whether the request carries the token."""
+        given = b""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                given = value[7:].strip()
+        if not given:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = (query.get("token") or [""])[0].encode()
+        return bool(given) and hmac.compare_digest(given, self.token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008, "reason": "missing or wrong bearer token"})
+            return
+        body = json.dumps({"detail": "missing or wrong bearer token"}).encode()
+        await send({"type": "http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def resolve_token(token: str | None, api: APIConfig) -> str | None:
+    """Argument, then ``extensions["api"]["token"]``, then ``LLAMONITOR_API_TOKEN``; empty means none."""
+    return token or api.token or os.environ.get(TOKEN_ENV) or None
+
+
+def create_api_server(config: MonitorConfig | None = None, *, token: str | None = None,
+                      cors_origins: Sequence[str] | None = None, graphql: bool = True,
+                      dashboard: bool = True) -> Any:
+    """The FastAPI app serving REST, WebSocket streams, GraphQL and the dashboard over ``config.storage``.
+
+    ``token`` (else ``config.extensions["api"]["token"]``, else ``LLAMONITOR_API_TOKEN``) guards
+    every route when set. ``cors_origins`` turns CORS on for those origins (off by default).
+    Live streams receive what a writer running in this process records.
+    """
+    try:
+        from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.responses import HTMLResponse, JSONResponse
+        from fastapi.staticfiles import StaticFiles
+    except ImportError as exc:  # pragma: no cover - extra missing
+        raise _missing("api", exc) from exc
+    from llamonitor.api.routes import router
+
+    if config is None:
+        config = MonitorConfig.from_env()
+    api = APIConfig.model_validate(config.extensions.get("api") or {})
+    ws = WebSocketConfig.model_validate(config.extensions.get("websocket") or {})
+    hub = LiveHub(max_connections=ws.max_connections, queue_size=ws.queue_size_per_client, enabled=ws.enabled)
+    state = APIState(config, hub, api.max_analysis_events)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        hub.bind_loop(asyncio.get_running_loop())
+        hub.attach()
+        try:
+            yield
+        finally:
+            hub.detach()
+            await state.close()
+
+    app = FastAPI(title="llamonitor", version="1", lifespan=lifespan,
+                  description="Read-only query API over llamonitor's stored events, live streams and GraphQL.")
+    app.state.llamonitor = state
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        parts = []
+        for err in errors:
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+            parts.append(f"parameter '{'.'.join(loc)}': {err.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts), "errors": json.loads(json.dumps(errors, default=str))},
+                            status_code=422)
+
+    app.include_router(router)
+
+    async def stream(websocket: WebSocket, session_id: str | None = None, operation_name: str | None = None) -> None:
+        if not hub.enabled:
+            await websocket.accept()
+            await websocket.close(code=1008, reason="the live feed is disabled (extensions['websocket'])")
+            return
+        try:  # subscribe before accepting: once connected, the client misses nothing
+            sub = hub.subscribe(session_id=session_id, operation_name=operation_name)
+        except TooManyConnections as exc:
+            await websocket.accept()
+            await websocket.close(code=CLOSE_TOO_MANY, reason=str(exc))
+            return
+        try:
+            await websocket.accept()
+        except BaseException:
+            hub.unsubscribe(sub)
+            raise
+
+        async def watch() -> None:  # ends when the client goes away
+            with contextlib.suppress(WebSocketDisconnect):
+                while True:
+                    await websocket.receive_text()
+
+        watcher = asyncio.create_task(watch())
+        watcher.add_done_callback(lambda _task: hub.end(sub))
+        try:
+            async for _event, text in hub.stream(sub):
+                if watcher.done():
+                    break
+                await websocket.send_text(text)
+            if not watcher.done():
+                await websocket.close(code=1013, reason="client too slow: live queue overflowed")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            hub.unsubscribe(sub)
+            watcher.cancel()
+
+    @app.websocket("/api/v1/stream")
+    async def stream_all(websocket: WebSocket) -> None:
+        """Every event, live: ``{"type": "event", "data": {...}}`` per message."""
+        await stream(websocket)
+
+    @app.websocket("/api/v1/stream/sessions/{session_id}")
+    async def stream_session(websocket: WebSocket, session_id: str) -> None:
+        """Events of one session, live."""
+        await stream(websocket, session_id=session_id)
+
+    @app.websocket("/api/v1/stream/operations/{operation_name}")
+    async def stream_operation(websocket: WebSocket, operation_name: str) -> None:
+        """Events of one operation, live."""
+        await stream(websocket, operation_name=operation_name)
+
+    if graphql:
+        try:
+            from llamonitor.api.graphql_schema import graphql_router
+        except ImportError as exc:  # pragma: no cover - extra missing
+            raise _missing("graphql", exc) from exc
+
+        app.include_router(graphql_router(state), prefix="/graphql")
+
+    if dashboard:
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+        page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+        @app.get("/", include_in_schema=False)
+        async def index(request: Request) -> HTMLResponse:
+            """The dashboard; a ``?token=`` is passed on to its assets."""
+            given = request.query_params.get("token")
+            if not given:
+                return HTMLResponse(page)
+            suffix = "?token=" + html.escape(quote(given, safe=""))
+            return HTMLResponse(page.replace('.css"', '.css' + suffix + '"').replace('.js"', '.js' + suffix + '"'))
+
+    origins = list(cors_origins) if cors_origins is not None else list(api.cors_origins)
+    if origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type"])
+    secret = resolve_token(token, api)
+    if secret:
+        app.add_middleware(BearerAuth, token=secret)  # outermost: guards everything
+    return app
+
+
+def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,
+                   token: str | None = None, cors_origins: Sequence[str] | None = None,
+                   log_level: str = "info") -> None:
+    """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080)."""
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - extra missing
+        raise _missing("api", exc) from exc
+    if config is None:
+        config = MonitorConfig.from_env()
+    api = APIConfig.model_validate(config.extensions.get("api") or {})
+    app = create_api_server(config, token=token, cors_origins=cors_origins)
+    uvicorn.run(app, host=host or api.host, port=api.port if port is None else port, log_level=log_level)

@@ -1,0 +1,274 @@
+# mypy: disable-error-code="untyped-decorator"
+"""GraphQL (Strawberry): summary, operations, models, agents, events, sessions, traces; ``eventStream``.
+
+Field names are camelCase; the seed's ``totalCost_usd`` is kept exactly, next to ``totalCostUsd``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.types import Info
+
+from llamonitor.query.summary import GroupStats
+from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend
+from llamonitor.schema.events import MetricEvent
+
+if TYPE_CHECKING:
+    from llamonitor.api.app import APIState
+
+
+@strawberry.type(description="Totals over the stored events")
+class SummaryType:
+    total_events: int
+    errors: int
+    error_rate: float
+    sessions: int
+    traces: int
+    total_cost_usd: float
+    total_cost_usd_seed: float = strawberry.field(name="totalCost_usd", description="seed name of totalCostUsd")
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    p50_duration_ms: float | None
+    p95_duration_ms: float | None
+    p99_duration_ms: float | None
+    first_event: datetime | None
+    last_event: datetime | None
+
+
+@strawberry.type(description="Aggregates of one operation / model / agent")
+class GroupType:
+    key: str
+    count: int
+    errors: int
+    error_rate: float
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    estimated_cost_usd: float | None
+    p50_duration_ms: float | None
+    p95_duration_ms: float | None
+    p99_duration_ms: float | None
+    avg_duration_ms: float | None
+
+    @strawberry.field
+    def operation_name(self) -> str:
+        """The group key (for ``operations``)."""
+        return self.key
+
+    @strawberry.field
+    def model(self) -> str:
+        """The group key (for ``models``)."""
+        return self.key
+
+    @strawberry.field
+    def agent_name(self) -> str:
+        """The group key (for ``agents``)."""
+        return self.key
+
+
+@strawberry.type
+class TextMetricsType:
+    char_count: int | None
+    word_count: int | None
+    byte_size: int | None
+    line_count: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@strawberry.type
+class UsageType:
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+
+
+@strawberry.type
+class CostType:
+    input_cost_usd: float | None
+    output_cost_usd: float | None
+    total_cost_usd: float | None
+    price_source: str | None
+
+
+@strawberry.type(description="One recorded operation (a span)")
+class EventType:
+    event_id: str
+    session_id: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    operation_name: str
+    operation_type: str | None
+    timestamp: datetime
+    end_time: datetime
+    duration_ms: float
+    error: bool
+    error_type: str | None
+    error_message: str | None
+    model: str | None
+    provider: str | None
+    agent_name: str | None
+    agent_role: str | None
+    text_metrics: TextMetricsType | None
+    usage: UsageType | None
+    cost: CostType | None
+
+
+@strawberry.type
+class SessionType:
+    session_id: str
+    events: int
+    errors: int
+    traces: int
+    first_event: datetime
+    last_event: datetime
+    input_tokens: int
+    output_tokens: int
+    total_cost_usd: float | None
+
+
+@strawberry.type
+class TraceType:
+    session_id: str
+    trace_id: str
+    events: int
+    errors: int
+    first_event: datetime
+    last_event: datetime
+    duration_ms: float
+    total_cost_usd: float | None
+
+
+@strawberry.input(description="Event filters and paging")
+class EventFilterInput:
+    limit: int = 100
+    offset: int = 0
+    cursor: str | None = None
+    error_only: bool = False
+    session_id: str | None = None
+    trace_id: str | None = None
+    operation_name: str | None = None
+    model: str | None = None
+    agent_name: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def to_event(e: MetricEvent) -> EventType:
+    """A stored event as its GraphQL type."""
+    tm, us, co, ag = e.text_metrics, e.usage, e.cost, e.agent
+    return EventType(
+        event_id=e.event_id, session_id=e.session_id, trace_id=e.trace_id, span_id=e.span_id,
+        parent_span_id=e.parent_span_id, operation_name=e.operation_name, operation_type=e.operation_type,
+        timestamp=e.start_time, end_time=e.end_time, duration_ms=e.duration_ms, error=e.error,
+        error_type=e.error_type, error_message=e.error_message, model=e.model, provider=e.provider,
+        agent_name=ag.agent_name if ag else None, agent_role=ag.agent_role if ag else None,
+        text_metrics=TextMetricsType(char_count=tm.char_count, word_count=tm.word_count, byte_size=tm.byte_size,
+                                     line_count=tm.line_count, input_tokens=tm.input_tokens,
+                                     output_tokens=tm.output_tokens) if tm else None,
+        usage=UsageType(input_tokens=us.input_tokens, output_tokens=us.output_tokens,
+                        total_tokens=us.total_tokens) if us else None,
+        cost=CostType(input_cost_usd=co.input_cost_usd, output_cost_usd=co.output_cost_usd,
+                      total_cost_usd=co.total_cost_usd, price_source=co.price_source) if co else None)
+
+
+def to_group(g: GroupStats) -> GroupType:
+    """GroupStats as its GraphQL type."""
+    lat = g.latency
+    return GroupType(key=g.key, count=g.events, errors=g.errors, error_rate=g.error_rate,
+                     input_tokens=g.input_tokens, output_tokens=g.output_tokens, total_tokens=g.total_tokens,
+                     estimated_cost_usd=g.cost_usd, p50_duration_ms=lat.p50_ms, p95_duration_ms=lat.p95_ms,
+                     p99_duration_ms=lat.p99_ms, avg_duration_ms=lat.mean_ms)
+
+
+def _state(info: Info[Any, Any]) -> APIState:
+    state: APIState = info.context["llamonitor"]
+    return state
+
+
+def _backend(info: Info[Any, Any]) -> QueryBackend:
+    return _state(info).backend
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Totals, error rate, latency percentiles, tokens, cost")
+    async def summary(self, info: Info[Any, Any], session_id: str | None = None) -> SummaryType:
+        s = await _backend(info).summary(EventFilter(session_id=session_id))
+        return SummaryType(total_events=s.total_events, errors=s.errors, error_rate=s.error_rate,
+                           sessions=s.sessions, traces=s.traces, total_cost_usd=s.total_cost_usd,
+                           total_cost_usd_seed=s.total_cost_usd, input_tokens=s.input_tokens,
+                           output_tokens=s.output_tokens, total_tokens=s.total_tokens,
+                           p50_duration_ms=s.latency.p50_ms, p95_duration_ms=s.latency.p95_ms,
+                           p99_duration_ms=s.latency.p99_ms, first_event=s.first_event, last_event=s.last_event)
+
+    @strawberry.field(description="Aggregates per operation")
+    async def operations(self, info: Info[Any, Any], session_id: str | None = None) -> list[GroupType]:
+        return [to_group(g) for g in await _backend(info).aggregates("operation", EventFilter(session_id=session_id))]
+
+    @strawberry.field(description="Aggregates per model")
+    async def models(self, info: Info[Any, Any], session_id: str | None = None) -> list[GroupType]:
+        return [to_group(g) for g in await _backend(info).aggregates("model", EventFilter(session_id=session_id))]
+
+    @strawberry.field(description="Aggregates per recorded agent")
+    async def agents(self, info: Info[Any, Any], session_id: str | None = None) -> list[GroupType]:
+        return [to_group(g) for g in await _backend(info).aggregates("agent", EventFilter(session_id=session_id))]
+
+    @strawberry.field(description="Events in (start time, event id) order")
+    async def events(self, info: Info[Any, Any], filter: EventFilterInput | None = None) -> list[EventType]:
+        f = filter or EventFilterInput()
+        if not 1 <= f.limit <= MAX_PAGE:
+            raise ValueError(f"filter.limit must be between 1 and {MAX_PAGE}; got {f.limit}")
+        for name, value in (("start", f.start), ("end", f.end)):
+            if value is not None and not 1970 <= value.year <= 2261:
+                raise ValueError(f"filter.{name} must be between 1970 and 2261")
+        flt = EventFilter(start=f.start, end=f.end, session_id=f.session_id, trace_id=f.trace_id,
+                          operation_name=f.operation_name, model=f.model, agent_name=f.agent_name,
+                          errors_only=f.error_only)
+        page = await _backend(info).events(flt, limit=f.limit, offset=f.offset, cursor=f.cursor)
+        return [to_event(e) for e in page.events]
+
+    @strawberry.field(description="Sessions, most recent first")
+    async def sessions(self, info: Info[Any, Any], limit: int = 100, offset: int = 0) -> list[SessionType]:
+        rows = await _backend(info).sessions(None, limit=limit, offset=offset)
+        return [SessionType(**{k: getattr(r, k) for k in SessionType.__annotations__}) for r in rows]
+
+    @strawberry.field(description="Traces of a session")
+    async def traces(self, info: Info[Any, Any], session_id: str) -> list[TraceType]:
+        rows = await _backend(info).traces(session_id)
+        return [TraceType(**{k: getattr(r, k) for k in TraceType.__annotations__}) for r in rows]
+
+    @strawberry.field(description="Events (spans) of one trace")
+    async def trace_events(self, info: Info[Any, Any], trace_id: str,
+                           session_id: str | None = None) -> list[EventType]:
+        return [to_event(e) for e in await _backend(info).trace_events(trace_id, session_id=session_id)]
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Events as they are recorded (needs the writer in this process)")
+    async def event_stream(self, info: Info[Any, Any], operation_name: str | None = None,
+                           session_id: str | None = None) -> AsyncGenerator[EventType, None]:
+        hub = _state(info).hub
+        sub = hub.subscribe(session_id=session_id, operation_name=operation_name)
+        async for event, _text in hub.stream(sub):
+            yield to_event(event)
+
+
+schema = strawberry.Schema(query=Query, subscription=Subscription)
+
+
+def graphql_router(state: APIState) -> Any:
+    """The ``/graphql`` router (HTTP queries, GraphiQL, subscriptions over graphql-transport-ws)."""
+    from strawberry.fastapi import GraphQLRouter
+
+    async def context() -> dict[str, Any]:
+        return {"llamonitor": state}
+
+    return GraphQLRouter(schema, context_getter=context)

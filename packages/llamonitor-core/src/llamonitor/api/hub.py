@@ -1,0 +1,177 @@
+"""The live feed: events from the writer thread to WebSocket and GraphQL subscribers.
+
+The writer calls :meth:`LiveHub.on_batch` from its own thread after each batch. The hub only
+hands the batch to the API's event loop (``loop.call_soon_threadsafe``) and returns; on the loop,
+each matching subscriber gets the event in its own bounded queue. A subscriber whose queue is
+full is dropped (its stream ends with close code 1013), so a slow or dead client never slows
+the writer nor the other clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.serialize import event_to_dict
+
+logger = logging.getLogger("llamonitor.api")
+
+#: close code sent to a client that could not keep up (its queue overflowed)
+CLOSE_SLOW_CONSUMER = 1013
+#: close code sent when ``max_connections`` subscribers are already connected
+CLOSE_TOO_MANY = 1013
+
+
+class TooManyConnections(RuntimeError):
+    """``max_connections`` subscribers are already connected."""
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One live client: its filters and its bounded queue (``None`` in the queue ends the stream)."""
+
+    queue: asyncio.Queue[tuple[MetricEvent, str] | None]
+    session_id: str | None = None
+    operation_name: str | None = None
+    dropped: bool = False
+    delivered: int = field(default=0)
+
+    def matches(self, event: MetricEvent) -> bool:
+        """Whether ``event`` passes this subscriber's filters."""
+        if self.session_id is not None and event.session_id != self.session_id:
+            return False
+        return self.operation_name is None or event.operation_name == self.operation_name
+
+
+def event_message(event: MetricEvent) -> str:
+    """The JSON text sent for ``event``: ``{"type": "event", "data": {...event fields...}}``."""
+    return json.dumps({"type": "event", "data": event_to_dict(event)}, default=str, ensure_ascii=False)
+
+
+class LiveHub:
+    """Fan-out of live events to subscribers; attach it to a writer with :meth:`attach`."""
+
+    def __init__(self, *, max_connections: int = 100, queue_size: int = 1000, enabled: bool = True) -> None:
+        self.max_connections = max_connections
+        self.queue_size = queue_size
+        self.enabled = enabled
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.subscribers: set[Subscriber] = set()
+        self.dropped_clients = 0
+        self.refused_clients = 0
+        self._writer: Any = None
+        self._lock = threading.Lock()
+
+    # -- wiring ------------------------------------------------------------------------------
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver on ``loop`` (the server's event loop)."""
+        self.loop = loop
+
+    def attach(self) -> bool:
+        """Listen to the writer running in this process (``llamonitor.runtime.get_writer()``).
+
+        Called at start-up and on every new subscriber, so a writer started after the server is
+        picked up. Returns whether a writer is attached.
+        """
+        from llamonitor.runtime import get_writer
+
+        writer = get_writer()
+        with self._lock:
+            if writer is self._writer:
+                return writer is not None
+            if self._writer is not None:
+                self._writer.remove_listener(self.on_batch)
+            self._writer = writer
+            if writer is not None:
+                writer.add_listener(self.on_batch)
+        return writer is not None
+
+    def detach(self) -> None:
+        """Stop listening to the writer and end every stream."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.remove_listener(self.on_batch)
+            self._writer = None
+        for sub in list(self.subscribers):
+            self.end(sub)
+
+    # -- writer thread -----------------------------------------------------------------------
+    def on_batch(self, events: Sequence[MetricEvent]) -> None:
+        """Writer listener: O(1) for the writer (hands the batch to the loop and returns)."""
+        loop = self.loop
+        if not self.subscribers or loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self.dispatch, list(events))
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    # -- event loop --------------------------------------------------------------------------
+    def dispatch(self, events: Sequence[MetricEvent]) -> None:
+        """Queue each event for every matching subscriber (on the loop); drop overflowing ones."""
+        cache: dict[int, str] = {}
+        for sub in list(self.subscribers):
+            for event in events:
+                if not sub.matches(event):
+                    continue
+                text = cache.get(id(event))
+                if text is None:
+                    text = cache[id(event)] = event_message(event)
+                try:
+                    sub.queue.put_nowait((event, text))
+                except asyncio.QueueFull:
+                    self.dropped_clients += 1
+                    logger.warning("llamonitor api: dropping a live client that could not keep up")
+                    self.end(sub)
+                    break
+
+    def end(self, sub: Subscriber) -> None:
+        """End ``sub``'s stream (dropped, or its client went away)."""
+        sub.dropped = True
+        self.subscribers.discard(sub)
+        while True:  # make room for the end marker
+            try:
+                sub.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+        sub.queue.put_nowait(None)
+
+    def subscribe(self, *, session_id: str | None = None, operation_name: str | None = None) -> Subscriber:
+        """A new subscriber; :class:`TooManyConnections` beyond ``max_connections``."""
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+        if len(self.subscribers) >= self.max_connections:
+            self.refused_clients += 1
+            raise TooManyConnections(f"max_connections ({self.max_connections}) reached")
+        self.attach()
+        sub = Subscriber(asyncio.Queue(maxsize=self.queue_size + 1), session_id, operation_name)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Forget ``sub`` (client gone)."""
+        self.subscribers.discard(sub)
+
+    async def stream(self, sub: Subscriber) -> AsyncIterator[tuple[MetricEvent, str]]:
+        """Events for ``sub`` until it is dropped or unsubscribed."""
+        try:
+            while True:
+                item = await sub.queue.get()
+                if item is None:
+                    return
+                sub.delivered += 1
+                yield item
+        finally:
+            self.unsubscribe(sub)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for ``/api/health``."""
+        return {"enabled": self.enabled, "writer_attached": self._writer is not None,
+                "clients": len(self.subscribers), "max_connections": self.max_connections,
+                "dropped_clients": self.dropped_clients, "refused_clients": self.refused_clients}

@@ -1,0 +1,259 @@
+"""REST routes (read-only): events, sessions, traces, metrics, costs, agents, handoffs, graph."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+
+from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend
+from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.serialize import event_to_dict
+
+router = APIRouter()
+
+Start = Query(None, description="only events starting at or after this time (ISO 8601; naive = UTC)")
+End = Query(None, description="only events starting before this time (ISO 8601; naive = UTC)")
+
+
+def backend_of(request: Request) -> QueryBackend:
+    """The app's query backend."""
+    backend: QueryBackend = request.app.state.llamonitor.backend
+    return backend
+
+
+def make_filter(start: datetime | None = None, end: datetime | None = None, session_id: str | None = None,
+                trace_id: str | None = None, operation_name: str | None = None, model: str | None = None,
+                agent_name: str | None = None, errors_only: bool = False) -> EventFilter:
+    """An :class:`EventFilter`; 400 naming ``start``/``end`` when the range is empty."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not _MIN_TIME <= _utc(value) <= _MAX_TIME:
+            raise HTTPException(400, detail=f"parameter '{name}' must be between 1970-01-01 and 2262-04-11")
+    if start is not None and end is not None and _utc(end) <= _utc(start):
+        raise HTTPException(400, detail="parameter 'end' must be later than 'start'")
+    return EventFilter(start=start, end=end, session_id=session_id, trace_id=trace_id,
+                       operation_name=operation_name, model=model, agent_name=agent_name, errors_only=errors_only)
+
+
+_MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_TIME = datetime(2262, 4, 11, tzinfo=timezone.utc)  # nanoseconds since the epoch fit in int64
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def group_to_dict(group: Any) -> dict[str, Any]:
+    """A GroupStats as a JSON-ready dict."""
+    out: dict[str, Any] = asdict(group)
+    return out
+
+
+@router.get("/api/health", tags=["health"])
+async def health(request: Request) -> dict[str, Any]:
+    """Liveness, the storage backend, and the live-feed counters."""
+    state = request.app.state.llamonitor
+    return {"status": "ok", "backend": state.config.storage.backend, "live": state.hub.stats()}
+
+
+@router.get("/api/v1/events", tags=["events"])
+async def events(request: Request, start: datetime | None = Start, end: datetime | None = End,
+                 session_id: str | None = None, trace_id: str | None = None, operation_name: str | None = None,
+                 model: str | None = None, agent_name: str | None = None, errors_only: bool = False,
+                 limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0),
+                 cursor: str | None = Query(None, description="next_cursor of the previous page")) -> dict[str, Any]:
+    """Events ordered by (start time, event id); page with ``cursor`` (or ``offset``)."""
+    flt = make_filter(start, end, session_id, trace_id, operation_name, model, agent_name, errors_only)
+    if cursor is not None and offset:
+        raise HTTPException(400, detail="parameters 'cursor' and 'offset' cannot be combined")
+    try:
+        page = await backend_of(request).events(flt, limit=limit, offset=offset, cursor=cursor)
+    except ValueError as exc:
+        raise HTTPException(400, detail=f"parameter 'cursor': {exc}") from exc
+    return {"events": [event_to_dict(e) for e in page.events], "count": len(page.events),
+            "next_cursor": page.next_cursor}
+
+
+@router.get("/api/v1/sessions", tags=["sessions"])
+async def sessions(request: Request, start: datetime | None = Start, end: datetime | None = End,
+                   operation_name: str | None = None, model: str | None = None, agent_name: str | None = None,
+                   errors_only: bool = False, limit: int = Query(100, ge=1, le=MAX_PAGE),
+                   offset: int = Query(0, ge=0)) -> dict[str, Any]:
+    """Sessions, most recent first."""
+    flt = make_filter(start, end, None, None, operation_name, model, agent_name, errors_only)
+    rows = await backend_of(request).sessions(flt, limit=limit, offset=offset)
+    return {"sessions": [s.to_dict() for s in rows], "count": len(rows)}
+
+
+@router.get("/api/v1/sessions/{session_id}", tags=["sessions"])
+async def session(request: Request, session_id: str = Path(...)) -> dict[str, Any]:
+    """One session's totals and its traces; 404 when it has no events."""
+    backend = backend_of(request)
+    rows = await backend.sessions(EventFilter(session_id=session_id), limit=1)
+    if not rows:
+        raise HTTPException(404, detail=f"session {session_id!r} not found")
+    traces = await backend.traces(session_id, limit=MAX_PAGE)
+    return rows[0].to_dict() | {"trace_list": [t.to_dict() for t in traces]}
+
+
+@router.get("/api/v1/sessions/{session_id}/traces", tags=["sessions"])
+async def session_traces(request: Request, session_id: str = Path(...), limit: int = Query(1000, ge=1, le=MAX_PAGE),
+                         offset: int = Query(0, ge=0),
+                         include_events: bool = Query(False, description="add every trace's events as spans"),
+                         ) -> dict[str, Any]:
+    """Traces of a session in order; with ``include_events`` each trace carries its events (span tree)."""
+    backend = backend_of(request)
+    traces = await backend.traces(session_id, limit=limit, offset=offset)
+    out = []
+    for t in traces:
+        row = t.to_dict()
+        if include_events:
+            evs = await backend.trace_events(t.trace_id, session_id=session_id)
+            row["spans"] = [event_to_dict(e) for e in evs]
+        out.append(row)
+    return {"session_id": session_id, "traces": out, "count": len(out)}
+
+
+@router.get("/api/v1/traces/{trace_id}", tags=["sessions"])
+async def trace(request: Request, trace_id: str = Path(...), session_id: str | None = None) -> dict[str, Any]:
+    """Every event (span) of a trace, in order; 404 when none."""
+    evs = await backend_of(request).trace_events(trace_id, session_id=session_id)
+    if not evs:
+        raise HTTPException(404, detail=f"trace {trace_id!r} not found")
+    return {"trace_id": trace_id, "events": [event_to_dict(e) for e in evs], "count": len(evs)}
+
+
+@router.get("/api/v1/metrics/summary", tags=["metrics"])
+async def summary(request: Request, start: datetime | None = Start, end: datetime | None = End,
+                  session_id: str | None = None, operation_name: str | None = None, model: str | None = None,
+                  agent_name: str | None = None) -> dict[str, Any]:
+    """Totals, error rate, latency percentiles, tokens, cost, and tables by model / agent / operation."""
+    flt = make_filter(start, end, session_id, None, operation_name, model, agent_name)
+    result: dict[str, Any] = (await backend_of(request).summary(flt)).to_dict()
+    return result
+
+
+async def _groups(request: Request, by: Literal["operation", "model", "agent"], flt: EventFilter) -> dict[str, Any]:
+    rows = await backend_of(request).aggregates(by, flt)
+    return {"group_by": by, by + "s": [group_to_dict(g) for g in rows], "count": len(rows)}
+
+
+@router.get("/api/v1/metrics/operations", tags=["metrics"])
+async def operations(request: Request, start: datetime | None = Start, end: datetime | None = End,
+                     session_id: str | None = None, model: str | None = None,
+                     agent_name: str | None = None) -> dict[str, Any]:
+    """Count, errors, latency percentiles, tokens and cost per operation."""
+    return await _groups(request, "operation", make_filter(start, end, session_id, None, None, model, agent_name))
+
+
+@router.get("/api/v1/metrics/models", tags=["metrics"])
+async def models(request: Request, start: datetime | None = Start, end: datetime | None = End,
+                 session_id: str | None = None, operation_name: str | None = None,
+                 agent_name: str | None = None) -> dict[str, Any]:
+    """Count, errors, latency percentiles, tokens and cost per model."""
+    return await _groups(request, "model", make_filter(start, end, session_id, None, operation_name, None, agent_name))
+
+
+@router.get("/api/v1/metrics/agents", tags=["metrics"])
+async def agents_metrics(request: Request, start: datetime | None = Start, end: datetime | None = End,
+                         session_id: str | None = None, operation_name: str | None = None,
+                         model: str | None = None) -> dict[str, Any]:
+    """Count, errors, latency percentiles, tokens and cost per recorded agent name."""
+    return await _groups(request, "agent", make_filter(start, end, session_id, None, operation_name, model))
+
+
+@router.get("/api/v1/metrics/costs", tags=["metrics"])
+async def costs(request: Request,
+                group_by: Literal["model", "operation", "session", "day", "agent"] = Query(
+                    "model", description="model | operation | session | day | agent"),
+                start: datetime | None = Start, end: datetime | None = End, session_id: str | None = None,
+                operation_name: str | None = None, model: str | None = None,
+                agent_name: str | None = None) -> dict[str, Any]:
+    """Cost and tokens per model, operation, session, agent (highest first) or UTC day (in order)."""
+    flt = make_filter(start, end, session_id, None, operation_name, model, agent_name)
+    rows = await backend_of(request).costs(group_by, flt)
+    total = sum(r.total_cost_usd or 0.0 for r in rows)
+    return {"group_by": group_by, "costs": [r.to_dict() for r in rows], "total_cost_usd": total}
+
+
+@router.get("/api/v1/metrics/timeseries", tags=["metrics"])
+async def timeseries(request: Request, buckets: int = Query(24, ge=1, le=200), start: datetime | None = Start,
+                     end: datetime | None = End, session_id: str | None = None) -> dict[str, Any]:
+    """Events, errors, p95 latency, tokens and cost in ``buckets`` equal time slices (for charts)."""
+    backend = backend_of(request)
+    flt = make_filter(start, end, session_id)
+    whole = await backend.summary(flt)
+    lo = _utc(start) if start is not None else whole.first_event
+    hi = _utc(end) if end is not None else whole.last_event
+    if lo is None or hi is None:
+        return {"buckets": []}
+    hi = hi + timedelta(microseconds=1)
+    step = (hi - lo) / buckets
+
+    async def one(i: int) -> dict[str, Any]:
+        a, b = lo + step * i, (lo + step * (i + 1) if i < buckets - 1 else hi)
+        s = await backend.summary(make_filter(a, b, session_id))
+        return {"start": a.isoformat(), "end": b.isoformat(), "events": s.total_events, "errors": s.errors,
+                "p95_ms": s.latency.p95_ms, "total_tokens": s.total_tokens, "cost_usd": s.total_cost_usd}
+
+    return {"buckets": list(await asyncio.gather(*(one(i) for i in range(buckets))))}
+
+
+# -- multi-agent analytics -------------------------------------------------------------------
+async def load_events(request: Request, flt: EventFilter) -> list[MetricEvent]:
+    """Up to ``max_analysis_events`` events matching ``flt`` (cursor pages of 10,000)."""
+    cap: int = request.app.state.llamonitor.max_analysis_events
+    backend = backend_of(request)
+    out: list[MetricEvent] = []
+    cursor: str | None = None
+    while len(out) < cap:
+        page = await backend.events(flt, limit=min(MAX_PAGE, cap - len(out)), cursor=cursor)
+        out.extend(page.events)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return out
+
+
+async def analysis(request: Request, session_id: str | None, start: datetime | None,
+                   end: datetime | None) -> Any:
+    """Agents, handoffs and graph of the matching events (``run_analysis`` without anomalies)."""
+    from llamonitor.analytics.pipeline import run_analysis
+
+    evs = await load_events(request, make_filter(start, end, session_id))
+    return await asyncio.to_thread(run_analysis, evs, session_id, anomalies=False)
+
+
+@router.get("/api/v1/agents", tags=["agents"])
+async def agents(request: Request, session_id: str | None = None, start: datetime | None = Start,
+                 end: datetime | None = End) -> dict[str, Any]:
+    """Agents (recorded, inherited or inferred identity) with invocations, latency, tokens, cost."""
+    report = await analysis(request, session_id, start, end)
+    return {"agents": [a.to_dict() for a in report.agents], "events": report.events,
+            "bottlenecks": [b.to_dict() for b in report.bottlenecks]}
+
+
+@router.get("/api/v1/agents/handoffs", tags=["agents"])
+async def handoffs(request: Request, session_id: str | None = None, start: datetime | None = Start,
+                   end: datetime | None = End) -> dict[str, Any]:
+    """Scored handoffs between agent invocations and their statistics."""
+    report = await analysis(request, session_id, start, end)
+    return {"handoffs": [h.to_dict() for h in report.handoffs], "statistics": report.handoff_stats}
+
+
+@router.get("/api/v1/agents/graph", tags=["agents"])
+async def graph(request: Request, session_id: str | None = None, start: datetime | None = Start,
+                end: datetime | None = End,
+                format: Literal["native", "d3", "cytoscape", "networkx"] = "native") -> dict[str, Any]:
+    """The agent coordination graph (nodes = agents, edges = aggregated handoffs)."""
+    report = await analysis(request, session_id, start, end)
+    if format == "native":
+        out: dict[str, Any] = report.graph.to_dict()
+        return out
+    from llamonitor.analytics.agents import CoordinationGraphBuilder
+
+    exported: dict[str, Any] = CoordinationGraphBuilder().export_for_visualization(report.graph, format=format)
+    return exported

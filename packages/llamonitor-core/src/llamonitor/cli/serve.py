@@ -1,0 +1,57 @@
+"""``llamonitor serve``: the query API, live streams, GraphQL and the dashboard over stored events.
+
+Storage comes from ``LLMOPS_*`` variables, with ``--backend`` / ``--dir`` / ``--connection-string``
+taking precedence. A server started this way reads storage only: live streams carry events
+recorded by a writer in the same process (``run_api_server`` inside the application).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from llamonitor.schema.config import MonitorConfig
+
+
+def serve_config(args: argparse.Namespace) -> MonitorConfig:
+    """``MonitorConfig.from_env()`` with the command-line storage options taking precedence."""
+    environ = dict(os.environ)
+    if args.backend is not None:
+        environ["LLMOPS_BACKEND"] = args.backend
+    if args.dir is not None:
+        environ["LLMOPS_OUTPUT_DIR"] = args.dir
+    if args.connection_string is not None:
+        environ["LLMOPS_CONNECTION_STRING"] = args.connection_string
+    return MonitorConfig.from_env(environ)
+
+
+def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``serve`` sub-command."""
+    serve = sub.add_parser(
+        "serve", help="serve the REST / WebSocket / GraphQL API and the web dashboard",
+        description="Serve the query API (/api/v1/..., /docs), GraphQL (/graphql) and the dashboard (/) over "
+                    "the stored events. Binds 127.0.0.1 unless --host says otherwise. A bearer token "
+                    "(--token or LLAMONITOR_API_TOKEN) then guards every route.")
+    serve.add_argument("--dir", default=None, help="Parquet folder (default: LLMOPS_OUTPUT_DIR or ./llamonitor_data)")
+    serve.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
+    serve.add_argument("--connection-string", default=None,
+                       help="server backend DSN (default: LLMOPS_CONNECTION_STRING)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--token", default=None, help="bearer token (default: LLAMONITOR_API_TOKEN; none: no auth)")
+    serve.add_argument("--cors-origin", action="append", default=None, dest="cors_origins",
+                       help="allow this origin through CORS (repeatable; default: CORS off)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server until interrupted."""
+    try:
+        config = serve_config(args)
+        from llamonitor.api import run_api_server
+    except (ImportError, ValueError) as exc:
+        print(f"llamonitor serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"llamonitor serve: http://{args.host}:{args.port}/ (docs at /docs, GraphQL at /graphql)", flush=True)
+    run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins)
+    return 0

@@ -1,0 +1,100 @@
+"""Headless Chromium against ``llamonitor serve`` over a real ``llamonitor demo`` run.
+
+Checks the rendered DOM (totals, an open trace's waterfall, the agent graph) and saves a
+screenshot under the test's output folder. Skipped only when ``/usr/bin/chromium`` is absent
+(``.ci/services/chromium.sh`` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [pytest.mark.timeout(240),
+              pytest.mark.skipif(not CHROMIUM.exists(),
+                                 reason="/usr/bin/chromium is absent (bash .ci/services/chromium.sh installs it)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "llamonitor.cli.main", *args]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("browser")
+    data = root / "data"
+    demo = subprocess.run(_cli("demo", "--sessions", "6", "--dir", str(data), "--quiet"),
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert demo.returncode == 0, demo.stderr
+    port = _free_port()
+    log = (root / "serve.log").open("w")
+    proc = subprocess.Popen(_cli("serve", "--dir", str(data), "--port", str(port)), stdout=log,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(base + "api/health", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None, (root / "serve.log").read_text()
+                assert time.monotonic() < deadline, "llamonitor serve did not come up"
+                time.sleep(0.2)
+        yield base, root
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--window-size=1400,1000", *extra, url],
+        capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_dashboard_renders_totals_trace_and_graph(served: tuple[str, Path], tmp_path: Path) -> None:
+    base, _root = served
+    with urllib.request.urlopen(base + "api/v1/metrics/summary") as resp:
+        summary = json.load(resp)
+    with urllib.request.urlopen(base + "api/v1/agents/graph") as resp:
+        graph = json.load(resp)
+    dom = _chromium(base, tmp_path / "profile-dom", "--dump-dom")
+    html = dom.stdout
+    assert 'data-ready="1"' in html, html[-2000:]
+    total = re.search(r'id="card-total-events">([^<]*)<', html)
+    assert total and total.group(1).replace(",", "") == str(summary["total_events"])
+    sessions = re.search(r'id="card-sessions-count">([^<]*)<', html)
+    assert sessions and sessions.group(1) == str(summary["sessions"])
+    assert html.count('class="span"') >= 2  # a trace's waterfall is open
+    assert html.count('class="node"') == len(graph["nodes"]) >= 3  # the agent graph
+    assert html.count('class="edge"') == len(graph["edges"]) >= 2
+
+    shot = tmp_path / "dashboard.png"
+    _chromium(base, tmp_path / "profile-shot", f"--screenshot={shot}")
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1400, 1000)
+    assert len(data) > 50_000  # a blank page is a few kB
