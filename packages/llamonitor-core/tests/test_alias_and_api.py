@@ -83,3 +83,12 @@ def test_span_with_explicit_ids_and_error(memory_config, memory_sink) -> None:  
     assert (event.session_id, event.trace_id, event.span_id, event.parent_span_id) == ("crew-1", "t-1", "evt-2",
                                                                                         "evt-1")
     assert event.error and event.error_type == "TimeoutError" and event.error_message == "took too long"
+
+
+def test_current_span_id_with_an_adapter_string_id() -> None:
+    from llamonitor import get_current_span_id
+
+    span = start_span("node", span_id="run-7f3a")
+    with span.activate():
+        assert get_current_span_id() == "run-7f3a"
+    assert get_current_span_id() is None

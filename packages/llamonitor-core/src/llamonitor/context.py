@@ -24,8 +24,9 @@ from llamonitor.schema.events import AgentIdentity
 
 T = TypeVar("T")
 
-#: (session_id or None, trace (str | int) or None, parent span number or None, agent or None)
-Ctx = tuple[str | None, "str | int | None", "int | None", "AgentIdentity | None"]
+#: (session_id or None, trace (str | int) or None, parent span (number, or an adapter's string id) or None,
+#: agent or None)
+Ctx = tuple[str | None, "str | int | None", "str | int | None", "AgentIdentity | None"]
 _EMPTY: Ctx = (None, None, None, None)
 _current: contextvars.ContextVar[Ctx] = contextvars.ContextVar("llamonitor_ctx", default=_EMPTY)
 
@@ -106,8 +107,8 @@ def get_current_trace_id() -> str | None:
 def get_current_span_id() -> str | None:
     """The id of the innermost active span, or ``None``."""
     span = _current.get()[2]
-    if span is None:
-        return None
+    if span is None or isinstance(span, str):
+        return span  # adapters may use their framework's own ids (run ids, event ids)
     from llamonitor.ids import span_hex
 
     return span_hex(span)

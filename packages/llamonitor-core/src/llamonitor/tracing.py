@@ -112,7 +112,7 @@ class Span:
     @contextmanager
     def activate(self) -> Iterator[Span]:
         """Make this span the parent of spans started (or decorated calls made) inside."""
-        token = _current.set((self.session, self.trace, self.span, self.agent))  # type: ignore[arg-type]
+        token = _current.set((self.session, self.trace, self.span, self.agent))
         try:
             yield self
         finally:
