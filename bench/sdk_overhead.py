@@ -102,23 +102,16 @@ class Variant:
         self.cpu: list[int] = []
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=500, help="calls per variant per round")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="StorageConfig.batch_size for llamonitor (default: the config default)")
-    args = parser.parse_args(argv)
-
+def measure(calls: int = 500, rounds: int = 20, warmup: int = 300, batch_size: int | None = None) -> dict[str, Any]:
+    """Run the interleaved rounds; returns per-variant wall and caller-thread CPU medians (ns)."""
     import llamonitor
     from llamonitor import MonitorConfig, StorageConfig
     from llamonitor_openai import instrument_openai, uninstrument_openai
 
     tmp = tempfile.TemporaryDirectory(prefix="llamonitor-bench-")
     storage: dict[str, Any] = {"backend": "parquet", "output_dir": f"{tmp.name}/data"}
-    if args.batch_size:
-        storage["batch_size"] = args.batch_size
+    if batch_size:
+        storage["batch_size"] = batch_size
     llamonitor.initialize_monitoring_sync(MonitorConfig(storage=StorageConfig(**storage),
                                                         spill_dir=f"{tmp.name}/spill"))
     wait_for_idle_writer()
@@ -147,38 +140,51 @@ def main(argv: list[str] | None = None) -> int:
     client = make_client()
     for v in variants:  # warm up each code path (imports, caches, pydantic models)
         v.setup()
-        run(client, args.warmup)
+        run(client, warmup)
         v.teardown()
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for v in variants:
             v.setup()
-            v.samples.extend(run(client, args.calls, v.cpu))
+            v.samples.extend(run(client, calls, v.cpu))
             v.teardown()
     llamonitor.flush_sync(60)
     events = llamonitor.health().get("processed", "?")
     llamonitor.shutdown_sync(60)
     tmp.cleanup()
+    return {"otel_version": otel_version, "events": events, "batch_size": storage.get("batch_size", "default"),
+            "median_ns": {v.name: statistics.median(v.samples) for v in variants},
+            "cpu_ns": {v.name: statistics.median(v.cpu) for v in variants}}
 
-    bare = statistics.median(variants[0].samples)
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=500, help="calls per variant per round")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="StorageConfig.batch_size for llamonitor (default: the config default)")
+    args = parser.parse_args(argv)
+
+    result = measure(args.calls, args.rounds, args.warmup, args.batch_size)
+    medians, cpus = result["median_ns"], result["cpu_ns"]
+    bare = medians["bare SDK"]
     print(f"openai {md.version('openai')}, llamonitor-openai {md.version('llamonitor-openai')}, "
-          f"OpenLLMetry {otel_version}, Python {platform.python_version()}, {platform.machine()}")
+          f"OpenLLMetry {result['otel_version']}, Python {platform.python_version()}, {platform.machine()}")
     print(f"{args.rounds} rounds x {args.calls} calls per variant (median of every call); "
-          f"llamonitor batch_size {storage.get('batch_size', 'default')}, events processed: {events}\n")
+          f"llamonitor batch_size {result['batch_size']}, events processed: {result['events']}\n")
     print(f"{'variant':<20} {'median µs/call':>15} {'added µs':>10} {'added %':>9} {'caller-thread CPU µs':>21}")
     added: dict[str, float] = {}
-    bare_cpu = statistics.median(variants[0].cpu)
-    for v in variants:
-        med = statistics.median(v.samples)
-        added[v.name] = med - bare
-        cpu = statistics.median(v.cpu)
-        print(f"{v.name:<20} {med / 1000:>15.1f} {(med - bare) / 1000:>10.2f} {100 * (med - bare) / bare:>8.2f}% "
+    bare_cpu = cpus["bare SDK"]
+    for name, med in medians.items():
+        added[name] = med - bare
+        cpu = cpus[name]
+        print(f"{name:<20} {med / 1000:>15.1f} {(med - bare) / 1000:>10.2f} {100 * (med - bare) / bare:>8.2f}% "
               f"{cpu / 1000:>12.1f} (+{(cpu - bare_cpu) / 1000:.1f})")
     ours = added["llamonitor-openai"]
     print(f"\nllamonitor added overhead: {100 * ours / bare:.2f}% of the bare call (target <= 3%)")
     if "OpenLLMetry" in added and added["OpenLLMetry"] > 0:
         print(f"llamonitor / OpenLLMetry added overhead: {ours / added['OpenLLMetry']:.2f} (target < 0.5)")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,7 +13,7 @@ def validate_identifier(value: str, *, field: str = "identifier") -> str:
     Raises ``ValueError`` naming the rule otherwise: identifiers are interpolated into DDL, so
     anything that would need quoting is refused rather than escaped.
     """
-    if not isinstance(value, str) or not _IDENT.match(value):
+    if not isinstance(value, str) or not _IDENT.fullmatch(value):
         raise ValueError(
             f"{field} must start with a letter or underscore and contain only letters, digits and "
             f"underscores (max 63 characters); got {value!r}"

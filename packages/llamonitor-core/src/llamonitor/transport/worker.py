@@ -368,9 +368,13 @@ class MonitoringWriter:
                     self.spill.release(claimed)
                     logger.exception("llamonitor: unreadable overflow file %s left in place", path)
                     continue
-                # Each sink takes the events or spills them into its own folder.
-                for state in self.sinks:
-                    self._deliver(state, events)
+                # Each sink takes the events or spills them into its own folder, in batches no
+                # larger than a normal write.
+                step = self.config.storage.max_batch_size
+                for start in range(0, len(events), step):
+                    chunk = events[start:start + step]
+                    for state in self.sinks:
+                        self._deliver(state, chunk)
                 claimed.unlink(missing_ok=True)
         for state in self.sinks:
             if state.degraded and time.monotonic() >= state.probe_at and not len(self.recorder):

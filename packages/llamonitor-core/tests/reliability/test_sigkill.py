@@ -1,0 +1,87 @@
+"""SIGKILL mid-stream: only what was still in memory is lost — at most one flush interval's worth.
+
+A child records events at a steady rate into Parquet with ``flush_interval_seconds=0.2`` (and a
+batch size too large to trigger writes by count), printing its running count with a timestamp.
+The parent SIGKILLs it mid-stream and compares what is on disk with what was produced.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+INTERVAL = 0.2
+RATE = 5_000  # events/s
+MAX_QUEUE = 50_000
+CHILD = textwrap.dedent(f"""
+    import sys, time
+    import llamonitor
+    from llamonitor import MonitorConfig, StorageConfig, monitor_llm
+
+    out = sys.argv[1]
+    llamonitor.initialize_monitoring_sync(MonitorConfig(
+        storage=StorageConfig(output_dir=out, batch_size=1_000_000, max_batch_size=1_000_000,
+                              flush_interval_seconds={INTERVAL}),
+        max_queue_size={MAX_QUEUE}, spill_dir=out + "_spill"))
+
+    @monitor_llm("killed_child")
+    def call(i):
+        return i
+
+    t0 = time.monotonic()
+    i = 0
+    while True:
+        due = int((time.monotonic() - t0) * {RATE})
+        while i < due:
+            call(i)
+            i += 1
+            if i % 50 == 0:
+                print(i, time.monotonic(), flush=True)
+        time.sleep(0.002)
+""")
+
+
+def rows_on_disk(path: Path) -> int:
+    # Files appear by atomic rename: every *.parquet present must be complete and readable.
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in path.rglob("*.parquet")) if path.exists() else 0
+
+
+def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    progress: list[tuple[int, float]] = []
+    try:
+        while True:
+            line = proc.stdout.readline()
+            assert line, "child exited early"
+            n, t = line.split()
+            progress.append((int(n), float(t)))
+            if int(n) >= 3 * RATE:  # ~3 s of stream: many flushes behind us
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    for line in rest.splitlines():
+        n, t = line.split()
+        progress.append((int(n), float(t)))
+    produced_max = progress[-1][0] + 49  # up to 49 calls after the last printed count
+    on_disk = rows_on_disk(out)
+    missing = produced_max - on_disk
+    # produced in the last flush interval (plus the time one flush takes, generously 0.3 s)
+    window_start = killed_at - INTERVAL - 0.3
+    before_window = max((n for n, t in progress if t <= window_start), default=0)
+    last_interval = produced_max - before_window
+    print(f"SIGKILL: produced <= {produced_max}, on disk {on_disk}, missing <= {missing}; "
+          f"produced in the last {INTERVAL + 0.3:.1f} s: {last_interval} (flush interval {INTERVAL} s at {RATE}/s)")
+    assert on_disk > 0 and on_disk <= produced_max
+    assert missing <= last_interval  # only the last interval (+ one write) was in memory
+    assert missing <= MAX_QUEUE  # the documented hard bound
