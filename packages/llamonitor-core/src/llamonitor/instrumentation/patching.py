@@ -1,0 +1,72 @@
+"""Patching helpers shared by the SDK adapters (``llamonitor-openai``, ``llamonitor-anthropic``).
+
+``Patcher`` installs wrapt function wrappers on SDK classes and restores the exact original
+attributes; ``make_warn_once`` gives an adapter a logger that reports each kind of
+instrumentation failure once and never raises.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import wrapt
+
+#: (module, class name, method name, wrapper)
+Target = tuple[str, str, str, Callable[..., Any]]
+
+
+def make_warn_once(adapter: str) -> Callable[[str, str], None]:
+    """A ``warn_once(key, message)`` for adapter ``adapter`` (logger ``llamonitor.<adapter>``)."""
+    logger = logging.getLogger(f"llamonitor.{adapter}")
+    warned: set[str] = set()
+
+    def warn_once(key: str, message: str) -> None:
+        """Log an instrumentation failure once per ``key`` (never raises)."""
+        if key in warned:
+            return
+        warned.add(key)
+        try:
+            logger.warning("llamonitor-%s: %s; the call itself is unaffected (logged once)", adapter, message,
+                           exc_info=True)
+        except Exception:
+            pass
+
+    return warn_once
+
+
+class Patcher:
+    """Applies wrappers to ``Class.method`` attributes and puts the originals back."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._saved: list[tuple[type, str, Any]] = []
+
+    @property
+    def active(self) -> bool:
+        """Whether wrappers are installed."""
+        return bool(self._saved)
+
+    def apply(self, targets: Sequence[Target]) -> int:
+        """Wrap every target that exists; returns how many were wrapped."""
+        for module_name, cls_name, method, wrapper in targets:
+            try:
+                module = importlib.import_module(module_name)
+                cls = getattr(module, cls_name)
+            except (ImportError, AttributeError):
+                continue  # an older / newer SDK without this resource
+            if method not in cls.__dict__:
+                continue
+            original = cls.__dict__[method]
+            wrapt.wrap_function_wrapper(cls, method, wrapper)
+            self._saved.append((cls, method, original))
+        return len(self._saved)
+
+    def restore(self) -> None:
+        """Put back the exact attributes that were replaced."""
+        while self._saved:
+            cls, method, original = self._saved.pop()
+            setattr(cls, method, original)
