@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +23,14 @@ import pytest
 from llamonitor.backends.registry import unregister_backend
 from llamonitor.instrumentation.base import CollectorRegistry
 
-REPO = Path(__file__).resolve().parents[3]
-SEED = REPO / "docs" / "seed" / "SEED-README.md"
+sys.path.insert(0, str(Path(__file__).parent))
+from seed_kit import REPO, SEED, seed_block, seed_blocks
+
 SHARED = REPO.parent / "shared" / "SEED-README.md"
 
 
-def seed_blocks() -> list[tuple[str, str]]:
-    """(heading, code) of every ```python block, in order."""
-    heading = ""
-    blocks: list[tuple[str, str]] = []
-    lines = SEED.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("#"):
-            heading = lines[i].lstrip("#").strip()
-        if lines[i].strip() == "```python":
-            j = i + 1
-            while lines[j].strip() != "```":
-                j += 1
-            blocks.append((heading, "\n".join(lines[i + 1:j])))
-            i = j
-        i += 1
-    return blocks
-
-
 def block(heading_prefix: str, index: int = 0) -> str:
-    found = [code for heading, code in seed_blocks() if heading.startswith(heading_prefix)]
-    return found[index]
+    return seed_block(heading_prefix, index)
 
 
 class FakeLLM:

@@ -6,6 +6,7 @@ import ast
 import asyncio
 import inspect
 import itertools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 from llamonitor.schema.events import AgentIdentity, MetricEvent
 
-SEED = Path(__file__).resolve().parents[4] / "docs" / "seed" / "SEED-README.md"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seed_kit import seed_block
+
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 _ids = itertools.count(1)
 
@@ -55,30 +58,6 @@ def chain(trace_id: str, session_id: str, offset_ms: float, steps: list[tuple[st
         tr.span(agent, f"{agent}_step", t, dur)
         t += dur + gap_ms
     return tr.events
-
-
-def seed_blocks() -> list[tuple[str, str]]:
-    """(heading, code) of every ```python block of the seed README, in order."""
-    heading = ""
-    blocks: list[tuple[str, str]] = []
-    lines = SEED.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("#"):
-            heading = lines[i].lstrip("#").strip()
-        if lines[i].strip() == "```python":
-            j = i + 1
-            while lines[j].strip() != "```":
-                j += 1
-            blocks.append((heading, "\n".join(lines[i + 1:j])))
-            i = j
-        i += 1
-    return blocks
-
-
-def seed_block(heading_prefix: str, index: int = 0) -> str:
-    """The ``index``-th python block under a heading starting with ``heading_prefix``."""
-    return [code for heading, code in seed_blocks() if heading.startswith(heading_prefix)][index]
 
 
 def run_snippet(src: str, g: dict[str, Any]) -> None:
