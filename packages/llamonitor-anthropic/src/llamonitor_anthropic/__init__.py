@@ -203,15 +203,7 @@ def instrument_anthropic(*, capture_content: bool | None = None) -> bool:
     """
     with _patcher.lock:
         _capture_option[0] = capture_content
-        if _patcher.active:
-            return False
-        try:
-            import anthropic  # noqa: F401
-        except ImportError as exc:
-            raise ImportError("instrument_anthropic() needs the Anthropic SDK: "
-                              "pip install 'llamonitor-anthropic[anthropic]'") from exc
-        _patcher.apply(_targets())
-        return True
+        return _patcher.install("anthropic", "pip install 'llamonitor-anthropic[anthropic]'", _targets)
 
 
 def uninstrument_anthropic() -> None:

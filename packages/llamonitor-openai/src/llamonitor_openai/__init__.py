@@ -181,15 +181,7 @@ def instrument_openai(*, capture_content: bool | None = None, ensure_stream_usag
     with _patcher.lock:
         _options.capture_content = capture_content
         _options.ensure_stream_usage = ensure_stream_usage
-        if _patcher.active:
-            return False
-        try:
-            import openai  # noqa: F401
-        except ImportError as exc:
-            raise ImportError("instrument_openai() needs the OpenAI SDK: "
-                              "pip install 'llamonitor-openai[openai]'") from exc
-        _patcher.apply(_targets())
-        return True
+        return _patcher.install("openai", "pip install 'llamonitor-openai[openai]'", _targets)
 
 
 def uninstrument_openai() -> None:

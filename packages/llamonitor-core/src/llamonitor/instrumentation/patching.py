@@ -65,6 +65,22 @@ class Patcher:
             self._saved.append((cls, method, original))
         return len(self._saved)
 
+    def install(self, sdk_module: str, install_hint: str, targets: Callable[[], Sequence[Target]]) -> bool:
+        """Patch ``targets()`` unless already patched; call with :attr:`lock` held.
+
+        Returns ``False`` when wrappers are already installed (instrumenting twice is a no-op).
+        Raises ``ImportError`` naming ``install_hint`` when ``sdk_module`` is missing, so the SDK
+        is imported only when instrumentation is asked for.
+        """
+        if self.active:
+            return False
+        try:
+            importlib.import_module(sdk_module)
+        except ImportError as exc:
+            raise ImportError(f"instrumenting {sdk_module} needs the SDK: {install_hint}") from exc
+        self.apply(targets())
+        return True
+
     def restore(self) -> None:
         """Put back the exact attributes that were replaced."""
         while self._saved:
