@@ -19,8 +19,11 @@ class TcpProxy:
     """Forward ``127.0.0.1:port`` to ``target``.
 
     Modes: ``up`` (forward), ``down`` (sever every open connection and refuse new ones by
-    closing them on accept), ``slow`` (forward, holding each chunk ``delay`` seconds).
-    ``start()`` may come after clients already tried the port (nothing listening until then).
+    closing them on accept), ``slow`` (forward, holding each chunk ``delay`` seconds; with
+    ``drop_every=n``, every n-th chunk is not forwarded and its connection is severed instead,
+    in the middle of whatever request or reply it belonged to). ``start()`` may come after
+    clients already tried the port (nothing listening until then). Counters: ``accepted`` and
+    ``refused`` connections, ``delayed`` chunks, ``dropped`` connections (cut by a drop).
     """
 
     def __init__(self, target_port: int, port: int | None = None, target_host: str = "127.0.0.1") -> None:
@@ -28,8 +31,12 @@ class TcpProxy:
         self.port = port or free_port()
         self.mode = "up"
         self.delay = 0.0
+        self.drop_every = 0
         self.accepted = 0
         self.refused = 0
+        self.delayed = 0
+        self.dropped = 0
+        self._chunks = 0
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -51,11 +58,11 @@ class TcpProxy:
         self.mode = "down"
         self._sever_all()
 
-    def set_slow(self, delay: float) -> None:
-        self.delay, self.mode = delay, "slow"
+    def set_slow(self, delay: float, drop_every: int = 0) -> None:
+        self.delay, self.drop_every, self.mode = delay, drop_every, "slow"
 
     def set_up(self) -> None:
-        self.delay, self.mode = 0.0, "up"
+        self.delay, self.drop_every, self.mode = 0.0, 0, "up"
 
     def close(self) -> None:
         self._stop.set()
@@ -120,6 +127,15 @@ class TcpProxy:
                     if not data:
                         return
                     if self.mode == "slow":
+                        with self._lock:
+                            self._chunks += 1
+                            drop = self.drop_every > 0 and self._chunks % self.drop_every == 0
+                            if drop:
+                                self.dropped += 1
+                            else:
+                                self.delayed += 1
+                        if drop:
+                            return  # the chunk is lost and both sides see the connection cut
                         time.sleep(self.delay)
                     if self.mode == "down":
                         return
