@@ -1,7 +1,7 @@
 """Bounded fuzz of every GET route's parameters from the OpenAPI schema: no 500s, ever.
 
-(The issue asks for schemathesis; it is not in the workspace lock, so Hypothesis drives the
-same idea here: values of every type, hostile strings included, for each documented parameter.)
+Plain Hypothesis: values of every type, hostile strings included, for each documented parameter.
+``test_schemathesis.py`` is the schemathesis run (schema conformance, negative data, auth, GraphQL).
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from llamonitor.query.summary import GroupStats
-from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend
+from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend, decode_cursor
 from llamonitor.schema.events import MetricEvent
 
 if TYPE_CHECKING:
@@ -196,6 +197,19 @@ def _backend(info: Info[Any, Any]) -> QueryBackend:
     return _state(info).backend
 
 
+def bad_input(message: str) -> GraphQLError:
+    """A refused argument: ``extensions.code = "BAD_USER_INPUT"`` (the client's fault, not the server's)."""
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
+def check_paging(prefix: str, limit: int, offset: int) -> None:
+    """``limit`` in 1..MAX_PAGE and ``offset`` >= 0, else BAD_USER_INPUT naming the argument."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise bad_input(f"{prefix}limit must be between 1 and {MAX_PAGE}; got {limit}")
+    if offset < 0:
+        raise bad_input(f"{prefix}offset must be >= 0; got {offset}")
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="Totals, error rate, latency percentiles, tokens, cost")
@@ -223,11 +237,15 @@ class Query:
     @strawberry.field(description="Events in (start time, event id) order")
     async def events(self, info: Info[Any, Any], filter: EventFilterInput | None = None) -> list[EventType]:
         f = filter or EventFilterInput()
-        if not 1 <= f.limit <= MAX_PAGE:
-            raise ValueError(f"filter.limit must be between 1 and {MAX_PAGE}; got {f.limit}")
+        check_paging("filter.", f.limit, f.offset)
         for name, value in (("start", f.start), ("end", f.end)):
             if value is not None and not 1970 <= value.year <= 2261:
-                raise ValueError(f"filter.{name} must be between 1970 and 2261")
+                raise bad_input(f"filter.{name} must be between 1970 and 2261")
+        if f.cursor is not None:
+            try:
+                decode_cursor(f.cursor)
+            except ValueError as exc:
+                raise bad_input(f"filter.cursor: {exc}") from exc
         flt = EventFilter(start=f.start, end=f.end, session_id=f.session_id, trace_id=f.trace_id,
                           operation_name=f.operation_name, model=f.model, agent_name=f.agent_name,
                           errors_only=f.error_only)
@@ -236,6 +254,7 @@ class Query:
 
     @strawberry.field(description="Sessions, most recent first")
     async def sessions(self, info: Info[Any, Any], limit: int = 100, offset: int = 0) -> list[SessionType]:
+        check_paging("", limit, offset)
         rows = await _backend(info).sessions(None, limit=limit, offset=offset)
         return [SessionType(**{k: getattr(r, k) for k in SessionType.__annotations__}) for r in rows]
 

@@ -5,16 +5,51 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, BeforeValidator
 
 from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_to_dict
 
+
+class Problem(BaseModel):
+    """The body of a 400 or 404: what is wrong, naming the parameter."""
+
+    detail: str
+
+
+class InvalidParameters(BaseModel):
+    """The body of a 422: ``detail`` names each bad parameter; ``errors`` is pydantic's list."""
+
+    detail: str
+    errors: list[dict[str, Any]]
+
+
+#: the error answers each route documents in the OpenAPI schema (what the fuzz run checks against)
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": InvalidParameters, "description": "a parameter has the wrong type or is out of range"}}
+BAD = INVALID | {400: {"model": Problem, "description": "parameters that contradict each other or a bad time"}}
+NOT_FOUND = INVALID | {404: {"model": Problem, "description": "nothing stored under this id"}}
+
 router = APIRouter()
 
+
+def iso_only(value: Any) -> Any:
+    """Refuse a bare number for a time: pydantic would read it as Unix seconds; the API takes ISO 8601."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError(f"expected an ISO 8601 date-time such as 2026-01-02T00:00:00Z, not the number {value!r}")
+    return value
+
+
+#: a time parameter: an ISO 8601 date-time (naive = UTC); numbers are refused (422)
+Instant = Annotated[datetime, BeforeValidator(iso_only)]
 Start = Query(None, description="only events starting at or after this time (ISO 8601; naive = UTC)")
 End = Query(None, description="only events starting before this time (ISO 8601; naive = UTC)")
 
@@ -59,8 +94,8 @@ async def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "backend": state.config.storage.backend, "live": state.hub.stats()}
 
 
-@router.get("/api/v1/events", tags=["events"])
-async def events(request: Request, start: datetime | None = Start, end: datetime | None = End,
+@router.get("/api/v1/events", tags=["events"], responses=BAD)
+async def events(request: Request, start: Instant | None = Start, end: Instant | None = End,
                  session_id: str | None = None, trace_id: str | None = None, operation_name: str | None = None,
                  model: str | None = None, agent_name: str | None = None, errors_only: bool = False,
                  limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0),
@@ -77,8 +112,8 @@ async def events(request: Request, start: datetime | None = Start, end: datetime
             "next_cursor": page.next_cursor}
 
 
-@router.get("/api/v1/sessions", tags=["sessions"])
-async def sessions(request: Request, start: datetime | None = Start, end: datetime | None = End,
+@router.get("/api/v1/sessions", tags=["sessions"], responses=BAD)
+async def sessions(request: Request, start: Instant | None = Start, end: Instant | None = End,
                    operation_name: str | None = None, model: str | None = None, agent_name: str | None = None,
                    errors_only: bool = False, limit: int = Query(100, ge=1, le=MAX_PAGE),
                    offset: int = Query(0, ge=0)) -> dict[str, Any]:
@@ -88,7 +123,7 @@ async def sessions(request: Request, start: datetime | None = Start, end: dateti
     return {"sessions": [s.to_dict() for s in rows], "count": len(rows)}
 
 
-@router.get("/api/v1/sessions/{session_id}", tags=["sessions"])
+@router.get("/api/v1/sessions/{session_id}", tags=["sessions"], responses=NOT_FOUND)
 async def session(request: Request, session_id: str = Path(...)) -> dict[str, Any]:
     """One session's totals and its traces; 404 when it has no events."""
     backend = backend_of(request)
@@ -99,7 +134,7 @@ async def session(request: Request, session_id: str = Path(...)) -> dict[str, An
     return rows[0].to_dict() | {"trace_list": [t.to_dict() for t in traces]}
 
 
-@router.get("/api/v1/sessions/{session_id}/traces", tags=["sessions"])
+@router.get("/api/v1/sessions/{session_id}/traces", tags=["sessions"], responses=INVALID)
 async def session_traces(request: Request, session_id: str = Path(...), limit: int = Query(1000, ge=1, le=MAX_PAGE),
                          offset: int = Query(0, ge=0),
                          include_events: bool = Query(False, description="add every trace's events as spans"),
@@ -117,7 +152,7 @@ async def session_traces(request: Request, session_id: str = Path(...), limit: i
     return {"session_id": session_id, "traces": out, "count": len(out)}
 
 
-@router.get("/api/v1/traces/{trace_id}", tags=["sessions"])
+@router.get("/api/v1/traces/{trace_id}", tags=["sessions"], responses=NOT_FOUND)
 async def trace(request: Request, trace_id: str = Path(...), session_id: str | None = None) -> dict[str, Any]:
     """Every event (span) of a trace, in order; 404 when none."""
     evs = await backend_of(request).trace_events(trace_id, session_id=session_id)
@@ -126,8 +161,8 @@ async def trace(request: Request, trace_id: str = Path(...), session_id: str | N
     return {"trace_id": trace_id, "events": [event_to_dict(e) for e in evs], "count": len(evs)}
 
 
-@router.get("/api/v1/metrics/summary", tags=["metrics"])
-async def summary(request: Request, start: datetime | None = Start, end: datetime | None = End,
+@router.get("/api/v1/metrics/summary", tags=["metrics"], responses=BAD)
+async def summary(request: Request, start: Instant | None = Start, end: Instant | None = End,
                   session_id: str | None = None, operation_name: str | None = None, model: str | None = None,
                   agent_name: str | None = None) -> dict[str, Any]:
     """Totals, error rate, latency percentiles, tokens, cost, and tables by model / agent / operation."""
@@ -141,35 +176,35 @@ async def _groups(request: Request, by: Literal["operation", "model", "agent"], 
     return {"group_by": by, by + "s": [group_to_dict(g) for g in rows], "count": len(rows)}
 
 
-@router.get("/api/v1/metrics/operations", tags=["metrics"])
-async def operations(request: Request, start: datetime | None = Start, end: datetime | None = End,
+@router.get("/api/v1/metrics/operations", tags=["metrics"], responses=BAD)
+async def operations(request: Request, start: Instant | None = Start, end: Instant | None = End,
                      session_id: str | None = None, model: str | None = None,
                      agent_name: str | None = None) -> dict[str, Any]:
     """Count, errors, latency percentiles, tokens and cost per operation."""
     return await _groups(request, "operation", make_filter(start, end, session_id, None, None, model, agent_name))
 
 
-@router.get("/api/v1/metrics/models", tags=["metrics"])
-async def models(request: Request, start: datetime | None = Start, end: datetime | None = End,
+@router.get("/api/v1/metrics/models", tags=["metrics"], responses=BAD)
+async def models(request: Request, start: Instant | None = Start, end: Instant | None = End,
                  session_id: str | None = None, operation_name: str | None = None,
                  agent_name: str | None = None) -> dict[str, Any]:
     """Count, errors, latency percentiles, tokens and cost per model."""
     return await _groups(request, "model", make_filter(start, end, session_id, None, operation_name, None, agent_name))
 
 
-@router.get("/api/v1/metrics/agents", tags=["metrics"])
-async def agents_metrics(request: Request, start: datetime | None = Start, end: datetime | None = End,
+@router.get("/api/v1/metrics/agents", tags=["metrics"], responses=BAD)
+async def agents_metrics(request: Request, start: Instant | None = Start, end: Instant | None = End,
                          session_id: str | None = None, operation_name: str | None = None,
                          model: str | None = None) -> dict[str, Any]:
     """Count, errors, latency percentiles, tokens and cost per recorded agent name."""
     return await _groups(request, "agent", make_filter(start, end, session_id, None, operation_name, model))
 
 
-@router.get("/api/v1/metrics/costs", tags=["metrics"])
+@router.get("/api/v1/metrics/costs", tags=["metrics"], responses=BAD)
 async def costs(request: Request,
                 group_by: Literal["model", "operation", "session", "day", "agent"] = Query(
                     "model", description="model | operation | session | day | agent"),
-                start: datetime | None = Start, end: datetime | None = End, session_id: str | None = None,
+                start: Instant | None = Start, end: Instant | None = End, session_id: str | None = None,
                 operation_name: str | None = None, model: str | None = None,
                 agent_name: str | None = None) -> dict[str, Any]:
     """Cost and tokens per model, operation, session, agent (highest first) or UTC day (in order)."""
@@ -179,9 +214,9 @@ async def costs(request: Request,
     return {"group_by": group_by, "costs": [r.to_dict() for r in rows], "total_cost_usd": total}
 
 
-@router.get("/api/v1/metrics/timeseries", tags=["metrics"])
-async def timeseries(request: Request, buckets: int = Query(24, ge=1, le=200), start: datetime | None = Start,
-                     end: datetime | None = End, session_id: str | None = None) -> dict[str, Any]:
+@router.get("/api/v1/metrics/timeseries", tags=["metrics"], responses=BAD)
+async def timeseries(request: Request, buckets: int = Query(24, ge=1, le=200), start: Instant | None = Start,
+                     end: Instant | None = End, session_id: str | None = None) -> dict[str, Any]:
     """Events, errors, p95 latency, tokens and cost in ``buckets`` equal time slices (for charts)."""
     backend = backend_of(request)
     flt = make_filter(start, end, session_id)
@@ -227,26 +262,26 @@ async def analysis(request: Request, session_id: str | None, start: datetime | N
     return await asyncio.to_thread(run_analysis, evs, session_id, anomalies=False)
 
 
-@router.get("/api/v1/agents", tags=["agents"])
-async def agents(request: Request, session_id: str | None = None, start: datetime | None = Start,
-                 end: datetime | None = End) -> dict[str, Any]:
+@router.get("/api/v1/agents", tags=["agents"], responses=BAD)
+async def agents(request: Request, session_id: str | None = None, start: Instant | None = Start,
+                 end: Instant | None = End) -> dict[str, Any]:
     """Agents (recorded, inherited or inferred identity) with invocations, latency, tokens, cost."""
     report = await analysis(request, session_id, start, end)
     return {"agents": [a.to_dict() for a in report.agents], "events": report.events,
             "bottlenecks": [b.to_dict() for b in report.bottlenecks]}
 
 
-@router.get("/api/v1/agents/handoffs", tags=["agents"])
-async def handoffs(request: Request, session_id: str | None = None, start: datetime | None = Start,
-                   end: datetime | None = End) -> dict[str, Any]:
+@router.get("/api/v1/agents/handoffs", tags=["agents"], responses=BAD)
+async def handoffs(request: Request, session_id: str | None = None, start: Instant | None = Start,
+                   end: Instant | None = End) -> dict[str, Any]:
     """Scored handoffs between agent invocations and their statistics."""
     report = await analysis(request, session_id, start, end)
     return {"handoffs": [h.to_dict() for h in report.handoffs], "statistics": report.handoff_stats}
 
 
-@router.get("/api/v1/agents/graph", tags=["agents"])
-async def graph(request: Request, session_id: str | None = None, start: datetime | None = Start,
-                end: datetime | None = End,
+@router.get("/api/v1/agents/graph", tags=["agents"], responses=BAD)
+async def graph(request: Request, session_id: str | None = None, start: Instant | None = Start,
+                end: Instant | None = End,
                 format: Literal["native", "d3", "cytoscape", "networkx"] = "native") -> dict[str, Any]:
     """The agent coordination graph (nodes = agents, edges = aggregated handoffs)."""
     report = await analysis(request, session_id, start, end)
