@@ -7,7 +7,8 @@ primary key rejects the COPY, which is rolled back whole, and the batch goes thr
 per-connection temporary staging table and ``INSERT ... SELECT ... ON CONFLICT (event_id) DO
 NOTHING`` instead: re-delivery never doubles rows. Columns follow
 :mod:`llamonitor.backends.sql_common` (nested groups flattened, ``custom_attributes`` as JSONB,
-times as exact integer nanoseconds). The table comment records
+times as exact integer nanoseconds). Summary rollups are kept beside the table by a trigger
+(:mod:`llamonitor.backends.pg_rollups`; ``options={"rollups": False}`` leaves them out). The table comment records
 the schema version; a second start against a different table stops with a message naming the
 difference (:class:`~llamonitor.backends.sql_common.SchemaMismatchError`).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from llamonitor.backends import pg_rollups
 from llamonitor.backends.dsn import strip_driver
 from llamonitor.backends.sql_common import (
     COLUMN_NAMES,
@@ -63,6 +65,12 @@ class PostgresBackend(ServerBackend):
         self.qualified = f"{q(self.schema_or_public)}.{q(self.table)}"
         self.stage = f"llamonitor_stage_{self.table}"[:63]
         self.pool: Any = None
+        rollups = config.options.get("rollups", True)
+        if not isinstance(rollups, bool):
+            raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
+        #: keep the summary rollups (:mod:`llamonitor.backends.pg_rollups`)
+        self.rollups = rollups
+        self.rollup_names = pg_rollups.RollupNames.of(self.schema_or_public, self.table)
         #: batches that already had stored events (re-deliveries) and went through staging
         self.redelivered_batches = 0
         self.nul_replaced_batches = 0
@@ -92,6 +100,8 @@ class PostgresBackend(ServerBackend):
                                         "WHERE table_schema = $1 AND table_name = $2",
                                         self.schema_or_public, self.table)
                 check_existing_table(self.qualified, comment, [r[0] for r in cols])
+                if self.rollups:
+                    await pg_rollups.install(conn, self.rollup_names, self.qualified)
                 return
             async with conn.transaction():
                 if self.schema:
@@ -103,6 +113,8 @@ class PostgresBackend(ServerBackend):
                     quoted = ", ".join(q(c.strip()) for c in cols.split(","))
                     await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(index)} ON {self.qualified} ({quoted})")
                 await conn.execute(f"COMMENT ON TABLE {self.qualified} IS '{COMMENT_PREFIX}{SCHEMA_VERSION}'")
+            if self.rollups:
+                await pg_rollups.install(conn, self.rollup_names, self.qualified)
 
     async def _copy_direct(self, conn: Any, rows: list[tuple[Any, ...]]) -> bool:
         """Binary COPY straight into the table; ``False`` (rolled back) if an event is already there."""

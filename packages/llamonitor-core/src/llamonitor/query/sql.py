@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from llamonitor.backends.sql_common import COLUMN_NAMES, ServerBackend, row_to_event
+from llamonitor.query import rollups as roll
 from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats, Summary
 from llamonitor.query.types import (
     MAX_PAGE,
@@ -183,6 +184,15 @@ class SqlQueryBackend:
         self._ready = False
         self._init_lock: asyncio.Lock | None = None
         self._window_percentiles: bool | None = None
+        self._reader: roll.RollupReader | None = None
+        names = getattr(backend, "rollup_names", None)
+        if dialect.name == "postgres" and names is not None and getattr(backend, "rollups", False):
+            limit = backend.config.options.get("exact_percentile_limit", roll.EXACT_PERCENTILE_LIMIT)
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError("storage.options['exact_percentile_limit'] must be an integer >= 0; "
+                                 f"got {limit!r}")
+            self._reader = roll.RollupReader(names, str(getattr(backend, "qualified")), self._fetch,  # noqa: B009
+                                             limit)
 
     @property
     def table(self) -> str:
@@ -200,6 +210,15 @@ class SqlQueryBackend:
         fetch = getattr(self.backend, "fetch")  # noqa: B009
         rows: list[tuple[Any, ...]] = await fetch(sql, self.dialect.params(values))
         return rows
+
+    async def _rollups(self, f: EventFilter | None, *, keys: bool, percentiles: bool) -> roll.RollupReader | None:
+        """The rollup reader when it can answer ``f`` (and, for percentiles, enough events match)."""
+        reader = self._reader
+        if reader is None or not roll.usable(f, keys=keys) or not await reader.available():
+            return None
+        if percentiles and await reader.matching_events(f) <= reader.exact_limit:
+            return None
+        return reader
 
     # -- events --------------------------------------------------------------------------------
     async def events(self, filter: EventFilter | None = None, *, limit: int = 100, offset: int = 0,
@@ -285,6 +304,9 @@ class SqlQueryBackend:
         """See :meth:`QueryBackend.aggregates`."""
         if by not in ("operation", "model", "agent"):
             raise ValueError(f"by must be one of operation, model, agent; got {by!r}")
+        reader = await self._rollups(filter, keys=True, percentiles=True)
+        if reader is not None:
+            return sort_groups(await reader.aggregates(by, filter))
         d = self.dialect
         key = _GROUP_KEYS[by]
         pct = d.percentiles("duration_ms")
@@ -309,6 +331,10 @@ class SqlQueryBackend:
         """See :meth:`QueryBackend.costs`."""
         if by not in ("model", "operation", "session", "day", "agent"):
             raise ValueError(f"by must be one of model, operation, session, day, agent; got {by!r}")
+        if by != "session":
+            reader = await self._rollups(filter, keys=True, percentiles=False)
+            if reader is not None:
+                return sort_costs(await reader.costs(by, filter), by)
         d = self.dialect
         key = d.day if by == "day" else _GROUP_KEYS[by]
         w = _Where(d).add(filter)
@@ -333,6 +359,9 @@ class SqlQueryBackend:
 
     async def summary(self, filter: EventFilter | None = None) -> Summary:
         """See :meth:`QueryBackend.summary` (its queries run concurrently on the pool)."""
+        reader = await self._rollups(filter, keys=False, percentiles=True)
+        if reader is not None:
+            return await self._rollup_summary(reader, filter)
         d = self.dialect
         pct = d.percentiles("duration_ms")
         w = _Where(d).add(filter)
@@ -359,6 +388,30 @@ class SqlQueryBackend:
             total_cost_usd=(_f(r[4]) or 0.0) if _i(r[5]) else 0.0, priced_events=_i(r[5]),
             first_event=ns_to_datetime(int(r[6])) if n else None, last_event=ns_to_datetime(int(r[7])) if n else None,
             by_model=by_model, by_agent=by_agent, by_operation=by_operation)
+
+    async def _rollup_summary(self, reader: roll.RollupReader, filter: EventFilter | None) -> Summary:
+        timed = filter is not None and (filter.start is not None or filter.end is not None)
+        counts = (asyncio.gather(self._count_distinct("session_id", filter),
+                                 self._count_distinct("session_id, trace_id", filter)) if timed
+                  else reader.trace_counts())
+        accs, (sessions, traces) = await asyncio.gather(reader.groups(filter, histograms=True), counts)
+        total = accs.get(("all", ""))
+        by = {kind: sort_groups([acc.stats(key) for (k, key), acc in accs.items() if k == kind and acc.events])
+              for kind in ("model", "agent", "operation")}
+        n = total.events if total is not None else 0
+        stats = total.stats("") if total is not None and n else None
+        return Summary(
+            path=f"{self.backend.masked_dsn} {self.table}", files=0, total_events=n,
+            errors=stats.errors if stats else 0, error_rate=stats.error_rate if stats else 0.0,
+            sessions=sessions if n else 0, traces=traces if n else 0,
+            latency=stats.latency if stats else LatencyStats(),
+            input_tokens=stats.input_tokens if stats else 0, output_tokens=stats.output_tokens if stats else 0,
+            total_tokens=stats.total_tokens if stats else 0,
+            total_cost_usd=(stats.cost_usd or 0.0) if stats else 0.0,
+            priced_events=total.cost_n if total is not None else 0,
+            first_event=ns_to_datetime(total.first) if total is not None and total.first is not None and n else None,
+            last_event=ns_to_datetime(total.last) if total is not None and total.last is not None and n else None,
+            by_model=by["model"], by_agent=by["agent"], by_operation=by["operation"])
 
     async def close(self) -> None:
         """Close the backend's connections."""

@@ -1,0 +1,229 @@
+"""PostgreSQL rollups: the summary path that does not scan every event, checked against the exact path.
+
+Every case runs on the real server. ``exact_percentile_limit=0`` forces the rollups; a second
+query backend with rollups switched off answers the same question from the events, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import numpy as np
+import pytest
+from llamonitor.backends import pg_rollups
+from llamonitor.backends.postgres import PostgresBackend
+from llamonitor.backends.registry import create_backend
+from llamonitor.query import EventFilter, create_query_backend
+from llamonitor.query.rollups import bin_of, histogram_quantiles, plan, usable
+from llamonitor.query.summary import GroupStats
+from llamonitor.schema.config import StorageConfig
+from llamonitor.schema.events import MetricEvent, ns_to_datetime
+from storage_kit import BASE_NS, PG_DSN, drop, make_events, server_config, unique_name
+
+DAY = pg_rollups.NS_PER_DAY
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[StorageConfig]:
+    config = server_config("postgres", unique_name(), options={"exact_percentile_limit": 0})
+    try:
+        yield config
+    finally:
+        await drop(config)
+
+
+async def write(config: StorageConfig, *batches: list[MetricEvent]) -> PostgresBackend:
+    backend = create_backend(config)
+    assert isinstance(backend, PostgresBackend)
+    await backend.initialize()
+    for batch in batches:
+        await backend.write_batch(batch)
+    return backend
+
+
+def exact(config: StorageConfig) -> StorageConfig:
+    return config.model_copy(update={"options": {"exact_percentile_limit": 10**12}})
+
+
+def close_groups(got: list[GroupStats], want: list[GroupStats]) -> None:
+    assert [g.key for g in got] == [g.key for g in want]
+    for a, b in zip(got, want, strict=True):
+        assert (a.events, a.errors, a.input_tokens, a.output_tokens) == (b.events, b.errors, b.input_tokens,
+                                                                           b.output_tokens), a.key
+        assert a.cost_usd == pytest.approx(b.cost_usd, rel=1e-9) if b.cost_usd is not None else a.cost_usd is None
+        assert a.latency.mean_ms == pytest.approx(b.latency.mean_ms, rel=1e-9)
+        assert a.latency.max_ms == b.latency.max_ms
+        for x, y in ((a.latency.p50_ms, b.latency.p50_ms), (a.latency.p95_ms, b.latency.p95_ms),
+                     (a.latency.p99_ms, b.latency.p99_ms)):
+            assert x == pytest.approx(y, rel=0.02), a.key
+
+
+async def test_rollups_answer_like_the_events_within_the_documented_bounds(pg: StorageConfig) -> None:
+    events = make_events(3000, seed=5, days=6)
+    backend = await write(pg, events[:1000], events[1000:])
+    await backend.close()
+    fast, slow = create_query_backend(pg), create_query_backend(exact(pg))
+    try:
+        reader = fast._reader  # type: ignore[attr-defined]
+        assert reader is not None and await reader.available()
+        assert await fast._rollups(None, keys=False, percentiles=True) is reader  # type: ignore[attr-defined]
+        assert await slow._rollups(None, keys=False, percentiles=True) is None  # type: ignore[attr-defined]
+        a, b = await fast.summary(), await slow.summary()
+        assert (a.total_events, a.errors, a.sessions, a.traces, a.input_tokens, a.output_tokens, a.priced_events,
+                a.first_event, a.last_event) == (b.total_events, b.errors, b.sessions, b.traces, b.input_tokens,
+                                                 b.output_tokens, b.priced_events, b.first_event, b.last_event)
+        assert a.total_cost_usd == pytest.approx(b.total_cost_usd, rel=1e-9)
+        assert a.latency.p95_ms == pytest.approx(b.latency.p95_ms, rel=0.02)
+        for name in ("by_model", "by_agent", "by_operation"):
+            close_groups(getattr(a, name), getattr(b, name))
+        # time ranges that cut days in the middle: whole days from the rollups, edges from the events
+        t0 = ns_to_datetime(BASE_NS + DAY // 3)
+        for f in (EventFilter(start=t0, end=t0 + timedelta(days=3, hours=5)), EventFilter(start=t0),
+                  EventFilter(end=t0 + timedelta(days=2)), EventFilter(start=t0, end=t0 + timedelta(hours=7)),
+                  EventFilter(start=t0, operation_name=events[0].operation_name),
+                  EventFilter(model="gpt-4o-mini", agent_name="writer — ü")):
+            for by in ("operation", "model", "agent"):
+                close_groups(await fast.aggregates(by, f), await slow.aggregates(by, f))  # type: ignore[arg-type]
+            for by in ("model", "operation", "agent", "day"):
+                got, want = await fast.costs(by, f), await slow.costs(by, f)  # type: ignore[arg-type]
+                assert [(r.key, r.events, r.priced_events, r.input_tokens, r.output_tokens) for r in got] == [
+                    (r.key, r.events, r.priced_events, r.input_tokens, r.output_tokens) for r in want]
+                for r, w in zip(got, want, strict=True):
+                    assert r.total_cost_usd == (pytest.approx(w.total_cost_usd, rel=1e-9)
+                                                if w.total_cost_usd is not None else None)
+            if f.operation_name is None and f.model is None:
+                s, x = await fast.summary(f), await slow.summary(f)
+                assert (s.total_events, s.sessions, s.traces, s.errors) == (x.total_events, x.sessions, x.traces,
+                                                                            x.errors)
+    finally:
+        await fast.close()
+        await slow.close()
+
+
+async def test_redelivered_rows_are_counted_once_and_the_trigger_sees_only_new_rows(pg: StorageConfig) -> None:
+    events = make_events(500, seed=9)
+    backend = await write(pg, events, events, events[100:300], events[450:] + make_events(20, seed=99))
+    try:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            names = backend.rollup_names
+            stored = await conn.fetchval(f"SELECT COUNT(*) FROM {backend.qualified}")
+            assert stored == 520
+            assert await conn.fetchval(f"SELECT SUM(events) FROM {names.day}") == 520
+            assert await conn.fetchval(f"SELECT SUM(h.value::bigint) FROM {names.day}, "
+                                       "jsonb_each_text(latency) AS h") == 520
+            assert await conn.fetchval(f"SELECT COUNT(*) FROM {names.trace}") == await conn.fetchval(
+                f"SELECT COUNT(*) FROM (SELECT DISTINCT session_id, trace_id FROM {backend.qualified}) AS d")
+        finally:
+            await conn.close()
+        assert backend.redelivered_batches == 3
+    finally:
+        await backend.close()
+
+
+async def test_deleting_events_marks_rollups_stale_until_rebuilt(pg: StorageConfig) -> None:
+    events = make_events(400, seed=4)
+    backend = await write(pg, events)
+    query = create_query_backend(pg)
+    try:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(f"DELETE FROM {backend.qualified} WHERE event_id = ANY($1::text[])",
+                               [e.event_id for e in events[:150]])
+            reader = query._reader  # type: ignore[attr-defined]
+            assert not await reader.available()
+            assert (await query.summary()).total_events == 250  # answered from the events
+            await pg_rollups.rebuild(conn, backend.rollup_names, backend.qualified)
+            assert await reader.available()
+            assert await query._rollups(None, keys=False, percentiles=True) is reader  # type: ignore[attr-defined]
+            assert (await query.summary()).total_events == 250
+        finally:
+            await conn.close()
+    finally:
+        await query.close()
+        await backend.close()
+
+
+async def test_an_existing_table_gets_its_rollups_backfilled(pg: StorageConfig) -> None:
+    events = make_events(300, seed=2)
+    plain = pg.model_copy(update={"options": {"rollups": False}})
+    backend = await write(plain, events)
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        assert not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", backend.rollup_names.state)
+        await backend.close()
+        again = await write(pg, make_events(10, seed=77))  # same table, rollups on: created and backfilled
+        await again.close()
+        assert await conn.fetchval(f"SELECT SUM(events) FROM {again.rollup_names.day}") == 310
+    finally:
+        await conn.close()
+
+
+async def test_hostile_durations_do_not_break_inserts(pg: StorageConfig) -> None:
+    base = make_events(5, seed=1)
+    for event, duration in zip(base, (0.0, -3.5, math.inf, math.nan, 1e-300), strict=True):
+        event.duration_ms = duration
+    backend = await write(pg, base)
+    try:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            bins = [int(r[0]) for r in await conn.fetch(
+                f"SELECT h.key FROM {backend.rollup_names.day}, jsonb_each_text(latency) AS h")]
+        finally:
+            await conn.close()
+        assert bins.count(pg_rollups.SPECIAL_BIN) == 4 and bin_of(1e-300) in bins
+    finally:
+        await backend.close()
+
+
+async def test_python_bins_match_the_sql_trigger() -> None:
+    values = [1e-9, 0.001, 0.5, 1.0, 1.02, 3.14159, 20.0, 999.999, 1e6, 86_400_000.0]
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        got = await conn.fetchval(f"SELECT array_agg(floor(ln(v) / ln({pg_rollups.GAMMA}))::integer ORDER BY o) "
+                                  "FROM unnest($1::float8[]) WITH ORDINALITY AS u(v, o)", values)
+    finally:
+        await conn.close()
+    assert list(got) == [bin_of(v) for v in values]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_histogram_quantiles_are_within_two_percent_of_numpy(seed: int) -> None:
+    rnd = random.Random(seed)
+    values = [rnd.lognormvariate(5, 1.2) for _ in range(5000)]
+    hist: dict[int, int] = {}
+    for v in values:
+        hist[bin_of(v)] = hist.get(bin_of(v), 0) + 1
+    got = histogram_quantiles(hist, min(values), max(values))
+    want = np.percentile(values, [50, 95, 99])
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w, rel=0.02)
+    assert histogram_quantiles({}, None, None) == [None, None, None]
+    assert histogram_quantiles({bin_of(7.0): 1}, 7.0, 7.0) == [7.0, 7.0, 7.0]
+
+
+def test_plan_splits_ranges_into_whole_days_and_edges() -> None:
+    f = EventFilter(start=ns_to_datetime(2 * DAY + 5_000), end=ns_to_datetime(5 * DAY + 7_000))
+    p = plan(f)
+    assert (p.first_day, p.end_day) == (3, 5)
+    assert p.edges == ((2 * DAY + 5_000, 3 * DAY), (5 * DAY, 5 * DAY + 7_000))
+    aligned = plan(EventFilter(start=ns_to_datetime(2 * DAY), end=ns_to_datetime(4 * DAY)))
+    assert (aligned.first_day, aligned.end_day, aligned.edges) == (2, 4, ())
+    short = plan(EventFilter(start=ns_to_datetime(2 * DAY + 5_000), end=ns_to_datetime(2 * DAY + 9_000)))
+    assert short.edges == ((2 * DAY + 5_000, 2 * DAY + 9_000),)
+    assert plan(None) == plan(EventFilter())
+    assert not usable(EventFilter(session_id="s"), keys=True)
+    assert not usable(EventFilter(model="(none)"), keys=True)
+    assert not usable(EventFilter(model="m"), keys=False)
+    assert usable(EventFilter(model="m"), keys=True)
+
+
+def test_bad_rollup_options_are_refused_with_their_name() -> None:
+    with pytest.raises(ValueError, match="rollups"):
+        create_backend(server_config("postgres", "x", options={"rollups": "yes"}))
+    with pytest.raises(ValueError, match="exact_percentile_limit"):
+        create_query_backend(server_config("postgres", "x", options={"exact_percentile_limit": -1}))
