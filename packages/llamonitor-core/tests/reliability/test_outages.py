@@ -11,6 +11,9 @@ Cases (each on both backends, every one a real server behind :class:`tcp_proxy.T
   absorbs it, nothing may spill).
 - ``slow_dropping_mid_stream``: the same, and every 7th chunk is dropped with its connection cut
   in the middle of a request or a reply (lost acknowledgements: re-delivery must not double rows).
+- ``hung_mid_stream``: for 2 s the proxy holds every chunk for a minute (a server or network that
+  accepts and never answers, with no error): each write gives up after ``write_timeout_seconds``
+  (1 s here), counts as failed, and its batch is retried / spilled; the writer never stalls.
 
 Each case counts what happened -- written, spilled, replayed, lost -- from the writer's
 ``health()``, checks ``written + spilled == events``, ``replayed == spilled``, ``lost == 0`` and
@@ -41,7 +44,8 @@ from tcp_proxy import TcpProxy
 PG_PASSWORD = "pw-Zq81"  # trust auth ignores it; it must never reach the logs
 STREAM, BATCH = 10_000, 250  # 250 events per 0.1 s: a ~4 s stream
 AT_START, AFTER_START = 2_000, 1_000
-CASES = ("down_at_start", "down_mid_stream", "slow_mid_stream", "slow_dropping_mid_stream")
+CASES = ("down_at_start", "down_mid_stream", "slow_mid_stream", "slow_dropping_mid_stream", "hung_mid_stream")
+WRITE_TIMEOUT = 1.0
 
 
 async def _count(storage: StorageConfig) -> tuple[int, int]:
@@ -87,7 +91,7 @@ def _direct(storage: StorageConfig) -> StorageConfig:
 def _config(storage: StorageConfig, tmp_path: Path) -> MonitorConfig:
     return MonitorConfig(storage=storage, spill_dir=str(tmp_path / "spill"), max_queue_size=100_000,
                          max_retries=3, retry_backoff_seconds=0.05, retry_max_backoff_seconds=0.3,
-                         circuit_open_seconds=0.5)
+                         circuit_open_seconds=0.5, write_timeout_seconds=WRITE_TIMEOUT)
 
 
 def _wait(sink: str, done: Callable[[dict[str, Any], dict[str, Any]], bool], timeout: float = 60.0) -> dict[str, Any]:
@@ -166,8 +170,10 @@ def test_outage_every_event_lands_once_and_nothing_is_lost(
             total = _mid_stream(call, proxy.set_down, proxy)
         elif case == "slow_mid_stream":
             total = _mid_stream(call, lambda: proxy.set_slow(0.05), proxy)
-        else:
+        elif case == "slow_dropping_mid_stream":
             total = _mid_stream(call, lambda: proxy.set_slow(0.05, drop_every=7), proxy)
+        else:
+            total = _mid_stream(call, lambda: proxy.set_slow(60.0), proxy)
         health = _wait(backend, _drained, timeout=60)
         llamonitor.shutdown_sync(60)
         leftover = replay_spill(config)  # whatever the writer had not replayed (normally nothing)
@@ -195,8 +201,14 @@ def test_outage_every_event_lands_once_and_nothing_is_lost(
         elif case == "slow_mid_stream":
             assert proxy.delayed > 0 and proxy.dropped == 0
             assert (written, spilled, sink["failed_attempts"]) == (total, 0, 0)  # slow is not a failure
-        else:
+        elif case == "slow_dropping_mid_stream":
             assert proxy.dropped > 0 and sink["failed_attempts"] > 0
+        else:
+            # writes gave up after the timeout (no error ever came from the wire) and the stream
+            # finished long before the proxy would have released the held chunks
+            assert sink["failed_attempts"] > 0 and proxy.delayed > 0
+            assert "did not finish within write_timeout_seconds=1" in caplog.text
+            assert time.monotonic() - t0 < 30
     finally:
         proxy.close()
         asyncio.run(drop(_direct(storage)))

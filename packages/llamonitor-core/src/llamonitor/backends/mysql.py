@@ -9,6 +9,7 @@ follow :mod:`llamonitor.backends.sql_common`; the schema version is the table co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -106,8 +107,13 @@ class MySQLBackend(ServerBackend):
         await self.ensure_ready()
         rows = events_to_rows(events)
         try:
-            async with self.pool.acquire() as conn, conn.cursor() as cur:
-                await cur.executemany(self.insert_sql, rows)
+            async with self.pool.acquire() as conn:
+                try:
+                    async with conn.cursor() as cur:
+                        await cur.executemany(self.insert_sql, rows)
+                except asyncio.CancelledError:
+                    conn.close()  # cancelled by the write timeout: drop the connection (state unknown)
+                    raise
         except Exception as exc:
             raise StorageWriteError(str(self.error("write to", exc))) from None
         self.rows_written += len(rows)

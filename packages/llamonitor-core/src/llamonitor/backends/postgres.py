@@ -15,6 +15,7 @@ difference (:class:`~llamonitor.backends.sql_common.SchemaMismatchError`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -140,11 +141,17 @@ class PostgresBackend(ServerBackend):
 
     async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
         async with self.pool.acquire() as conn:
-            # Fresh batches (the normal case) go in at raw COPY speed; a re-delivered batch
-            # hits the primary key, is rolled back whole, and goes through the staging table.
-            if not await self._copy_direct(conn, rows):
-                self.redelivered_batches += 1
-                await self._copy_staged(conn, rows)
+            try:
+                # Fresh batches (the normal case) go in at raw COPY speed; a re-delivered batch
+                # hits the primary key, is rolled back whole, and goes through the staging table.
+                if not await self._copy_direct(conn, rows):
+                    self.redelivered_batches += 1
+                    await self._copy_staged(conn, rows)
+            except asyncio.CancelledError:
+                # The writer's write timeout cancelled us mid-statement: the connection's state is
+                # unknown and its peer may never answer, so drop it instead of resetting it.
+                conn.terminate()
+                raise
 
     async def write_batch(self, events: Sequence[MetricEvent]) -> None:
         if not events:

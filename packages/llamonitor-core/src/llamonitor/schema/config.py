@@ -114,6 +114,9 @@ class MonitorConfig(_Strict):
     retry_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
     #: cap on the retry delay
     retry_max_backoff_seconds: float = Field(default=5.0, ge=0, le=600)
+    #: longest one batch write may take; a sink that hangs (a silent network, a locked table)
+    #: counts as failed, so the batch is retried / spilled instead of stalling the writer
+    write_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     #: a failing sink is probed again after this long; until then its batches spill directly
     circuit_open_seconds: float = Field(default=5.0, ge=0, le=3600)
     #: where failed batches and overflowing events are written for replay

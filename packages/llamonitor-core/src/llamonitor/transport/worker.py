@@ -284,7 +284,11 @@ class MonitoringWriter:
 
     def _write(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         assert self._loop is not None
-        self._loop.run_until_complete(state.sink.write_batch(events))
+        timeout = self.config.write_timeout_seconds
+        try:
+            self._loop.run_until_complete(asyncio.wait_for(state.sink.write_batch(events), timeout))
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"write_batch did not finish within write_timeout_seconds={timeout:g}") from None
 
     def _deliver(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         cfg = self.config
