@@ -1,4 +1,4 @@
-"""The ``llamonitor`` command line: ``demo``, ``report``, ``replay`` and ``analyze``.
+"""The ``llamonitor`` command line: ``demo``, ``report``, ``replay``, ``analyze``, ``serve`` and ``export``.
 
 Sub-command modules are imported only when their command runs, so ``--help`` and
 ``--version`` stay fast.
@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llamonitor.cli.serve import add_serve_parser
 
     add_serve_parser(sub)
+    from llamonitor.cli.export import add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 
@@ -112,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from llamonitor.cli.serve import cmd_serve
 
             return cmd_serve(args)
+        if args.command == "export":
+            from llamonitor.cli.export import cmd_export
+
+            return cmd_export(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

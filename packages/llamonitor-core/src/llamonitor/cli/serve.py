@@ -13,6 +13,9 @@ import sys
 
 from llamonitor.schema.config import MonitorConfig
 
+#: the CLI's Parquet folder when neither ``--dir`` nor ``LLMOPS_OUTPUT_DIR`` says
+DEFAULT_DIR = "./llamonitor_data"
+
 
 def serve_config(args: argparse.Namespace) -> MonitorConfig:
     """``MonitorConfig.from_env()`` with the command-line storage options taking precedence."""
@@ -21,6 +24,9 @@ def serve_config(args: argparse.Namespace) -> MonitorConfig:
         environ["LLMOPS_BACKEND"] = args.backend
     if args.dir is not None:
         environ["LLMOPS_OUTPUT_DIR"] = args.dir
+    elif "LLMOPS_OUTPUT_DIR" not in environ:
+        # the folder `llamonitor demo` / `report` / `analyze` use, so `demo` then `serve` just works
+        environ["LLMOPS_OUTPUT_DIR"] = DEFAULT_DIR
     if args.connection_string is not None:
         environ["LLMOPS_CONNECTION_STRING"] = args.connection_string
     return MonitorConfig.from_env(environ)
