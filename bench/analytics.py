@@ -9,13 +9,15 @@ name, an email and an order number (some agents drop them, so drift has work to 
 2 % errors. Every stage runs on the whole set: agent detection and operations, handoff scoring,
 context drift, the coordination graph (all sessions), bottlenecks, coalitions, then anomaly
 training and detection on the same events. Time is wall time without tracing (best of
-``--repeats``); peak memory is measured in a separate run under ``tracemalloc`` (Python
-allocations only) and excludes the input events.
+``--repeats``) of the analyses only (generating the events is not timed); peak memory is measured
+in a separate run under ``tracemalloc`` (Python allocations only) and excludes the input events.
+The last lines compare time and peak memory per event between consecutive sizes (1.0 = linear).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import random
@@ -138,13 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"Python {sys.version.split()[0]} on {platform.machine()}; 10 agents, content={not args.no_content}")
     stages = list(results[0]["seconds"])
-    print(f"{'events':>8} " + " ".join(f"{s[:12]:>12}" for s in stages) + f" {'peak MiB':>9}")
+    print(f"{'events':>8} " + " ".join(f"{s[:12]:>12}" for s in stages) + f" {'us/event':>9} {'peak MiB':>9}")
     for r in results:
-        print(f"{r['events']:>8} " + " ".join(f"{r['seconds'][s]:>12.3f}" for s in stages) + f" {r['peak_mib']:>9.1f}")
-    if len(results) >= 2:
-        a, b = results[0], results[-1]
+        per_event = r["seconds"]["total"] / r["events"] * 1e6
+        print(f"{r['events']:>8} " + " ".join(f"{r['seconds'][s]:>12.3f}" for s in stages)
+              + f" {per_event:>9.2f} {r['peak_mib']:>9.1f}")
+    for a, b in itertools.pairwise(results):
         ratio = (b["seconds"]["total"] / b["events"]) / (a["seconds"]["total"] / a["events"])
-        print(f"time per event, {b['events']:,} vs {a['events']:,}: x{ratio:.2f} (1.0 = linear)")
+        mem = (b["peak_mib"] / b["events"]) / (a["peak_mib"] / a["events"])
+        print(f"per event, {b['events']:,} vs {a['events']:,}: time x{ratio:.2f}, peak memory x{mem:.2f} "
+              f"(1.0 = linear)")
     return 0
 
 

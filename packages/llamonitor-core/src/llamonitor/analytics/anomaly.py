@@ -28,6 +28,7 @@ import math
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from llamonitor.analytics.agents.models import gc_paused
@@ -39,6 +40,7 @@ from llamonitor.analytics.anomaly_types import (
     AnomalySeverity,
     ErrorBaseline,
     MetricBaseline,
+    read_standard,
     score_from_ratio,
 )
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
@@ -56,6 +58,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("llamonitor")
+_start_ns = attrgetter("start_time_ns")
 
 
 class _ErrorWindow:
@@ -123,19 +126,32 @@ class AnomalyDetectionService:
     @gc_paused
     def train_sync(self, events: Iterable[MetricEvent]) -> dict[str, Any]:
         """Synchronous :meth:`train`."""
-        values: dict[tuple[str, str], list[float]] = defaultdict(list)
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        readers = [(m, METRICS[m]) for m in self.metrics]
+        values: dict[tuple[str, str], list[float]] = {}
+        counts: dict[str, list[int]] = {}
+        names = self.metrics
+        readers = [METRICS[m] for m in names]
+        standard = names == tuple(METRICS)
+        # per operation: its counts and, per metric, the list of values (created on the first value,
+        # so ``values`` keeps the order in which (operation, metric) pairs first had one)
+        per_op: dict[str, tuple[list[int], list[list[float] | None]]] = {}
         for e in events:
-            c = counts[e.operation_name]
+            op = e.operation_name
+            slot = per_op.get(op)
+            if slot is None:
+                c = counts[op] = [0, 0]
+                slot = per_op[op] = (c, [None] * len(readers))
+            c, lists = slot
             c[0] += 1
             if e.error:
                 c[1] += 1
                 continue
-            for name, read in readers:
-                v = read(e)
+            got = read_standard(e) if standard else [read(e) for read in readers]
+            for j, v in enumerate(got):
                 if v is not None:
-                    values[(e.operation_name, name)].append(v)
+                    xs = lists[j]
+                    if xs is None:
+                        xs = lists[j] = values[(op, names[j])] = []
+                    xs.append(v)
         with self._lock:
             for (op, metric), xs in values.items():
                 self.baselines[(op, metric)] = MetricBaseline.from_values(op, metric, xs)
@@ -239,15 +255,22 @@ class AnomalyDetectionService:
             base = self.error_baselines.get(op)
             expected = base.rate if base is not None and base.count >= self.min_error_samples else 0.0
             limit = max(self.error_rate_threshold, 2 * expected)
-            errors = sum(w.window)
-            for e in sorted(evs, key=lambda e: e.start_time_ns):
-                if len(w.window) == w.window.maxlen and w.window[0]:
-                    errors -= 1
-                w.window.append(e.error)
+            window = w.window
+            size = window.maxlen
+            min_samples = self.min_error_samples
+            errors = sum(window)
+            n = len(window)
+            for e in sorted(evs, key=_start_ns):
+                if n == size:
+                    if window[0]:
+                        errors -= 1
+                else:
+                    n += 1
+                window.append(e.error)
                 errors += e.error
-                if len(w.window) < self.min_error_samples:
+                if n < min_samples:
                     continue
-                rate = errors / len(w.window)
+                rate = errors / n
                 if rate > limit:
                     if not w.in_burst or rate > w.peak:
                         w.peak, w.peak_event = rate, e
@@ -267,26 +290,35 @@ class AnomalyDetectionService:
     def _detect(self, events: Sequence[MetricEvent], windows: dict[str, _ErrorWindow]) -> list[AnomalyResult]:
         results: list[AnomalyResult] = []
         skipped: dict[tuple[str, str], int] = defaultdict(int)
-        readers = [(m, METRICS[m]) for m in self.metrics]
+        names = self.metrics
+        readers = [METRICS[m] for m in names]
+        standard = names == tuple(METRICS)
         value_methods = "z_score" in self.methods or "iqr" in self.methods
         with self._lock:
             bounds = self._bounds()
             if value_methods:
+                # per operation, per metric: (metric, baseline, low, high) or (metric, None, 0, 0)
+                per_op: dict[str, list[tuple[str, MetricBaseline | None, float, float]]] = {}
                 for e in events:
                     if e.error:
                         continue
                     op = e.operation_name
-                    for metric, read in readers:
-                        v = read(e)
+                    limits = per_op.get(op)
+                    if limits is None:
+                        limits = per_op[op] = []
+                        for m in names:
+                            b = bounds.get((op, m))
+                            limits.append((m, None, 0.0, 0.0) if b is None else (m, b[0], b[1], b[2]))
+                    got = read_standard(e) if standard else [read(e) for read in readers]
+                    for v, (metric, base, lo, hi) in zip(got, limits, strict=True):
                         if v is None:
                             continue
-                        b = bounds.get((op, metric))
-                        if b is None:
+                        if base is None:
                             skipped[(op, metric)] += 1
                             continue
-                        if b[1] <= v <= b[2]:  # inside every method's limits: the common case
+                        if lo <= v <= hi:  # inside every method's limits: the common case
                             continue
-                        res = self._check_value(e, metric, v, b[0])
+                        res = self._check_value(e, metric, v, base)
                         if res is not None:
                             results.append(res)
             if "error_rate" in self.methods:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
+from itertools import repeat
+from operator import sub
 from typing import Any
 
 from llamonitor.schema.events import MetricEvent
@@ -70,6 +72,20 @@ METRICS: dict[str, Callable[[MetricEvent], float | None]] = {
     "char_count": _chars,
     "total_cost_usd": _cost,
 }
+
+
+def read_standard(e: MetricEvent) -> tuple[float, float | None, float | None, float | None]:
+    """Every :data:`METRICS` reader on ``e`` in one call, in that order (the readers, inlined)."""
+    usage, tm, c = e.usage, e.text_metrics, e.cost
+    if usage is not None and usage.total_tokens is not None:
+        tokens: float | None = float(usage.total_tokens)
+    else:
+        tokens = _tokens(e)
+    return (float(e.duration_ms), tokens,
+            float(tm.char_count) if tm is not None and tm.char_count is not None else None,
+            float(c.total_cost_usd) if c is not None and c.total_cost_usd is not None else None)
+
+
 #: smallest scale per metric (a 1 ms, 1 token, 1 character or $0.000001 deviation is never "many sd")
 METRIC_FLOORS: dict[str, float] = {"duration_ms": 1.0, "total_tokens": 1.0, "char_count": 1.0,
                                    "total_cost_usd": 1e-6}
@@ -108,9 +124,10 @@ class MetricBaseline:
         xs = sorted(values)
         n = len(xs)
         mean = math.fsum(xs) / n
-        sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1)) if n >= 2 else 0.0
+        # map() forms of ``fsum((x - mean) ** 2 for x in xs)`` and ``sorted(abs(x - med) for x in xs)``
+        sd = math.sqrt(math.fsum(map(pow, map(sub, xs, repeat(mean)), repeat(2))) / (n - 1)) if n >= 2 else 0.0
         med = _quantile(xs, 0.5)
-        deviations = sorted(abs(x - med) for x in xs)
+        deviations = sorted(map(abs, map(sub, xs, repeat(med))))
         return cls(operation, metric, n, mean, sd, med, _quantile(xs, 0.25), _quantile(xs, 0.75),
                    _quantile(deviations, 0.5), xs[0], xs[-1])
 

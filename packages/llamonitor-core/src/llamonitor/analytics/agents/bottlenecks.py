@@ -18,8 +18,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from operator import attrgetter
 
-from llamonitor.analytics.agents.graph import critical_paths
+from llamonitor.analytics.agents.index import entries_by_agent, index_for
+from llamonitor.analytics.agents.links import critical_time
 from llamonitor.analytics.agents.models import (
     AgentOperation,
     AgentProfile,
@@ -37,6 +39,11 @@ LATENCY_WEIGHT = 0.3
 FAILURE_WEIGHT = 0.2
 DOWNSTREAM_WEIGHT = 0.2
 
+_self_time = attrgetter("self_time_ms")
+_duration = attrgetter("duration_ms")
+_success = attrgetter("success")
+_pair = attrgetter("from_agent", "to_agent")
+
 
 class BottleneckDetector:
     """Scores every agent as a potential bottleneck (see the module doc)."""
@@ -52,25 +59,20 @@ class BottleneckDetector:
                                 handoffs: Sequence[Handoff], nodes: Sequence[GraphNode] | None = None,
                                 edges: Sequence[GraphEdge] | None = None) -> list[Bottleneck]:
         """Synchronous :meth:`detect_bottlenecks`."""
-        entries: dict[str, list[AgentOperation]] = defaultdict(list)
-        for o in operations:
-            if o.is_entry:
-                entries[o.agent_name].append(o)
+        idx = index_for(operations)
+        entries = entries_by_agent(idx)
         if not entries:
             self.scores = []
             return []
-        busy = {a: sum(o.self_time_ms for o in inv) for a, inv in entries.items()}
+        busy = {a: sum(map(_self_time, inv)) for a, inv in entries.items()}
         total_busy = sum(busy.values())
-        p95_self = {a: percentile(sorted(o.self_time_ms for o in inv), 95) for a, inv in entries.items()}
+        p95_self = {a: percentile(sorted(map(_self_time, inv)), 95) for a, inv in entries.items()}
         median_p95 = statistics.median(p95_self.values())
-        crit: dict[str, float] = defaultdict(float)
-        for segments in critical_paths(operations).values():
-            for agent, s, e in segments:
-                crit[agent] += (e - s) / 1e6
+        crit = critical_time(idx)[0]
         total_crit = sum(crit.values())
         downstream: dict[str, set[str]] = defaultdict(set)
-        for h in handoffs:
-            downstream[h.from_agent].add(h.to_agent)
+        for pair in set(map(_pair, handoffs)):
+            downstream[pair[0]].add(pair[1])
         for edge in edges or ():
             downstream[edge.source].add(edge.target)
         profiles = {a.agent_name: a for a in agents}
@@ -78,12 +80,12 @@ class BottleneckDetector:
         for agent, inv in entries.items():
             util = busy[agent] / total_busy if total_busy > 0 else 0.0
             lat = p95_self[agent] / (p95_self[agent] + median_p95) if p95_self[agent] + median_p95 > 0 else 0.0
-            fail = sum(1 for o in inv if not o.success) / len(inv)
+            fail = (len(inv) - sum(map(_success, inv))) / len(inv)
             impact = crit.get(agent, 0.0) / total_crit if total_crit > 0 else 0.0
             score = (UTILIZATION_WEIGHT * util + LATENCY_WEIGHT * lat + FAILURE_WEIGHT * fail
                      + DOWNSTREAM_WEIGHT * impact)
             prof = profiles.get(agent)
-            p95_wall = prof.p95_latency_ms if prof else percentile(sorted(o.duration_ms for o in inv), 95)
+            p95_wall = prof.p95_latency_ms if prof else percentile(sorted(map(_duration, inv)), 95)
             affected = sorted(downstream.get(agent, set()) - {agent})
             results.append(Bottleneck(
                 agent_name=agent, bottleneck_score=score, severity=BottleneckSeverity.from_score(score),

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from operator import attrgetter
 from typing import Any
 
+from llamonitor.analytics.agents.index import index_for
 from llamonitor.analytics.agents.models import (
     AgentOperation,
     AgentProfile,
@@ -24,6 +26,12 @@ from llamonitor.analytics.agents.models import (
     gc_paused,
     percentile,
 )
+
+_span_id = attrgetter("span_id")
+_pair = attrgetter("from_agent", "to_agent")
+_success = attrgetter("success")
+_start = attrgetter("start_ns")
+_end = attrgetter("end_ns")
 
 
 def _rating(score: float) -> str:
@@ -49,27 +57,44 @@ class CoalitionAnalyzer:
     def discover_coalitions_sync(self, agents: Sequence[AgentProfile], operations: Sequence[AgentOperation],
                                  handoffs: Sequence[Handoff], session_id: str | None = None) -> list[Coalition]:
         """Synchronous :meth:`discover_coalitions`."""
-        ops_by_trace: dict[str, list[AgentOperation]] = defaultdict(list)
-        for o in operations:
-            if session_id is None or o.session_id == session_id:
-                ops_by_trace[o.trace_id].append(o)
+        ops_by_trace: dict[str, list[AgentOperation]]
+        spans_by_trace: dict[str, dict[str, AgentOperation]] | None = None
+        if session_id is None:
+            idx = index_for(operations)
+            ops_by_trace, spans_by_trace = idx.traces, idx.spans
+        else:
+            ops_by_trace = defaultdict(list)
+            for o in operations:
+                if o.session_id == session_id:
+                    ops_by_trace[o.trace_id].append(o)
         hs_by_trace: dict[str, list[Handoff]] = defaultdict(list)
         for h in handoffs:
             if h.trace_id in ops_by_trace:
                 hs_by_trace[h.trace_id].append(h)
         sources = {a.agent_name: str(a.identity_source) for a in agents}
         runs: dict[frozenset[str], list[tuple[bool, float, list[Handoff], str, dict[str, int]]]] = defaultdict(list)
+        # traces of one workflow hand over between the same agents in the same order: their teams
+        # are computed once per distinct sequence of (from, to) pairs
+        components: dict[tuple[tuple[str, str], ...], list[frozenset[str]]] = {}
         for trace, hs in hs_by_trace.items():
             ops = ops_by_trace[trace]
-            spans = {o.span_id for o in ops}
-            first_seen: dict[str, int] = {}
-            for o in sorted(ops, key=lambda o: o.start_ns):
-                first_seen.setdefault(o.agent_name, o.start_ns)
-            for team in _components(hs):
-                team_ops = [o for o in ops if o.agent_name in team]
-                roots = [o for o in ops if o.parent_span_id not in spans]
-                ok = all(o.success for o in roots) if roots else all(o.success for o in team_ops if o.is_entry)
-                wall = (max(o.end_ns for o in team_ops) - min(o.start_ns for o in team_ops)) / 1e6
+            spans: Container[str | None] = (set(map(_span_id, ops)) if spans_by_trace is None
+                                            else spans_by_trace[trace])
+            roots = [o for o in ops if o.parent_span_id not in spans]
+            roots_ok = all(map(_success, roots))
+            first_seen: dict[str, int] = {}  # each agent's earliest start in the trace
+            for o in ops:
+                seen = first_seen.get(o.agent_name)
+                if seen is None or o.start_ns < seen:
+                    first_seen[o.agent_name] = o.start_ns
+            pairs = tuple(map(_pair, hs))
+            teams = components.get(pairs)
+            if teams is None:
+                teams = components[pairs] = _components(pairs)
+            for team in teams:
+                team_ops = ops if team.issuperset(first_seen) else [o for o in ops if o.agent_name in team]
+                ok = roots_ok if roots else all(o.success for o in team_ops if o.is_entry)
+                wall = (max(map(_end, team_ops)) - min(map(_start, team_ops))) / 1e6
                 team_hs = [h for h in hs if h.from_agent in team]
                 runs[team].append((ok, wall, team_hs, ops[0].session_id, {a: first_seen.get(a, 0) for a in team}))
         coalitions: list[Coalition] = []
@@ -78,7 +103,7 @@ class CoalitionAnalyzer:
                 continue
             order: dict[str, float] = defaultdict(float)
             for run in team_runs:
-                ranked = sorted(run[4], key=lambda a: run[4][a])
+                ranked = sorted(run[4], key=run[4].__getitem__)
                 for i, a in enumerate(ranked):
                     order[a] += i
             members = sorted(team, key=lambda a: (order[a], a))
@@ -129,21 +154,36 @@ class CoalitionAnalyzer:
         }
 
 
-def _components(handoffs: Sequence[Handoff]) -> list[frozenset[str]]:
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for h in handoffs:
-        ra, rb = find(h.from_agent), find(h.to_agent)
-        if ra != rb:
-            parent[ra] = rb
-    groups: dict[str, set[str]] = defaultdict(set)
-    for a in list(parent):
-        groups[find(a)].add(a)
+def _components(pairs: Sequence[tuple[str, str]]) -> list[frozenset[str]]:
+    """Connected groups (at least two agents) of the agents joined by handoffs (``(from, to)``
+    pairs), ordered by their first-seen member; each set is filled in first-seen order (so its
+    iteration order does not depend on how the groups were merged)."""
+    comp: dict[str, set[str]] = {}  # agent -> the (shared) set of its group, in first-seen order
+    for a, b in pairs:
+        ca = comp.get(a)
+        cb = comp.get(b)
+        if ca is None:
+            if cb is None:
+                ca = comp[a] = {a}
+                if b != a:
+                    ca.add(b)
+                    comp[b] = ca
+            else:
+                cb.add(a)
+                comp[a] = cb
+        elif cb is None:
+            ca.add(b)
+            comp[b] = ca
+        elif ca is not cb:
+            if len(ca) < len(cb):
+                ca, cb = cb, ca
+            ca |= cb
+            for x in cb:
+                comp[x] = ca
+    groups: dict[int, set[str]] = {}
+    for agent, group in comp.items():
+        g = groups.get(id(group))
+        if g is None:
+            g = groups[id(group)] = set()
+        g.add(agent)
     return [frozenset(g) for g in groups.values() if len(g) >= 2]

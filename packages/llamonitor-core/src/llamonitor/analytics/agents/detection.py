@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
 
+from llamonitor.analytics.agents.index import entries_by_agent, entry_latencies, index_for
 from llamonitor.analytics.agents.models import AgentOperation, AgentProfile, IdentitySource, gc_paused, percentile
 from llamonitor.schema.events import MetricEvent
 
@@ -53,12 +56,26 @@ def _tokens(event: MetricEvent) -> int:
 def build_operations(events: Sequence[MetricEvent]) -> list[AgentOperation]:
     """Attribute each event to an agent (see the module doc) and mark invocation boundaries."""
     ops: list[AgentOperation] = []
+    append = ops.append
     anonymous: list[MetricEvent] = []
+    recorded = IdentitySource.RECORDED
     for e in events:
         a = e.agent
         if a is not None and (a.agent_name or a.agent_id):
-            ops.append(_operation(e, a.agent_name or a.agent_id or "", a.agent_role, a.framework,
-                                  IdentitySource.RECORDED, a.handoff_from, a.graph_step))
+            # _operation() inlined: this loop runs once per event
+            cost = e.cost
+            usage = e.usage
+            if usage is not None and usage.total_tokens is not None:
+                tokens = usage.total_tokens
+            else:
+                tokens = _tokens(e)
+            append(AgentOperation(
+                e.event_id, e.span_id, e.parent_span_id, e.trace_id, e.session_id, e.operation_name,
+                e.operation_type, a.agent_name or a.agent_id or "", a.agent_role, a.framework, recorded,
+                e.start_time_ns, e.end_time_ns, float(e.duration_ms), not e.error, True, "", 0.0, e.input_content,
+                e.output_content, a.handoff_from, a.graph_step,
+                float(cost.total_cost_usd) if cost is not None and cost.total_cost_usd is not None else 0.0,
+                tokens))
         else:
             anonymous.append(e)
     if anonymous:
@@ -106,7 +123,8 @@ def _attribute_anonymous(events: Sequence[MetricEvent], anonymous: Sequence[Metr
 
 def mark_invocations(ops: Sequence[AgentOperation]) -> None:
     """Set ``is_entry``, ``entry_span_id`` and (for entries) ``self_time_ms`` on ``ops`` in place."""
-    by_span = {(o.trace_id, o.span_id): o for o in ops}
+    idx = index_for(ops, fresh=True)
+    spans_of = idx.spans
     resolved: dict[tuple[str, str], str] = {}
 
     def entry_of(op: AgentOperation) -> str:
@@ -119,7 +137,7 @@ def mark_invocations(ops: Sequence[AgentOperation]) -> None:
                 result = resolved[key]
                 break
             chain.append(cur)
-            parent = by_span.get((cur.trace_id, cur.parent_span_id)) if cur.parent_span_id else None
+            parent = spans_of[cur.trace_id].get(cur.parent_span_id) if cur.parent_span_id else None
             if parent is None or parent.agent_name != cur.agent_name or len(chain) > _MAX_ANCESTRY:
                 result = cur.span_id
                 break
@@ -128,39 +146,73 @@ def mark_invocations(ops: Sequence[AgentOperation]) -> None:
             resolved[(c.trace_id, c.span_id)] = result
         return result
 
-    for op in ops:
-        op.entry_span_id = entry_of(op)
-        op.is_entry = op.entry_span_id == op.span_id
+    # The common case, an operation whose parent is another agent's (or none), is its own entry.
+    # Not recording it in ``resolved`` is equivalent (a chain reaching it stops there) unless span
+    # ids repeat within a trace; then every operation takes the full walk.
+    unique = idx.unique
+    for op, parent in zip(ops, idx.parents, strict=True):
+        if unique and (parent is None or parent.agent_name != op.agent_name):
+            op.entry_span_id = op.span_id
+            op.is_entry = True
+        else:
+            op.entry_span_id = entry_of(op)
+            op.is_entry = op.entry_span_id == op.span_id
     # Self time of an invocation: its wall time minus the time covered by nested invocations of
     # other agents (clipped to its window, overlaps merged).
-    nested: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for op in ops:
-        if op.is_entry and op.parent_span_id:
-            parent = by_span.get((op.trace_id, op.parent_span_id))
-            if parent is not None:
-                nested[(op.trace_id, parent.entry_span_id)].append((op.start_ns, op.end_ns))
-    for op in ops:
-        if not op.is_entry:
-            op.self_time_ms = op.duration_ms
-            continue
-        spans = nested.get((op.trace_id, op.span_id))
-        if not spans:
-            op.self_time_ms = op.duration_ms
-            continue
-        covered = 0
-        cur_s = cur_e = None
-        for s, e in sorted((max(s, op.start_ns), min(e, op.end_ns)) for s, e in spans):
-            if e <= s:
-                continue
-            if cur_e is None or s > cur_e:
-                if cur_s is not None and cur_e is not None:
-                    covered += cur_e - cur_s
-                cur_s, cur_e = s, e
+        op.self_time_ms = op.duration_ms
+    nested: dict[Any, tuple[AgentOperation | None, list[tuple[int, int]]]] = {}
+    for op, parent in zip(ops, idx.parents, strict=True):
+        if parent is not None and op.is_entry:
+            if unique:
+                # the invocation owning the parent span (with unique span ids, the one operation with
+                # that span id; it is an entry)
+                owner = parent if parent.is_entry else spans_of[op.trace_id][parent.entry_span_id]
+                key: Any = id(owner)
             else:
-                cur_e = max(cur_e, e)
-        if cur_s is not None and cur_e is not None:
-            covered += cur_e - cur_s
-        op.self_time_ms = max(0.0, op.duration_ms - covered / 1e6)
+                owner, key = None, (op.trace_id, parent.entry_span_id)
+            got = nested.get(key)
+            if got is None:
+                nested[key] = (owner, [(op.start_ns, op.end_ns)])
+            else:
+                got[1].append((op.start_ns, op.end_ns))
+    if unique:
+        for owner, spans in nested.values():
+            if owner is not None and owner.is_entry:
+                _set_self_time(owner, spans)
+    elif nested:
+        for op in ops:
+            got = nested.get((op.trace_id, op.span_id)) if op.is_entry else None
+            if got is not None:
+                _set_self_time(op, got[1])
+
+
+def _set_self_time(op: AgentOperation, spans: list[tuple[int, int]]) -> None:
+    lo, hi = op.start_ns, op.end_ns
+    covered = 0
+    cur_s = cur_e = None
+    for s, e in sorted([(s if s > lo else lo, e if e < hi else hi) for s, e in spans]):
+        if e <= s:
+            continue
+        if cur_e is None or s > cur_e:
+            if cur_s is not None and cur_e is not None:
+                covered += cur_e - cur_s
+            cur_s, cur_e = s, e
+        elif e > cur_e:
+            cur_e = e
+    if cur_s is not None and cur_e is not None:
+        covered += cur_e - cur_s
+    op.self_time_ms = max(0.0, op.duration_ms - covered / 1e6)
+
+
+_success = attrgetter("success")
+_tokens_of = attrgetter("tokens")
+_cost_of = attrgetter("cost_usd")
+_op_name = attrgetter("operation_name")
+_session = attrgetter("session_id")
+_source = attrgetter("identity_source")
+_role = attrgetter("agent_role")
+_framework = attrgetter("framework")
 
 
 def build_profiles(ops: Sequence[AgentOperation]) -> list[AgentProfile]:
@@ -168,33 +220,34 @@ def build_profiles(ops: Sequence[AgentOperation]) -> list[AgentProfile]:
     groups: dict[str, list[AgentOperation]] = defaultdict(list)
     for op in ops:
         groups[op.agent_name].append(op)
-    by_span = {(o.trace_id, o.span_id): o for o in ops}
+    idx = index_for(ops)
     collab: dict[str, set[str]] = defaultdict(set)
-    for op in ops:
-        if op.is_entry and op.parent_span_id:
-            parent = by_span.get((op.trace_id, op.parent_span_id))
-            if parent is not None:
-                collab[op.agent_name].add(parent.agent_name)
-                collab[parent.agent_name].add(op.agent_name)
+    for child, parent in {(op.agent_name, parent.agent_name)
+                          for op, parent in zip(ops, idx.parents, strict=True)
+                          if parent is not None and op.is_entry}:
+        collab[child].add(parent)
+        collab[parent].add(child)
+    invocations = entries_by_agent(idx)
+    sorted_latencies = entry_latencies(idx)
     profiles: list[AgentProfile] = []
     for name, group in groups.items():
-        entries = [o for o in group if o.is_entry]
-        latencies = sorted(o.duration_ms for o in entries)
-        errors = sum(1 for o in entries if not o.success)
+        entries = invocations.get(name, [])
+        latencies = sorted_latencies.get(name, [])
+        errors = len(entries) - sum(map(_success, entries))
         first = group[0]
-        sources = {o.identity_source for o in group}
+        sources = set(map(_source, group))
         source = (IdentitySource.RECORDED if IdentitySource.RECORDED in sources else
                   IdentitySource.INHERITED if IdentitySource.INHERITED in sources else IdentitySource.INFERRED)
         profiles.append(AgentProfile(
-            agent_name=name, agent_id=None, agent_role=next((o.agent_role for o in group if o.agent_role), None),
-            framework=next((o.framework for o in group if o.framework), first.framework), identity_source=source,
+            agent_name=name, agent_id=None, agent_role=next(filter(None, map(_role, group)), None),
+            framework=next(filter(None, map(_framework, group)), first.framework), identity_source=source,
             invocations=len(entries), operations=len(group), errors=errors,
             success_rate=(len(entries) - errors) / len(entries) if entries else 1.0,
             avg_latency_ms=sum(latencies) / len(latencies) if latencies else 0.0,
             p50_latency_ms=percentile(latencies, 50), p95_latency_ms=percentile(latencies, 95),
-            total_tokens=sum(o.tokens for o in group), total_cost_usd=sum(o.cost_usd for o in group),
-            operation_names=sorted({o.operation_name for o in group}),
-            sessions=len({o.session_id for o in group}), collaborators=sorted(collab.get(name, set()))))
+            total_tokens=sum(map(_tokens_of, group)), total_cost_usd=sum(map(_cost_of, group)),
+            operation_names=sorted(set(map(_op_name, group))),
+            sessions=len(set(map(_session, group))), collaborators=sorted(collab.get(name, set()))))
     profiles.sort(key=lambda p: (-p.invocations, p.agent_name))
     return profiles
 

@@ -17,7 +17,8 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
-from llamonitor.analytics.agents.links import find_handoff_links
+from llamonitor.analytics.agents.index import index_for
+from llamonitor.analytics.agents.links import links_of
 from llamonitor.analytics.agents.models import AgentOperation, DriftAnalysis, Entity, HandoffKind, gc_paused
 from llamonitor.schema.events import MetricEvent
 
@@ -192,11 +193,11 @@ class ContextDriftDetector:
         analyses: list[DriftAnalysis] = []
         skipped = 0
         haystacks: dict[tuple[str, str], _Haystack] = {}
-        for link in find_handoff_links(operations):
-            src, dst = link.source, link.target
+        links = links_of(index_for(operations))
+        for src, dst, kind in zip(links.sources, links.targets, links.kinds, strict=True):
             dkey = (dst.trace_id, dst.span_id)
             target_texts = texts.get(dkey)
-            if link.kind is HandoffKind.DELEGATION:
+            if kind is HandoffKind.DELEGATION:
                 source_texts = [src.input_content] if src.input_content else []
             else:
                 source_texts = texts.get((src.trace_id, src.span_id), [])

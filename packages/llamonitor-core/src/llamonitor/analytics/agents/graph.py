@@ -14,15 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
-from llamonitor.analytics.agents.links import (
-    _paths_cache,
-    by_trace,
-    critical_path,
-    find_handoff_links,
-    longest_chain,
-)
+from llamonitor.analytics.agents.index import entries_by_agent, entry_latencies, index_for
+from llamonitor.analytics.agents.links import critical_paths_of, critical_time, links_of, longest_chain
 from llamonitor.analytics.agents.models import (
     AgentOperation,
     AgentProfile,
@@ -36,14 +32,18 @@ from llamonitor.analytics.agents.models import (
 
 EXPORT_FORMATS = ("networkx", "cytoscape", "d3")
 
+_success = attrgetter("success")
+_quality = attrgetter("quality_score")
+_gap = attrgetter("gap_ms")
+_target_success = attrgetter("target_success")
+_kind = attrgetter("kind")
+_to_agent = attrgetter("to_agent")
+_from_agent = attrgetter("from_agent")
+
 
 def critical_paths(operations: Sequence[AgentOperation]) -> dict[str, list[tuple[str, int, int]]]:
     """Critical-path segments of every trace in ``operations`` (see :func:`links.critical_path`)."""
-    cached: dict[str, list[tuple[str, int, int]]] | None = _paths_cache.get(operations)
-    if cached is None:
-        cached = {t: critical_path(ops) for t, ops in by_trace(operations).items()}
-        _paths_cache.put(operations, cached)
-    return cached
+    return dict(critical_paths_of(index_for(operations)))
 
 
 class CoordinationGraphBuilder:
@@ -59,39 +59,35 @@ class CoordinationGraphBuilder:
         """Synchronous :meth:`build_graph`."""
         ops = operations if session_id is None else [o for o in operations if o.session_id == session_id]
         hs = handoffs if session_id is None else [h for h in handoffs if h.session_id == session_id]
+        idx = index_for(ops)
         profiles = {a.agent_name: a for a in agents}
-        entries: dict[str, list[AgentOperation]] = defaultdict(list)
-        for o in ops:
-            if o.is_entry:
-                entries[o.agent_name].append(o)
-        paths = critical_paths(ops)
-        crit_by_agent: dict[str, float] = defaultdict(float)
-        for segments in paths.values():
-            for agent, s, e in segments:
-                crit_by_agent[agent] += (e - s) / 1e6
+        entries = entries_by_agent(idx)
+        latencies = entry_latencies(idx)
+        paths = critical_paths_of(idx)
+        crit_by_agent, trace_totals = critical_time(idx)
         nodes: list[GraphNode] = []
         for name in sorted(entries, key=lambda n: (-len(entries[n]), n)):
             inv = entries[name]
-            lat = sorted(o.duration_ms for o in inv)
+            lat = latencies[name]
             prof = profiles.get(name)
             nodes.append(GraphNode(
                 id=name, agent_role=prof.agent_role if prof else inv[0].agent_role,
                 identity_source=str(prof.identity_source if prof else inv[0].identity_source),
                 invocations=len(inv), avg_latency_ms=sum(lat) / len(lat), p95_latency_ms=percentile(lat, 95),
-                success_rate=sum(1 for o in inv if o.success) / len(inv),
+                success_rate=sum(map(_success, inv)) / len(inv),
                 critical_path_ms=crit_by_agent.get(name, 0.0)))
         grouped: dict[tuple[str, str], list[Handoff]] = defaultdict(list)
         for h in hs:
             grouped[(h.from_agent, h.to_agent)].append(h)
         edges = [GraphEdge(source=s, target=t, count=len(g),
-                           avg_quality_score=sum(h.quality_score for h in g) / len(g),
-                           avg_gap_ms=sum(h.gap_ms for h in g) / len(g),
-                           failures=sum(1 for h in g if not h.target_success),
-                           kinds=sorted({h.kind.value for h in g}))
+                           avg_quality_score=sum(map(_quality, g)) / len(g),
+                           avg_gap_ms=sum(map(_gap, g)) / len(g),
+                           failures=len(g) - sum(map(_target_success, g)),
+                           kinds=sorted({k.value for k in set(map(_kind, g))}))
                  for (s, t), g in sorted(grouped.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
         worst_trace, worst_ms = None, 0.0
-        for trace, segments in paths.items():
-            total = sum(e - s for _, s, e in segments) / 1e6
+        for trace, total_ns in trace_totals.items():
+            total = total_ns / 1e6
             if total > worst_ms:
                 worst_trace, worst_ms = trace, total
         path: list[str] = []
@@ -103,9 +99,9 @@ class CoordinationGraphBuilder:
                 if ms >= 0.01 * worst_ms and (not path or path[-1] != agent):
                     path.append(agent)
                 breakdown[agent] = breakdown.get(agent, 0.0) + ms
-        targets = {h.to_agent for h in hs}
-        entry_agents = sorted({o.agent_name for o in ops if o.is_entry and not o.parent_span_id} - targets) or \
-            sorted({h.from_agent for h in hs} - targets)
+        targets = set(map(_to_agent, hs))
+        entry_agents = sorted({o.agent_name for o in ops if not o.parent_span_id and o.is_entry} - targets) or \
+            sorted(set(map(_from_agent, hs)) - targets)
         graph = CoordinationGraph(
             session_id=session_id, nodes=nodes, edges=edges, max_depth=self._max_depth(ops),
             critical_path_ms=round(worst_ms, 3), critical_path=path, critical_path_breakdown=breakdown,
@@ -117,7 +113,11 @@ class CoordinationGraphBuilder:
     def _max_depth(ops: Sequence[AgentOperation]) -> int:
         if not ops:
             return 0
-        return max(1, longest_chain(find_handoff_links(ops)))
+        idx = index_for(ops)
+        depth: int | None = idx.cache.get("depth")
+        if depth is None:
+            depth = idx.cache["depth"] = max(1, longest_chain(links_of(idx)))
+        return depth
 
     async def build_graph(self, agents: Sequence[AgentProfile], operations: Sequence[AgentOperation],
                           handoffs: Sequence[Handoff], session_id: str | None = None) -> CoordinationGraph:

@@ -14,15 +14,22 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from itertools import accumulate
+from operator import attrgetter
 from typing import Any
 
-from llamonitor.analytics.agents.links import by_trace, find_handoff_links
+from llamonitor.analytics.agents.index import index_for
+from llamonitor.analytics.agents.links import links_of
 from llamonitor.analytics.agents.models import AgentOperation, Handoff, HandoffQuality, gc_paused
 from llamonitor.schema.events import MetricEvent
 
 CORRECTNESS_WEIGHT = 0.4
 EFFICIENCY_WEIGHT = 0.3
 SUCCESS_CHAIN_WEIGHT = 0.3
+
+_start = attrgetter("start_ns")
+_is_entry = attrgetter("is_entry")
+_success = attrgetter("success")
 
 
 class HandoffAnalyzer:
@@ -39,31 +46,42 @@ class HandoffAnalyzer:
     def analyze_handoffs_sync(self, operations: Sequence[AgentOperation],
                               events: Sequence[MetricEvent] | None = None) -> list[Handoff]:
         """Synchronous :meth:`analyze_handoffs`."""
-        entries_by_trace = by_trace(o for o in operations if o.is_entry)
-        starts = {t: [o.start_ns for o in ops] for t, ops in entries_by_trace.items()}
-        ok_suffix: dict[str, list[int]] = {}
-        for t, ops in entries_by_trace.items():
-            suffix = [0] * (len(ops) + 1)
-            for i in range(len(ops) - 1, -1, -1):
-                suffix[i] = suffix[i + 1] + (1 if ops[i].success else 0)
-            ok_suffix[t] = suffix
+        idx = index_for(operations)
+        # per trace: start times of its invocations (sorted) and, from each position on, how many
+        # of them succeeded (suffix sums)
+        chains: dict[str, tuple[list[int], list[int]]] = {}
+        for t, trace_ops in idx.traces.items():
+            ops = list(filter(_is_entry, trace_ops))
+            if not ops:
+                continue
+            if len(ops) > 1:
+                ops.sort(key=_start)
+            suffix = list(accumulate(map(_success, reversed(ops)), initial=0))
+            suffix.reverse()
+            chains[t] = (list(map(_start, ops)), suffix)
         handoffs: list[Handoff] = []
+        append = handoffs.append
         scale = self.efficiency_scale_ms
-        from_score = HandoffQuality.from_score
         bisect_left = bisect.bisect_left
-        for link in find_handoff_links(operations):
-            src, dst = link.source, link.target
+        excellent, good, acceptable, poor, failed = (HandoffQuality.EXCELLENT, HandoffQuality.GOOD,
+                                                     HandoffQuality.ACCEPTABLE, HandoffQuality.POOR,
+                                                     HandoffQuality.FAILED)
+        links = links_of(idx)
+        for src, dst, kind, gap_ms in zip(links.sources, links.targets, links.kinds, links.gaps, strict=True):
+            dst_start = dst.start_ns
             dst_ok = dst.success
             correctness = 1.0 if dst_ok else 0.0
-            efficiency = 1.0 / (1.0 + link.gap_ms / scale)
-            trace_starts = starts[dst.trace_id]
-            i = bisect_left(trace_starts, dst.start_ns)
-            chain = (ok_suffix[dst.trace_id][i] + (1 if src.success else 0)) / (len(trace_starts) - i + 1)
+            efficiency = 1.0 / (1.0 + gap_ms / scale)
+            trace_starts, ok_suffix = chains[dst.trace_id]
+            i = bisect_left(trace_starts, dst_start)
+            chain = (ok_suffix[i] + (1 if src.success else 0)) / (len(trace_starts) - i + 1)
             score = (CORRECTNESS_WEIGHT * correctness + EFFICIENCY_WEIGHT * efficiency
                      + SUCCESS_CHAIN_WEIGHT * chain)
-            handoffs.append(Handoff(
-                src.agent_name, dst.agent_name, link.kind, dst.trace_id, dst.session_id, src.span_id, dst.span_id,
-                dst.start_ns, link.gap_ms, correctness, efficiency, chain, score, from_score(score), dst_ok))
+            # HandoffQuality.from_score, inlined
+            quality = (excellent if score > 0.9 else good if score >= 0.7 else acceptable if score >= 0.5
+                       else poor if score >= 0.3 else failed)
+            append(Handoff(src.agent_name, dst.agent_name, kind, dst.trace_id, dst.session_id, src.span_id,
+                           dst.span_id, dst_start, gap_ms, correctness, efficiency, chain, score, quality, dst_ok))
         self.handoffs = handoffs
         return handoffs
 
