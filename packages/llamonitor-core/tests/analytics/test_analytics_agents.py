@@ -263,6 +263,18 @@ def test_coalitions_are_discovered_and_rated(make_chain: Any) -> None:
         ["classifier", "escalation"]]
 
 
+def test_coalitions_of_one_session_ignore_a_trace_id_reused_in_another(make_chain: Any) -> None:
+    # "conversation-1" in two sessions with different teams: asking for s1 sees only s1's team
+    events = make_chain("conversation-1", "s1", 0, [("classifier", 10), ("responder", 30)])
+    events += make_chain("conversation-1", "s2", 5_000, [("triage", 10), ("billing", 20)])
+    r = analyse(events)
+    ca = CoalitionAnalyzer()
+    assert [c.agents for c in ca.discover_coalitions_sync(r["agents"], r["ops"], r["handoffs"], "s1")] == [
+        ["classifier", "responder"]]
+    assert [c.agents for c in ca.discover_coalitions_sync(r["agents"], r["ops"], r["handoffs"], "s2")] == [
+        ["triage", "billing"]]
+
+
 def test_empty_input_is_harmless() -> None:
     r = analyse([])
     assert r["agents"] == [] and r["handoffs"] == [] and r["graph"].max_depth == 0

@@ -69,7 +69,8 @@ class CoalitionAnalyzer:
                     ops_by_trace[o.trace_id].append(o)
         hs_by_trace: dict[str, list[Handoff]] = defaultdict(list)
         for h in handoffs:
-            if h.trace_id in ops_by_trace:
+            # (a trace id such as "conversation-1" may repeat in other sessions)
+            if h.trace_id in ops_by_trace and (session_id is None or h.session_id == session_id):
                 hs_by_trace[h.trace_id].append(h)
         sources = {a.agent_name: str(a.identity_source) for a in agents}
         runs: dict[frozenset[str], list[tuple[bool, float, list[Handoff], str, dict[str, int]]]] = defaultdict(list)
@@ -93,6 +94,8 @@ class CoalitionAnalyzer:
                 teams = components[pairs] = _components(pairs)
             for team in teams:
                 team_ops = ops if team.issuperset(first_seen) else [o for o in ops if o.agent_name in team]
+                if not team_ops:
+                    continue
                 ok = roots_ok if roots else all(o.success for o in team_ops if o.is_entry)
                 wall = (max(map(_end, team_ops)) - min(map(_start, team_ops))) / 1e6
                 team_hs = [h for h in hs if h.from_agent in team]

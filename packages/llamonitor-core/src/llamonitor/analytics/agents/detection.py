@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from operator import attrgetter
 from typing import Any
 
@@ -53,8 +54,27 @@ def _tokens(event: MetricEvent) -> int:
     return tm.total_tokens or 0 if tm is not None else 0
 
 
+def separate_reused_traces(events: Sequence[MetricEvent]) -> Sequence[MetricEvent]:
+    """``events`` with a trace id that several sessions use renamed ``<session>/<trace>`` in each.
+
+    A trace is a ``(session_id, trace_id)`` pair (user-given ids such as ``"conversation-1"``
+    repeat across sessions); the analyses key traces by ``trace_id``, so the colliding ones get
+    a name of their own. Unchanged (same list) when no trace id is shared.
+    """
+    session_of: dict[str, str] = {}
+    shared: set[str] = set()
+    for e in events:
+        seen = session_of.setdefault(e.trace_id, e.session_id)
+        if seen != e.session_id:
+            shared.add(e.trace_id)
+    if not shared:
+        return events
+    return [replace(e, trace_id=f"{e.session_id}/{e.trace_id}") if e.trace_id in shared else e for e in events]
+
+
 def build_operations(events: Sequence[MetricEvent]) -> list[AgentOperation]:
     """Attribute each event to an agent (see the module doc) and mark invocation boundaries."""
+    events = separate_reused_traces(events)
     ops: list[AgentOperation] = []
     append = ops.append
     anonymous: list[MetricEvent] = []
