@@ -1,4 +1,4 @@
-"""Parquet backend: fixed schema, partitions, atomic files, exact round trip."""
+"""Parquet backend: fixed schema, partitions, atomic files, exact round trip; the query layer's cache."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 from llamonitor import AgentIdentity, CostInfo, MetricEvent, StorageConfig, TextMetrics, TokenUsage
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend
+from llamonitor.query.parquet import ColumnCache, IdRange, ParquetQueryBackend, overlapping
+from llamonitor.query.types import EventFilter
 
 T0 = datetime(2026, 11, 27, 23, 59, 59, 123456, tzinfo=timezone.utc)
 
@@ -87,3 +91,101 @@ def test_pandas_reads_custom_attributes_as_dicts(tmp_path: Path) -> None:
     df = pd.read_parquet(str(tmp_path))
     assert df["custom_attributes"].apply(lambda x: x.get("estimated_cost_usd")).sum() == 0.75
     assert df["text_metrics"].isna().all()
+
+
+# -- the query layer's column cache -----------------------------------------------------------------
+def varied(i: int, **kw: object) -> MetricEvent:
+    """Events with every group key, nulls, errors, tokens and (exactly summable) costs."""
+    fields: dict[str, object] = dict(
+        session_id=f"s{i % 3}", trace_id=f"t{i % 4}", model=[None, "gpt-4o", "(none)", "claude"][i % 4],
+        agent=AgentIdentity(agent_name=f"a{i % 2}") if i % 5 else None, operation_name=f"op{i % 3}",
+        duration_ms=float(i % 7) + 0.5, error=i % 4 == 0,
+        usage=TokenUsage(input_tokens=i, output_tokens=2 * i) if i % 2 else None,
+        text_metrics=TextMetrics(input_tokens=1, output_tokens=1),
+        cost=CostInfo(total_cost_usd=0.25 * (i % 3)) if i % 3 else None)
+    fields.update(kw)
+    return event(i, **fields)
+
+
+def answers(q: ParquetQueryBackend, f: EventFilter | None) -> tuple[object, ...]:
+    async def run() -> tuple[object, ...]:
+        return (await q.summary(f), await q.aggregates("operation", f), await q.aggregates("model", f),
+                await q.aggregates("agent", f), await q.sessions(f), await q.costs("model", f))
+    return asyncio.run(run())
+
+
+FILTERS = [None, EventFilter(model="gpt-4o"), EventFilter(agent_name="a1"), EventFilter(errors_only=True),
+           EventFilter(session_id="s1", operation_name="op2"), EventFilter(trace_id="t3"),
+           EventFilter(start=T0 + timedelta(seconds=3), end=T0 + timedelta(seconds=40))]
+
+
+@pytest.mark.parametrize("partition_by", ["date", "session_id"])
+def test_cached_answers_equal_uncached_ones_and_follow_added_replaced_removed_files(
+        tmp_path: Path, partition_by: str) -> None:
+    b = backend(tmp_path, partition_by=partition_by)
+    b.write_sync([varied(i) for i in range(30)])  # two days: 23:59:59 + i seconds; three sessions
+    config = StorageConfig(output_dir=str(tmp_path), partition_by=partition_by)  # type: ignore[arg-type]
+    cached, plain = ParquetQueryBackend(config), ParquetQueryBackend(config, cache_bytes=0)
+    for f in FILTERS:
+        assert answers(cached, f) == answers(plain, f), f
+    assert len(cached.cache) == (2 if partition_by == "date" else 3) and len(plain.cache) == 0
+    assert answers(cached, None) == answers(plain, None)  # now from the cache
+
+    b.write_sync([varied(i) for i in range(30, 45)])  # a new file is read
+    assert asyncio.run(cached.summary()).total_events == 45
+    for f in FILTERS:
+        assert answers(cached, f) == answers(plain, f), f
+
+    # a file replaced under the same name (new size / mtime) is decoded again
+    victim = sorted(tmp_path.rglob("*.parquet"))[0]
+    table = pq.read_table(victim)
+    pq.write_table(table.slice(0, 1), victim)
+    assert asyncio.run(cached.summary()) == asyncio.run(plain.summary())
+    victim.unlink()  # a removed file is no longer counted, and leaves the cache
+    before = len(cached.cache)
+    assert asyncio.run(cached.summary()) == asyncio.run(plain.summary())
+    assert len(cached.cache) == before - 1
+
+
+@pytest.mark.parametrize("partition_by", ["date", "session_id"])
+def test_cached_queries_count_a_redelivered_event_once(tmp_path: Path, partition_by: str) -> None:
+    b = backend(tmp_path, partition_by=partition_by)
+    events = [varied(i) for i in range(19)]  # 23:59:59 on day one, then day two
+    b.write_sync(events)
+    q = ParquetQueryBackend(StorageConfig(output_dir=str(tmp_path), partition_by=partition_by))  # type: ignore[arg-type]
+    files = [str(p) for p in tmp_path.rglob("*.parquet")]
+    assert len(files) > 1 and q._suspects(files) == set()  # one batch's files never share an event
+    b.write_sync(events[3:9])  # a subset re-delivered: other files, overlapping id ranges
+    for _ in range(2):
+        s = asyncio.run(q.summary())
+        assert s.total_events == 19 and sum(g.events for g in s.by_model) == 19
+
+
+def test_overlapping_ranges_are_suspect_only_across_batches() -> None:
+    ranges = {"a1": IdRange("e1", "e5", "A"), "a2": IdRange("e2", "e6", "A"),  # one batch, interleaved
+              "b": IdRange("e7", "e9", "B"), "c": IdRange("e8", "e8", "C"),  # two batches overlapping
+              "old1": IdRange("f1", "f3"), "old2": IdRange("f2", "f4"),  # untagged files overlapping
+              "lone": IdRange("g1", "g2"), "unknown": IdRange(None, None)}
+    assert overlapping(ranges) == {"b", "c", "old1", "old2", "unknown"}
+
+
+def test_null_and_literal_none_label_are_one_group(tmp_path: Path) -> None:
+    backend(tmp_path).write_sync([varied(i) for i in range(8)])
+    models = {g.key: g.events for g in asyncio.run(ParquetQueryBackend(StorageConfig(output_dir=str(tmp_path)))
+                                                   .summary()).by_model}
+    assert models == {"(none)": 4, "gpt-4o": 2, "claude": 2}
+
+
+def test_column_cache_is_bounded_least_recently_used_out() -> None:
+    table = pa.table({"x": pa.array(range(1000), type=pa.int64())})  # 8,000 bytes
+    size = table.get_total_buffer_size()
+    cache = ColumnCache(max_bytes=2 * size)
+    cache.put(("a", 1, 1), table)
+    cache.put(("b", 1, 1), table)
+    assert cache.get(("a", 1, 1)) is table  # "a" is now the most recently used
+    cache.put(("c", 1, 1), table)
+    assert cache.get(("b", 1, 1)) is None and cache.get(("a", 1, 1)) is table and cache.bytes == 2 * size
+    cache.put(("big", 1, 1), pa.concat_tables([table] * 3).combine_chunks())  # larger than the bound
+    assert cache.get(("big", 1, 1)) is None and len(cache) == 2
+    cache.retain({("c", 1, 1)})
+    assert len(cache) == 1 and cache.bytes == size

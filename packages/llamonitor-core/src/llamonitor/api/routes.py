@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -217,24 +217,13 @@ async def costs(request: Request,
 @router.get("/api/v1/metrics/timeseries", tags=["metrics"], responses=BAD)
 async def timeseries(request: Request, buckets: int = Query(24, ge=1, le=200), start: Instant | None = Start,
                      end: Instant | None = End, session_id: str | None = None) -> dict[str, Any]:
-    """Events, errors, p95 latency, tokens and cost in ``buckets`` equal time slices (for charts)."""
-    backend = backend_of(request)
+    """Events, errors, p95 latency, tokens and cost in ``buckets`` equal time slices (for charts).
+
+    One :meth:`QueryBackend.timeseries` call (a couple of queries whatever ``buckets`` is).
+    """
     flt = make_filter(start, end, session_id)
-    whole = await backend.summary(flt)
-    lo = _utc(start) if start is not None else whole.first_event
-    hi = _utc(end) if end is not None else whole.last_event
-    if lo is None or hi is None:
-        return {"buckets": []}
-    hi = hi + timedelta(microseconds=1)
-    step = (hi - lo) / buckets
-
-    async def one(i: int) -> dict[str, Any]:
-        a, b = lo + step * i, (lo + step * (i + 1) if i < buckets - 1 else hi)
-        s = await backend.summary(make_filter(a, b, session_id))
-        return {"start": a.isoformat(), "end": b.isoformat(), "events": s.total_events, "errors": s.errors,
-                "p95_ms": s.latency.p95_ms, "total_tokens": s.total_tokens, "cost_usd": s.total_cost_usd}
-
-    return {"buckets": list(await asyncio.gather(*(one(i) for i in range(buckets))))}
+    series = await backend_of(request).timeseries(flt, buckets=buckets)
+    return {"buckets": [b.to_dict() for b in series]}
 
 
 # -- multi-agent analytics -------------------------------------------------------------------

@@ -1,34 +1,86 @@
 """Parquet backend: the embedded default.
 
-Layout: ``<output_dir>/<partition>/events_<utc time>_<pid>_<n>.parquet`` where the partition
-is the event's UTC date (``YYYY-MM-DD``) or its sanitised session id. Every file has the one
-fixed schema of :mod:`llamonitor.backends.arrow`, is zstd-compressed, and appears atomically
-(written as ``.tmp`` then renamed), so readers never see partial files.
+Layout: ``<output_dir>/<partition>/events_<utc time>_<content hash>.parquet`` where the
+partition is the event's UTC date (``YYYY-MM-DD``) or its sanitised session id. Every file has
+the one fixed schema of :mod:`llamonitor.backends.arrow`, is zstd-compressed, and appears
+atomically (written as ``.tmp`` then renamed), so readers never see partial files.
+
+Re-delivery is made cheap to recognise, so the query layer rarely has to de-duplicate:
+
+- a file holds each ``event_id`` once (a batch's repeats are dropped before writing);
+- a batch is all or nothing: every partition's file is written first, then all are renamed
+  (a failure removes what this batch wrote, so a retry starts clean);
+- a file is named after a hash of its event ids (and the minute the batch was first written
+  is not part of the hash), so re-delivering the very same batch (a retry, a spill replayed
+  twice after a crash) replaces the file instead of adding a second copy. A re-delivered
+  batch that differs (a subset, a merge) is caught by the query layer through the event-id
+  ranges in the file footers (:mod:`llamonitor.query.parquet`);
+- each file's footer names its batch (``llamonitor.batch``: a hash of the batch's ids), so the
+  files of one batch, whose id ranges interleave when partitioned by session, are known not to
+  share events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import hashlib
 import os
-import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from llamonitor.backends.arrow import events_to_table
+from llamonitor.backends.arrow import EVENT_SCHEMA, events_to_table
 from llamonitor.backends.base import StorageBackend
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
 from llamonitor.transport.spill import safe_name
 
-_seq = itertools.count(1)
+#: footer key naming the batch a file was written by (read by :mod:`llamonitor.query.parquet`)
+BATCH_KEY = b"llamonitor.batch"
+
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _EPOCH_DATE = date(1970, 1, 1)
+
+
+def unique_events(events: Sequence[MetricEvent]) -> Sequence[MetricEvent]:
+    """``events`` with each ``event_id`` once (the first), unchanged when ids are unique."""
+    seen = {e.event_id for e in events}
+    if len(seen) == len(events):
+        return events
+    out: list[MetricEvent] = []
+    for event in events:
+        if event.event_id in seen:
+            seen.discard(event.event_id)
+            out.append(event)
+    return out
+
+
+def file_name(events: Sequence[MetricEvent]) -> str:
+    """``events_<first event's UTC day and minute>_<hash of the event ids>.parquet``.
+
+    Deterministic in the events: the same batch always gets the same name, so writing it again
+    replaces the earlier file. The time part (from the events, not the clock) only keeps
+    listings in rough time order.
+    """
+    ids = "\x00".join(e.event_id for e in events).encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(ids, digest_size=12)
+    stamp = datetime.fromtimestamp(min(e.start_time_ns for e in events) // 1_000_000_000, tz=timezone.utc)
+    return f"events_{stamp:%Y%m%dT%H%M}_{digest.hexdigest()}.parquet"
+
+
+def batch_tag(events: Sequence[MetricEvent]) -> str:
+    """A hash of a batch's event ids, in order, recorded in each of its files' footers.
+
+    Files with the same tag hold parts of the same batch, hence no event twice (see
+    :func:`llamonitor.query.parquet.overlapping`). It is as specific as the file names: the
+    same tag means the same ids in the same order, hence the same file names.
+    """
+    ids = "\x00".join(e.event_id for e in events).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(ids, digest_size=16).hexdigest()
 
 
 class ParquetBackend(StorageBackend):
@@ -67,25 +119,28 @@ class ParquetBackend(StorageBackend):
         return groups
 
     def write_sync(self, events: Sequence[MetricEvent]) -> list[Path]:
-        """Write ``events`` now (blocking); returns the files created."""
-        groups = self._groups(events)
-        written: list[Path] = []
-        for partition, group in groups.items():
-            folder = self.root / partition
-            folder.mkdir(parents=True, exist_ok=True)
-            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            name = f"events_{stamp}_{os.getpid()}_{next(_seq):06d}.parquet"
-            tmp = folder / f".{name}.tmp"
-            try:
-                pq.write_table(events_to_table(group), tmp, compression=self._compression)
-                os.replace(tmp, folder / name)
-            except BaseException:
+        """Write ``events`` now (blocking), all partitions or none; returns the files written."""
+        staged: list[tuple[Path, Path, int]] = []
+        distinct = unique_events(events)
+        metadata = {**(EVENT_SCHEMA.metadata or {}), BATCH_KEY: batch_tag(distinct).encode("ascii")}
+        try:
+            for partition, group in self._groups(distinct).items():
+                folder = self.root / partition
+                folder.mkdir(parents=True, exist_ok=True)
+                name = file_name(group)
+                tmp = folder / f".{name}.tmp"
+                staged.append((tmp, folder / name, len(group)))
+                table = events_to_table(group).replace_schema_metadata(metadata)
+                pq.write_table(table, tmp, compression=self._compression)
+        except BaseException:
+            for tmp, _, _ in staged:
                 tmp.unlink(missing_ok=True)
-                raise
-            written.append(folder / name)
-            self.rows_written += len(group)
-        self.files_written += len(written)
-        return written
+            raise
+        for tmp, final, rows in staged:
+            os.replace(tmp, final)
+            self.rows_written += rows
+        self.files_written += len(staged)
+        return [final for _, final, _ in staged]
 
     async def write_batch(self, events: Sequence[MetricEvent]) -> None:
         # The worker owns this loop; writing inline avoids a thread hop per batch.

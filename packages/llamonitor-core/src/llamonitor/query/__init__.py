@@ -22,8 +22,10 @@ from llamonitor.query.types import (
     EventPage,
     QueryBackend,
     SessionInfo,
+    TimeBucket,
     TraceInfo,
 )
 
 __all__ = ["CostRow", "EventFilter", "EventPage", "GroupStats", "LatencyStats", "NoDataError", "QueryBackend",
-           "SessionInfo", "Summary", "TraceInfo", "create_query_backend", "summarize_parquet", "summarize_table"]
+           "SessionInfo", "Summary", "TimeBucket", "TraceInfo", "create_query_backend", "summarize_parquet",
+           "summarize_table"]

@@ -4,17 +4,34 @@ Why pyarrow datasets rather than an embedded SQL engine: pyarrow is already a co
 and a dataset scan prunes exactly what we need -- folders by partition (a date range skips the
 other days' folders, a session filter skips the other sessions' folders when partitioned by
 session), row groups by min/max statistics, and columns by projection (captured prompt /
-response content is only read for the events of a page). Nothing is kept in memory between
-requests, so the dataset can grow while it is queried.
+response content is only read for the events of a page).
 
-The Parquet writer appends files, so a batch the writer re-delivered can exist twice; every
-query de-duplicates on ``event_id`` (a cheap distinct count first; the copy is dropped only when
-there is one).
+What is kept between requests: the footers' id ranges, and (bounded, least recently used out,
+256 MB by default, ``LLAMONITOR_PARQUET_CACHE_MB`` or ``cache_bytes=`` to change, 0 to turn
+off) the decoded summary columns of whole files -- what sessions, traces, aggregates and
+summary read -- so repeated dashboard queries skip the Parquet decode. Results stay exact:
+files are immutable once renamed into place, entries are keyed by (path, size, mtime_ns) so a
+replaced file is decoded again, files no longer listed are dropped, the file list is taken
+fresh on every request (new files are read), and filters are applied to the cached rows
+exactly as the scan would (the partition folders prune files first).
+
+De-duplication without paying for it on every request: a batch the writer re-delivered in a
+different shape (a subset, two spill files merged) can leave an event in two files. Each file
+holds an event once (the backend guarantees it) and its footer records the min / max
+``event_id`` and the batch that wrote it; the footers are read once per file (cached by path,
+size and mtime). Files whose id range overlaps no other batch's file cannot share an event and
+are read as they are; only files in overlapping ranges of different batches are de-duplicated
+on ``event_id``. The writer's ids carry a per-process
+prefix and a counter, so batches of one process overlap only around long-running spans.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +39,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
-from llamonitor.query.summary import _prepare, _projection, group_stats, summarize_table
+from llamonitor.backends.parquet import BATCH_KEY
+from llamonitor.query.summary import SUMMARY_SCHEMA, _prepare, _projection, group_stats, summarize_table
+from llamonitor.query.timeseries import table_timeseries
 from llamonitor.query.types import (
     MAX_PAGE,
     CostGroupBy,
@@ -35,7 +55,9 @@ from llamonitor.query.types import (
     GroupStats,
     SessionInfo,
     Summary,
+    TimeBucket,
     TraceInfo,
+    check_buckets,
     check_page,
     decode_cursor,
     encode_cursor,
@@ -71,19 +93,189 @@ def dedupe(table: pa.Table) -> pa.Table:
     return table.take(rows.take(pc.sort_indices(rows)))
 
 
+@dataclass(frozen=True)
+class IdRange:
+    """The smallest and largest ``event_id`` of one file (``None``: the footer does not say), and
+    the batch that wrote it (``None``: not recorded)."""
+
+    low: str | None
+    high: str | None
+    batch: str | None = None
+
+
+def id_range(path: str) -> IdRange:
+    """The ``event_id`` range of a Parquet file, from its footer statistics (no data read)."""
+    meta = pq.read_metadata(path)
+    batch = (meta.metadata or {}).get(BATCH_KEY)
+    low: str | None = None
+    high: str | None = None
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        column = next((group.column(c) for c in range(group.num_columns)
+                       if group.column(c).path_in_schema == "event_id"), None)
+        stats = column.statistics if column is not None else None
+        if stats is None or not stats.has_min_max:
+            return IdRange(None, None)
+        low = stats.min if low is None else min(low, stats.min)
+        high = stats.max if high is None else max(high, stats.max)
+    return IdRange(low, high, batch.decode("ascii", "replace") if batch else None)
+
+
+def overlapping(ranges: dict[str, IdRange]) -> set[str]:
+    """The files that may share events: id range unknown, or overlapping another batch's file.
+
+    Files of one batch never share an event (the writer splits a batch's distinct events into
+    partitions), so ranges that overlap only among files of the same batch are fine -- with
+    session partitioning every batch's files interleave. Two files with the same batch tag are
+    the same batch: a re-delivery of the very same batch replaces its files (same names).
+    """
+    suspect = {path for path, r in ranges.items() if r.low is None or r.high is None}
+    known = sorted(((r.low, r.high, path) for path, r in ranges.items() if path not in suspect),
+                   key=lambda item: (item[0], item[1]))
+
+    def mixed(paths: list[str]) -> bool:
+        return len({ranges[p].batch or p for p in paths}) > 1
+
+    cluster: list[str] = []
+    cluster_high: str | None = None
+    for low, high, path in known:
+        assert low is not None and high is not None
+        if cluster_high is not None and low <= cluster_high:
+            cluster.append(path)
+            cluster_high = max(cluster_high, high)
+            continue
+        if mixed(cluster):
+            suspect.update(cluster)
+        cluster, cluster_high = [path], high
+    if mixed(cluster):
+        suspect.update(cluster)
+    return suspect
+
+
+#: default bound of :class:`ColumnCache` (``LLAMONITOR_PARQUET_CACHE_MB`` overrides it; 0 turns it off)
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+_CACHE_ENV = "LLAMONITOR_PARQUET_CACHE_MB"
+
+
+class ColumnCache:
+    """Decoded summary columns of whole files, least recently used first out, bounded in bytes.
+
+    Keyed by ``(path, size, mtime_ns)``: a file is immutable once renamed into place, and a file
+    replaced under the same name (a re-delivered batch) gets a new key, so an entry is never
+    stale. Entries of files that are no longer listed are dropped at the next query.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, int, int]) -> pa.Table | None:
+        with self._lock:
+            table = self._entries.get(key)
+            if table is not None:
+                self._entries.move_to_end(key)
+            return table
+
+    def put(self, key: tuple[str, int, int], table: pa.Table) -> None:
+        size = table.get_total_buffer_size()
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old.get_total_buffer_size()
+            self._entries[key] = table
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self.bytes -= evicted.get_total_buffer_size()
+
+    def retain(self, keys: set[tuple[str, int, int]]) -> None:
+        """Drop the entries of files not in ``keys`` (removed or replaced since)."""
+        with self._lock:
+            for key in [k for k in self._entries if k not in keys]:
+                self.bytes -= self._entries.pop(key).get_total_buffer_size()
+
+
+def _cache_bytes(value: int | None) -> int:
+    if value is not None:
+        return max(0, value)
+    env = os.environ.get(_CACHE_ENV)
+    return DEFAULT_CACHE_BYTES if env is None else max(0, int(float(env) * 1024 * 1024))
+
+
+def _row_filter(f: EventFilter | None) -> pc.Expression | None:
+    """``f`` as an expression over the summary columns (what :func:`_projection` names them)."""
+    if f is None:
+        return None
+    parts: list[pc.Expression] = []
+    if f.start_ns is not None:
+        parts.append(pc.field("start_ns") >= f.start_ns)
+    if f.end_ns is not None:
+        parts.append(pc.field("start_ns") < f.end_ns)
+    for column, value in (("session_id", f.session_id), ("trace_id", f.trace_id),
+                          ("operation_name", f.operation_name), ("model", f.model), ("agent_name", f.agent_name)):
+        if value is not None:
+            parts.append(pc.field(column) == value)
+    if f.errors_only:
+        parts.append(pc.field("error") == True)  # noqa: E712 - an Arrow expression
+    if not parts:
+        return None
+    expr = parts[0]
+    for part in parts[1:]:
+        expr = expr & part
+    return expr
+
+
 class ParquetQueryBackend:
     """:class:`~llamonitor.query.types.QueryBackend` over ``StorageConfig.output_dir``."""
 
-    def __init__(self, config: StorageConfig) -> None:
+    def __init__(self, config: StorageConfig, *, cache_bytes: int | None = None) -> None:
         self.config = config
         self.root = Path(config.output_dir)
+        #: footer id ranges by (path, size, mtime): files are immutable once renamed into place
+        self._ranges: dict[tuple[str, int, int], IdRange] = {}
+        #: decoded summary columns by (path, size, mtime); ``cache_bytes=0`` turns it off
+        self.cache = ColumnCache(_cache_bytes(cache_bytes))
 
     # -- scanning --------------------------------------------------------------------------------
-    def _dataset(self) -> ds.Dataset | None:
+    def _dataset(self, files: list[str] | None = None) -> ds.Dataset | None:
         if not self.root.is_dir():
             return None
-        dataset = ds.dataset(str(self.root), format="parquet", schema=_SCHEMA, partitioning=_PARTITIONING)
+        source: Any = str(self.root) if files is None else files
+        dataset = ds.dataset(source, format="parquet", schema=_SCHEMA, partitioning=_PARTITIONING,
+                             partition_base_dir=str(self.root))
         return dataset if dataset.files else None
+
+    def _suspects(self, files: list[str], keys: dict[str, tuple[str, int, int]] | None = None) -> set[str]:
+        """Files that may hold an event another file holds too (see the module docstring).
+
+        ``keys`` (if given) receives each listed file's ``(path, size, mtime_ns)``.
+        """
+        ranges: dict[str, IdRange] = {}
+        cache: dict[tuple[str, int, int], IdRange] = {}
+        for path in files:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # removed since listing: the scan will say so if it matters
+            key = (path, st.st_size, st.st_mtime_ns)
+            if keys is not None:
+                keys[path] = key
+            found = self._ranges.get(key)
+            if found is None:
+                try:
+                    found = id_range(path)
+                except (OSError, pa.ArrowException):
+                    found = IdRange(None, None)
+            cache[key] = ranges[path] = found
+        self._ranges = cache
+        return overlapping(ranges)
 
     def _expr(self, f: EventFilter | None) -> ds.Expression | None:
         parts: list[ds.Expression] = []
@@ -123,13 +315,84 @@ class ParquetQueryBackend:
         expr = self._expr(f)
         if extra is not None:
             expr = extra if expr is None else expr & extra
-        return dedupe(dataset.to_table(columns=columns, filter=expr))
+        suspects = self._suspects(dataset.files)
+        if not suspects:
+            return dataset.to_table(columns=columns, filter=expr)
+        # Only the files in overlapping id ranges are de-duplicated (on event_id, added if needed).
+        unique = [p for p in dataset.files if p not in suspects]
+        with_id = columns
+        if columns is not None and "event_id" not in columns:
+            with_id = (dict(columns) if isinstance(columns, dict) else {c: ds.field(c) for c in columns}) | {
+                "event_id": ds.field("event_id")}
+        doubtful = self._dataset(sorted(suspects))
+        assert doubtful is not None
+        parts = [dedupe(doubtful.to_table(columns=with_id, filter=expr))]
+        if with_id is not columns:
+            parts[0] = parts[0].drop_columns(["event_id"])
+        if unique:
+            rest = self._dataset(unique)
+            assert rest is not None
+            parts.append(rest.to_table(columns=columns, filter=expr))
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
     def _base(self, f: EventFilter | None, *, extra: dict[str, Any] | None = None) -> pa.Table | None:
-        columns = _projection() | {"event_id": ds.field("event_id"),
-                                   "start_ns": ds.field("start_time").cast(pa.int64()),
-                                   "end_ns": ds.field("end_time").cast(pa.int64())} | (extra or {})
-        return self._scan(columns, f)
+        """The summary columns (plus ``extra``) of the events ``f`` selects."""
+        if extra or self.cache.max_bytes <= 0:
+            return self._scan(_projection() | (extra or {}), f)
+        return self._cached_base(f)
+
+    def _cached_base(self, f: EventFilter | None) -> pa.Table | None:
+        # Whole files' summary columns come from the cache (or are decoded once and cached);
+        # the filter is applied to them in memory. Files in overlapping id ranges (rare) are
+        # scanned and de-duplicated as in _scan, never cached.
+        dataset = self._dataset()
+        if dataset is None:
+            return None
+        keys: dict[str, tuple[str, int, int]] = {}
+        suspects = self._suspects(dataset.files, keys)
+        self.cache.retain(set(keys.values()))
+        expr = self._expr(f)
+        wanted = [frag.path for frag in dataset.get_fragments(filter=expr) if frag.path not in suspects]
+        tables: dict[str, pa.Table] = {}
+        missing: list[str] = []
+        for path in wanted:
+            key = keys.get(path)
+            found = self.cache.get(key) if key is not None else None
+            if found is None:
+                missing.append(path)
+            else:
+                tables[path] = found
+        if missing:
+            tables.update(self._decode(missing, keys))
+        parts = [tables[p] for p in wanted if p in tables]
+        rows = _row_filter(f)
+        if rows is not None:
+            parts = [t.filter(rows) for t in parts]
+        if suspects:
+            doubtful = self._dataset(sorted(suspects))
+            assert doubtful is not None
+            with_id = _projection() | {"event_id": ds.field("event_id")}
+            parts.append(dedupe(doubtful.to_table(columns=with_id, filter=expr)).drop_columns(["event_id"]))
+        if not parts:
+            return SUMMARY_SCHEMA.empty_table()
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+    def _decode(self, paths: list[str], keys: dict[str, tuple[str, int, int]]) -> dict[str, pa.Table]:
+        """Whole files' summary columns (one threaded scan), cached as they are decoded."""
+        dataset = self._dataset(paths)
+        assert dataset is not None
+        scanner = dataset.scanner(columns=_projection())
+        batches: dict[str, list[pa.RecordBatch]] = {p: [] for p in paths}
+        for tagged in scanner.scan_batches():
+            batches.setdefault(tagged.fragment.path, []).append(tagged.record_batch)
+        out: dict[str, pa.Table] = {}
+        for path, found in batches.items():
+            table = pa.Table.from_batches(found, schema=scanner.projected_schema)
+            out[path] = table
+            key = keys.get(path)
+            if key is not None:
+                self.cache.put(key, table)
+        return out
 
     # -- events --------------------------------------------------------------------------------
     def _events(self, f: EventFilter | None, limit: int, offset: int, cursor: str | None) -> EventPage:
@@ -231,7 +494,7 @@ class ParquetQueryBackend:
         table = self._base(f)
         if table is None:
             return []
-        return sort_groups(group_stats(_prepare(table), by))
+        return sort_groups(group_stats(table, by))
 
     async def aggregates(self, by: GroupBy, filter: EventFilter | None = None) -> list[GroupStats]:
         """See :meth:`QueryBackend.aggregates`."""
@@ -270,8 +533,7 @@ class ParquetQueryBackend:
         dataset = self._dataset()
         table = self._base(f)
         if table is None:
-            table = pa.table({name: pa.array([], type=typ) for name, typ in
-                              zip(_EMPTY.names, _EMPTY.types, strict=True)})
+            table = SUMMARY_SCHEMA.empty_table()
         files = len(dataset.files) if dataset is not None else 0
         return summarize_table(table, path=str(self.root), files=files)
 
@@ -279,14 +541,29 @@ class ParquetQueryBackend:
         """See :meth:`QueryBackend.summary`."""
         return await asyncio.to_thread(self._summary, filter)
 
+    def _timeseries(self, f: EventFilter | None, buckets: int) -> list[TimeBucket]:
+        check_buckets(buckets)
+        table = self._base(f)
+        if table is None:
+            return []
+        lo = f.start_ns if f is not None else None
+        hi = f.end_ns if f is not None else None
+        if (lo is None or hi is None) and table.num_rows == 0:
+            return []
+        lo = pc.min(table["start_ns"]).as_py() if lo is None else lo
+        hi = pc.max(table["start_ns"]).as_py() + 1 if hi is None else hi
+        if hi <= lo:
+            return []
+        tokens = pc.add(pc.fill_null(pc.coalesce(table["usage_in"], table["text_in"]), 0),
+                        pc.fill_null(pc.coalesce(table["usage_out"], table["text_out"]), 0))
+        slim = pa.table({"start_ns": table["start_ns"], "duration_ms": table["duration_ms"], "error": table["error"],
+                         "tokens": tokens, "cost": table["cost"]})
+        return table_timeseries(slim, lo, hi, buckets)
+
+    async def timeseries(self, filter: EventFilter | None = None, *, buckets: int = 24) -> list[TimeBucket]:
+        """See :meth:`QueryBackend.timeseries` (from the same cached columns as the summary)."""
+        return await asyncio.to_thread(self._timeseries, filter, buckets)
+
     async def close(self) -> None:
         """Nothing to release (no state between requests)."""
         await asyncio.sleep(0)
-
-
-_EMPTY = pa.schema([("session_id", pa.string()), ("trace_id", pa.string()), ("duration_ms", pa.float64()),
-                    ("error", pa.bool_()), ("start_time", pa.timestamp("us", tz="UTC")),
-                    ("end_time", pa.timestamp("us", tz="UTC")), ("operation_name", pa.string()),
-                    ("model", pa.string()), ("agent_name", pa.string()), ("usage_in", pa.int64()),
-                    ("usage_out", pa.int64()), ("text_in", pa.int64()), ("text_out", pa.int64()),
-                    ("cost", pa.float64())])

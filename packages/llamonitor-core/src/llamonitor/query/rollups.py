@@ -150,7 +150,7 @@ _RAW_SUMS = ("COUNT(*), COUNT(*) FILTER (WHERE error), "
 _RAW_KEYS = {"op": "operation_name", "model": f"COALESCE(model, '{NONE_LABEL}')",
              "agent": f"COALESCE(agent_name, '{NONE_LABEL}')"}
 _ROLL_KEYS = {"op": "operation_name", "model": "model", "agent": "agent_name"}
-_RAW_BIN = ("CASE WHEN duration_ms > 0 AND duration_ms < 'Infinity'::float8 "
+RAW_BIN = ("CASE WHEN duration_ms > 0 AND duration_ms < 'Infinity'::float8 "
             f"THEN floor(ln(duration_ms) / ln({GAMMA}))::integer ELSE {SPECIAL_BIN} END")
 _RAW_DAY = ("(start_time_ns / 86400000000000 - CASE WHEN start_time_ns < 0 AND start_time_ns % 86400000000000 <> 0 "
             "THEN 1 ELSE 0 END)")
@@ -291,10 +291,10 @@ class RollupReader:
                                       f"FROM {self.events_table}{where} GROUP BY {raw_sets}", values):
                 accs[key_of(r[0], r[1], r[2], r[3])].add(r[4:])
             if histograms:
-                for r in await self.fetch(f"SELECT {grouping}, {ek['op']}, {ek['model']}, {ek['agent']}, {_RAW_BIN}, "
+                for r in await self.fetch(f"SELECT {grouping}, {ek['op']}, {ek['model']}, {ek['agent']}, {RAW_BIN}, "
                                           f"COUNT(*) FROM {self.events_table}{where} GROUP BY GROUPING SETS "
-                                          f"(({_RAW_BIN}), ({ek['op']}, {_RAW_BIN}), ({ek['model']}, {_RAW_BIN}), "
-                                          f"({ek['agent']}, {_RAW_BIN}))", values):
+                                          f"(({RAW_BIN}), ({ek['op']}, {RAW_BIN}), ({ek['model']}, {RAW_BIN}), "
+                                          f"({ek['agent']}, {RAW_BIN}))", values):
                     accs[key_of(r[0], r[1], r[2], r[3])].hist[int(r[4])] += int(r[5])
         return accs
 

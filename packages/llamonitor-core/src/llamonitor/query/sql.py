@@ -27,7 +27,10 @@ from llamonitor.query.types import (
     EventPage,
     GroupBy,
     SessionInfo,
+    TimeBucket,
     TraceInfo,
+    bucket_plan,
+    check_buckets,
     check_page,
     decode_cursor,
     encode_cursor,
@@ -56,6 +59,10 @@ class Dialect:
         """Placeholder of the ``index``-th (1-based) parameter."""
         return f"${index}"
 
+    def int_div(self, a: str, b: int) -> str:
+        """Integer division of a non-negative expression by a positive integer."""
+        return f"(({a}) / {int(b)})"
+
     def ts(self, placeholder: str) -> str:
         """A nanosecond parameter as comparable to :attr:`start_col`."""
         return placeholder
@@ -83,6 +90,9 @@ class MySQLDialect(Dialect):
     def ph(self, index: int) -> str:
         return "%s"
 
+    def int_div(self, a: str, b: int) -> str:
+        return f"(({a}) DIV {int(b)})"
+
     def percentiles(self, column: str) -> list[str] | None:
         return None
 
@@ -100,6 +110,9 @@ class ClickHouseDialect(Dialect):
 
     def ph(self, index: int) -> str:
         return f"%(p{index})s"
+
+    def int_div(self, a: str, b: int) -> str:
+        return f"intDiv({a}, {int(b)})"
 
     def ts(self, placeholder: str) -> str:
         return f"fromUnixTimestamp64Nano(toInt64({placeholder}))"
@@ -284,10 +297,12 @@ class SqlQueryBackend:
     # -- aggregates ------------------------------------------------------------------------------
     async def _percentiles(self, key: str | None, filter: EventFilter | None) -> dict[Any, list[float | None]]:
         """p50 / p95 / p99 per key (``None`` key: overall) when not computed in the GROUP BY."""
+        return await self._percentiles_where(key, _Where(self.dialect).add(filter))
+
+    async def _percentiles_where(self, key: str | None, w: _Where) -> dict[Any, list[float | None]]:
         if self._window_percentiles is None:
             version = await self._fetch("SELECT VERSION()", [])
             self._window_percentiles = "mariadb" in str(version[0][0]).lower()
-        w = _Where(self.dialect).add(filter)
         k = key if key is not None else "''"
         if self._window_percentiles:
             cols = ", ".join(f"PERCENTILE_CONT({q}) WITHIN GROUP (ORDER BY duration_ms) OVER (PARTITION BY {k})"
@@ -388,6 +403,63 @@ class SqlQueryBackend:
             total_cost_usd=(_f(r[4]) or 0.0) if _i(r[5]) else 0.0, priced_events=_i(r[5]),
             first_event=ns_to_datetime(int(r[6])) if n else None, last_event=ns_to_datetime(int(r[7])) if n else None,
             by_model=by_model, by_agent=by_agent, by_operation=by_operation)
+
+    async def timeseries(self, filter: EventFilter | None = None, *, buckets: int = 24) -> list[TimeBucket]:
+        """See :meth:`QueryBackend.timeseries` (two or three queries, whatever the number of buckets)."""
+        check_buckets(buckets)
+        d = self.dialect
+        lo = filter.start_ns if filter is not None else None
+        hi = filter.end_ns if filter is not None else None
+        if lo is None or hi is None:
+            w = _Where(d).add(filter)
+            # MIN / MAX only (an index lookup each, no count); ClickHouse's MIN() of nothing is 0, not NULL
+            lo_fn, hi_fn = ("minOrNull", "maxOrNull") if d.name == "clickhouse" else ("MIN", "MAX")
+            first, last = (await self._fetch(f"SELECT {lo_fn}({d.start_ns}), {hi_fn}({d.start_ns}) "
+                                             f"FROM {self.table}{w.sql()}", w.values))[0]
+            if first is None:
+                return []
+            lo = int(first) if lo is None else lo
+            hi = int(last) + 1 if hi is None else hi
+        if hi <= lo:
+            return []
+        step, edges = bucket_plan(lo, hi, buckets)
+        # lo and step are integers computed here, inlined (MySQL binds %s in order of appearance)
+        b = d.int_div(f"{d.start_ns} - {int(lo)}", step)
+        w = _Where(d).add(filter)
+        w.parts += [f"{d.start_col} >= {d.ts(w.p(lo))}", f"{d.start_col} < {d.ts(w.p(hi))}"]
+        rows = await self._fetch(f"SELECT {b} AS b, COUNT(*), SUM({d.err}), SUM({_TIN}), SUM({_TOUT}), "
+                                 f"SUM(cost_total_cost_usd), MIN(duration_ms), MAX(duration_ms) "
+                                 f"FROM {self.table}{w.sql()} GROUP BY {b}", w.values)
+        totals = {int(r[0]): r for r in rows}
+        p95 = await self._bucket_p95(b, w, sum(_i(r[1]) for r in rows), totals)
+        out = []
+        for i, (start, end) in enumerate(edges):
+            r = totals.get(i)
+            out.append(TimeBucket(start=ns_to_datetime(start), end=ns_to_datetime(end), events=_i(r[1]) if r else 0,
+                                  errors=_i(r[2]) if r else 0, p95_ms=p95.get(i),
+                                  total_tokens=_i(r[3]) + _i(r[4]) if r else 0,
+                                  cost_usd=(_f(r[5]) or 0.0) if r else 0.0))
+        return out
+
+    async def _bucket_p95(self, b: str, w: _Where, total: int, totals: dict[int, Any]) -> dict[int, float | None]:
+        """p95 per bucket: exact, or from a latency histogram on PostgreSQL beyond the exact limit."""
+        if total == 0:
+            return {}
+        d = self.dialect
+        if self._reader is not None and total > self._reader.exact_limit:
+            hists: dict[int, dict[int, int]] = {}
+            for r in await self._fetch(f"SELECT {b}, {roll.RAW_BIN}, COUNT(*) FROM {self.table}{w.sql()} "
+                                       f"GROUP BY 1, 2", w.values):
+                hists.setdefault(int(r[0]), {})[int(r[1])] = int(r[2])
+            return {k: roll.histogram_quantiles(h, _f(totals[k][6]), _f(totals[k][7]), (0.95,))[0]
+                    for k, h in hists.items()}
+        pct = d.percentiles("duration_ms")
+        if pct is not None:
+            rows = await self._fetch(f"SELECT {b}, {pct[1]} FROM {self.table}{w.sql()} GROUP BY {b}", w.values)
+            return {int(r[0]): _f(r[1]) for r in rows}
+        # MySQL / MariaDB: the separate percentile path, keyed by the bucket expression
+        separate = await self._percentiles_where(b, w)
+        return {int(k): v[1] for k, v in separate.items()}
 
     async def _rollup_summary(self, reader: roll.RollupReader, filter: EventFilter | None) -> Summary:
         timed = filter is not None and (filter.start is not None or filter.end is not None)

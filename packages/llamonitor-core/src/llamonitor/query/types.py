@@ -128,6 +128,42 @@ class CostRow:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class TimeBucket:
+    """One slice of :meth:`QueryBackend.timeseries`: events whose start falls in ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+    events: int
+    errors: int
+    #: ``None`` for an empty bucket
+    p95_ms: float | None
+    total_tokens: int
+    #: sum of ``cost.total_cost_usd`` (0.0 when nothing was priced)
+    cost_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO-8601 strings)."""
+        return _jsonable(asdict(self))
+
+
+#: most buckets :meth:`QueryBackend.timeseries` returns
+MAX_BUCKETS = 1000
+
+
+def bucket_plan(lo: int, hi: int, buckets: int) -> tuple[int, list[tuple[int, int]]]:
+    """``(step_ns, [(start_ns, end_ns), ...])``: ``buckets`` equal slices of ``[lo, hi)``, the last ending at ``hi``."""
+    step = max(1, -(-(hi - lo) // buckets))
+    edges = [(lo + i * step, min(hi, lo + (i + 1) * step)) for i in range(buckets)]
+    return step, [(a, b) for a, b in edges if a < hi] or [(lo, hi)]
+
+
+def check_buckets(buckets: int) -> None:
+    """Validate a bucket count."""
+    if not 1 <= buckets <= MAX_BUCKETS:
+        raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}; got {buckets}")
+
+
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
 
@@ -176,6 +212,15 @@ class QueryBackend(Protocol):
         """Totals, latency percentiles, tokens, cost, and the by-model / agent / operation tables."""
         ...
 
+    async def timeseries(self, filter: EventFilter | None = None, *, buckets: int = 24) -> list[TimeBucket]:
+        """Events, errors, p95 latency, tokens and cost in ``buckets`` equal slices of time.
+
+        The range is ``[filter.start, filter.end)``; an open end is the first / last matching
+        event's start. Events fall in the slice holding their start time; empty slices are
+        included. No matching event and no range: ``[]``.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -216,4 +261,5 @@ def sort_costs(rows: list[CostRow], by: str) -> list[CostRow]:
 
 __all__ = ["COST_GROUP_BY_VALUES", "GROUP_BY_VALUES", "MAX_PAGE", "CostGroupBy", "CostRow", "EventFilter",
            "EventPage", "GroupBy", "GroupStats", "LatencyStats", "QueryBackend", "SessionInfo", "Summary",
-           "TraceInfo", "check_page", "decode_cursor", "encode_cursor", "sort_costs", "sort_groups"]
+           "TimeBucket", "TraceInfo", "bucket_plan", "check_buckets", "check_page", "decode_cursor", "encode_cursor",
+           "sort_costs", "sort_groups"]
