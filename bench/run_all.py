@@ -213,34 +213,40 @@ def api_rows(p: dict[str, Any]) -> list[Row]:
     import api
     from llamonitor import StorageConfig
     from llamonitor.query import create_query_backend
+    from storage_kit import drop, server_config, unique_name
 
-    tmp = Path(tempfile.mkdtemp(prefix="llamonitor-runall-api-"))
     rows: list[Row] = []
-    try:
-        config = StorageConfig(backend="parquet", output_dir=str(tmp / "data"))
-        asyncio.run(api._store(config, p["api_events"]))
-        http = api.bench(config, p["api_runs"])
+    for backend in ("parquet", "postgres"):
+        tmp = Path(tempfile.mkdtemp(prefix="llamonitor-runall-api-"))
+        config = (StorageConfig(backend="parquet", output_dir=str(tmp / "data")) if backend == "parquet"
+                  else server_config("postgres", unique_name()))
+        try:
+            asyncio.run(api._store(config, p["api_events"]))
+            http = api.bench(config, p["api_runs"])
 
-        async def direct() -> float:
-            query = create_query_backend(config)
-            try:
-                await query.summary()
-                times = []
-                for _ in range(p["api_runs"]):
-                    t0 = time.perf_counter()
+            async def direct(config: Any = config) -> float:
+                query = create_query_backend(config)
+                try:
                     await query.summary()
-                    times.append((time.perf_counter() - t0) * 1000)
-                return statistics.median(times)
-            finally:
-                await query.close()
+                    times = []
+                    for _ in range(p["api_runs"]):
+                        t0 = time.perf_counter()
+                        await query.summary()
+                        times.append((time.perf_counter() - t0) * 1000)
+                    return statistics.median(times)
+                finally:
+                    await query.close()
 
-        ref_ms = asyncio.run(direct())
-        for route, (p50, p95) in http.items():
-            ref = f"query layer summary() in-process {ref_ms:.1f} ms" if route.endswith("summary") else ""
-            rows.append(("api", f"GET {route} over {p['api_events']:,} events (Parquet)",
-                         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms", ref))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            ref_ms = asyncio.run(direct())
+            label = "Parquet" if backend == "parquet" else "PostgreSQL"
+            for route, (p50, p95) in http.items():
+                ref = f"query layer summary() in-process {ref_ms:.1f} ms" if route.endswith("summary") else ""
+                rows.append(("api", f"GET {route} over {p['api_events']:,} events ({label})",
+                             f"p50 {p50:.1f} ms, p95 {p95:.1f} ms", ref))
+        finally:
+            if backend != "parquet":
+                asyncio.run(drop(config))
+            shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
 

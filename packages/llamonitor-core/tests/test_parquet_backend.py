@@ -189,3 +189,41 @@ def test_column_cache_is_bounded_least_recently_used_out() -> None:
     assert cache.get(("big", 1, 1)) is None and len(cache) == 2
     cache.retain({("c", 1, 1)})
     assert len(cache) == 1 and cache.bytes == size
+
+
+def _page_all(query: ParquetQueryBackend, limit: int, *, by_cursor: bool) -> list[str]:
+    out: list[str] = []
+    cursor: str | None = None
+    offset = 0
+    while True:
+        page = (query._events(None, limit, 0, cursor) if by_cursor else query._events(None, limit, offset, None))
+        out += [e.event_id for e in page.events]
+        if by_cursor:
+            if page.next_cursor is None:
+                return out
+            cursor = page.next_cursor
+        else:
+            if not page.events:
+                return out
+            offset += limit
+
+
+def test_event_pages_read_only_the_files_that_can_hold_them(tmp_path: Path) -> None:
+    # 40 batches whose time ranges overlap their neighbours', ties in start time, one re-delivered subset
+    b = backend(tmp_path)
+    events = [event(i) for i in range(2000)]
+    for i, e in enumerate(events):
+        e.start_time_ns = 1_767_225_600_000_000_000 + (i // 2) * 10**9  # pairs tie on start time
+        e.end_time_ns = e.start_time_ns + 1_000_000
+    for i in range(0, 2000, 50):
+        b.write_sync(events[i:i + 60] if i + 60 <= 2000 else events[i:])  # 10 events overlap the next batch
+    b.write_sync(events[500:520])  # a different-shaped re-delivery: those files are de-duplicated
+    expected = [e.event_id for e in sorted(events, key=lambda e: (e.start_time_ns, e.event_id))]
+    query = ParquetQueryBackend(StorageConfig(backend="parquet", output_dir=str(tmp_path)))
+    assert _page_all(query, 37, by_cursor=True) == expected
+    assert _page_all(query, 53, by_cursor=False) == expected
+    dataset = query._dataset()
+    assert dataset is not None
+    chosen, keys = query._page_files(dataset, None, 101, None)
+    assert len(chosen) < len(dataset.files) // 4  # the first page did not read the dataset
+    assert keys.num_rows >= 101

@@ -101,24 +101,51 @@ class IdRange:
     low: str | None
     high: str | None
     batch: str | None = None
+    #: the file's ``start_time`` range in ns (``None``: unknown) and row count, for paging
+    start_low: int | None = None
+    start_high: int | None = None
+    rows: int = 0
+
+
+_UNIT_NS = {"nanoseconds": 1, "microseconds": 1_000, "milliseconds": 1_000_000}
+
+
+def _column_stats(group: Any, name: str) -> Any:
+    column = next((group.column(c) for c in range(group.num_columns)
+                   if group.column(c).path_in_schema == name), None)
+    stats = column.statistics if column is not None else None
+    return stats if stats is not None and stats.has_min_max else None
+
+
+def _start_range(meta: Any) -> tuple[int | None, int | None]:
+    low: int | None = None
+    high: int | None = None
+    for g in range(meta.num_row_groups):
+        stats = _column_stats(meta.row_group(g), "start_time")
+        unit = next((n for u, n in _UNIT_NS.items() if stats is not None and u in str(stats.logical_type)), None)
+        if stats is None or unit is None:
+            return None, None
+        lo, hi = int(stats.min_raw) * unit, int(stats.max_raw) * unit
+        low = lo if low is None else min(low, lo)
+        high = hi if high is None else max(high, hi)
+    return low, high
 
 
 def id_range(path: str) -> IdRange:
-    """The ``event_id`` range of a Parquet file, from its footer statistics (no data read)."""
+    """The ``event_id`` (and start time) range of a Parquet file, from its footer (no data read)."""
     meta = pq.read_metadata(path)
     batch = (meta.metadata or {}).get(BATCH_KEY)
+    start_low, start_high = _start_range(meta)
     low: str | None = None
     high: str | None = None
     for g in range(meta.num_row_groups):
-        group = meta.row_group(g)
-        column = next((group.column(c) for c in range(group.num_columns)
-                       if group.column(c).path_in_schema == "event_id"), None)
-        stats = column.statistics if column is not None else None
-        if stats is None or not stats.has_min_max:
-            return IdRange(None, None)
+        stats = _column_stats(meta.row_group(g), "event_id")
+        if stats is None:
+            return IdRange(None, None, None, start_low, start_high, meta.num_rows)
         low = stats.min if low is None else min(low, stats.min)
         high = stats.max if high is None else max(high, stats.max)
-    return IdRange(low, high, batch.decode("ascii", "replace") if batch else None)
+    return IdRange(low, high, batch.decode("ascii", "replace") if batch else None, start_low, start_high,
+                   meta.num_rows)
 
 
 def overlapping(ranges: dict[str, IdRange]) -> set[str]:
@@ -395,16 +422,66 @@ class ParquetQueryBackend:
         return out
 
     # -- events --------------------------------------------------------------------------------
+    def _page_files(self, dataset: ds.Dataset, expr: ds.Expression | None, need: int,
+                    after_ns: int | None) -> tuple[list[str], pa.Table]:
+        """The files that can hold the first ``need`` matching events, and those events' keys.
+
+        Files are read in order of their first start time (footer statistics) until the next
+        file starts after the ``need``-th start seen so far: no event of it or of any later file
+        can come first. A first page reads one file, not the dataset.
+        """
+        keys: dict[str, tuple[str, int, int]] = {}
+        suspects = self._suspects(dataset.files, keys)
+        paths = [frag.path for frag in dataset.get_fragments(filter=expr)]
+        info = {p: self._ranges.get(keys[p]) if p in keys else None for p in paths}
+        if after_ns is not None:  # whole files before the cursor cannot hold the page
+            paths = [p for p in paths if info[p] is None or info[p].start_high is None  # type: ignore[union-attr]
+                     or info[p].start_high >= after_ns]  # type: ignore[union-attr,operator]
+
+        def first(p: str) -> int:
+            r = info[p]
+            return r.start_low if r is not None and r.start_low is not None else -(1 << 63)
+
+        paths.sort(key=first)
+        columns = {"start_ns": ds.field("start_time").cast(pa.int64()), "event_id": ds.field("event_id")}
+        chosen: list[str] = []
+        found = pa.table({"start_ns": pa.array([], pa.int64()), "event_id": pa.array([], pa.string())})
+        i = 0
+        while i < len(paths):
+            if found.num_rows >= need:
+                smallest = pc.select_k_unstable(found, need, [("start_ns", "ascending")])
+                if first(paths[i]) > pc.max(found["start_ns"].take(smallest)).as_py():
+                    break
+            # the next files up to about `need` rows (many small files are read together)
+            chunk: list[str] = []
+            rows = 0
+            while i < len(paths) and (not chunk or rows < need):
+                r = info[paths[i]]
+                chunk.append(paths[i])
+                rows += r.rows if r is not None else need
+                i += 1
+            part = self._dataset(chunk)
+            assert part is not None
+            chosen += chunk
+            found = pa.concat_tables([found, part.to_table(columns=columns, filter=expr)], promote_options="permissive")
+            if suspects.intersection(chunk):
+                found = dedupe(found)  # before counting: a copy must not stand in for another event
+        return chosen, found
+
     def _events(self, f: EventFilter | None, limit: int, offset: int, cursor: str | None) -> EventPage:
         check_page(limit, offset)
-        extra = None
+        dataset = self._dataset()
+        if dataset is None:
+            return EventPage([], None)
+        expr = self._expr(f)
+        after_ns: int | None = None
         if cursor is not None:
-            ns, event_id = decode_cursor(cursor)
+            after_ns, event_id = decode_cursor(cursor)
             start = ds.field("start_time")
-            extra = (start > _ts(ns)) | ((start == _ts(ns)) & (ds.field("event_id") > event_id))
-        keys = self._scan({"start_ns": ds.field("start_time").cast(pa.int64()), "event_id": ds.field("event_id")},
-                          f, extra)
-        if keys is None or keys.num_rows == 0:
+            extra = (start > _ts(after_ns)) | ((start == _ts(after_ns)) & (ds.field("event_id") > event_id))
+            expr = extra if expr is None else expr & extra
+        chosen, keys = self._page_files(dataset, expr, offset + limit + 1, after_ns)
+        if keys.num_rows == 0:
             return EventPage([], None)
         keys = keys.sort_by([("start_ns", "ascending"), ("event_id", "ascending")]).slice(offset, limit + 1)
         more = keys.num_rows > limit
@@ -415,8 +492,10 @@ class ParquetQueryBackend:
         lo, hi = pc.min(keys["start_ns"]).as_py(), pc.max(keys["start_ns"]).as_py()
         window = (ds.field("event_id").isin(ids) & (ds.field("start_time") >= _ts(lo))
                   & (ds.field("start_time") <= _ts(hi)))
-        full = self._scan(None, f, window)
-        events = table_to_events(full) if full is not None else []
+        part = self._dataset(chosen)
+        assert part is not None
+        full = dedupe(part.to_table(filter=window if expr is None else expr & window))
+        events = table_to_events(full)
         events.sort(key=lambda e: (e.start_time_ns, e.event_id))
         last = events[-1] if events else None
         return EventPage(events, encode_cursor(last.start_time_ns, last.event_id) if more and last else None)
