@@ -13,7 +13,13 @@ summary read -- so repeated dashboard queries skip the Parquet decode. Results s
 files are immutable once renamed into place, entries are keyed by (path, size, mtime_ns) so a
 replaced file is decoded again, files no longer listed are dropped, the file list is taken
 fresh on every request (new files are read), and filters are applied to the cached rows
-exactly as the scan would (the partition folders prune files first).
+exactly as the scan would (the partition folders prune files first). With them, each cached
+file's key columns (session, trace, model, agent, operation) are kept dictionary-encoded, so
+a summary merges small per-file label sets instead of hashing a million strings again.
+
+Pages of events read only the files that can hold them: files are taken in order of their
+first start time (footer statistics) until the next one starts after the last event the page
+needs; a first page of 100 reads one file, not the dataset.
 
 De-duplication without paying for it on every request: a batch the writer re-delivered in a
 different shape (a subset, two spill files merged) can leave an event in two files. Each file
@@ -29,9 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,11 +42,29 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
-from llamonitor.backends.parquet import BATCH_KEY
-from llamonitor.query.summary import SUMMARY_SCHEMA, _prepare, _projection, group_stats, summarize_table
+from llamonitor.query.parquet_files import (
+    ColumnCache,
+    IdRange,
+    _cache_bytes,
+    dedupe,
+    id_range,
+    overlapping,
+)
+from llamonitor.query.summary import (
+    CODE_COLUMNS,
+    SUMMARY_SCHEMA,
+    Codes,
+    FileCodes,
+    _has_numpy,
+    _prepare,
+    _projection,
+    file_codes,
+    group_stats,
+    merge_codes,
+    summarize_table,
+)
 from llamonitor.query.timeseries import table_timeseries
 from llamonitor.query.types import (
     MAX_PAGE,
@@ -83,159 +104,6 @@ def _day(ns: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=ns // _NS_PER_DAY)).isoformat()
 
 
-def dedupe(table: pa.Table) -> pa.Table:
-    """``table`` with one row per ``event_id`` (the first), unchanged when ids are unique."""
-    if table.num_rows == 0 or pc.count_distinct(table["event_id"]).as_py() == table.num_rows:
-        return table
-    indexed = table.append_column("_row", pa.array(range(table.num_rows), type=pa.int64()))
-    first = indexed.group_by("event_id", use_threads=False).aggregate([("_row", "min")])
-    rows = first["_row_min"]
-    return table.take(rows.take(pc.sort_indices(rows)))
-
-
-@dataclass(frozen=True)
-class IdRange:
-    """The smallest and largest ``event_id`` of one file (``None``: the footer does not say), and
-    the batch that wrote it (``None``: not recorded)."""
-
-    low: str | None
-    high: str | None
-    batch: str | None = None
-    #: the file's ``start_time`` range in ns (``None``: unknown) and row count, for paging
-    start_low: int | None = None
-    start_high: int | None = None
-    rows: int = 0
-
-
-_UNIT_NS = {"nanoseconds": 1, "microseconds": 1_000, "milliseconds": 1_000_000}
-
-
-def _column_stats(group: Any, name: str) -> Any:
-    column = next((group.column(c) for c in range(group.num_columns)
-                   if group.column(c).path_in_schema == name), None)
-    stats = column.statistics if column is not None else None
-    return stats if stats is not None and stats.has_min_max else None
-
-
-def _start_range(meta: Any) -> tuple[int | None, int | None]:
-    low: int | None = None
-    high: int | None = None
-    for g in range(meta.num_row_groups):
-        stats = _column_stats(meta.row_group(g), "start_time")
-        unit = next((n for u, n in _UNIT_NS.items() if stats is not None and u in str(stats.logical_type)), None)
-        if stats is None or unit is None:
-            return None, None
-        lo, hi = int(stats.min_raw) * unit, int(stats.max_raw) * unit
-        low = lo if low is None else min(low, lo)
-        high = hi if high is None else max(high, hi)
-    return low, high
-
-
-def id_range(path: str) -> IdRange:
-    """The ``event_id`` (and start time) range of a Parquet file, from its footer (no data read)."""
-    meta = pq.read_metadata(path)
-    batch = (meta.metadata or {}).get(BATCH_KEY)
-    start_low, start_high = _start_range(meta)
-    low: str | None = None
-    high: str | None = None
-    for g in range(meta.num_row_groups):
-        stats = _column_stats(meta.row_group(g), "event_id")
-        if stats is None:
-            return IdRange(None, None, None, start_low, start_high, meta.num_rows)
-        low = stats.min if low is None else min(low, stats.min)
-        high = stats.max if high is None else max(high, stats.max)
-    return IdRange(low, high, batch.decode("ascii", "replace") if batch else None, start_low, start_high,
-                   meta.num_rows)
-
-
-def overlapping(ranges: dict[str, IdRange]) -> set[str]:
-    """The files that may share events: id range unknown, or overlapping another batch's file.
-
-    Files of one batch never share an event (the writer splits a batch's distinct events into
-    partitions), so ranges that overlap only among files of the same batch are fine -- with
-    session partitioning every batch's files interleave. Two files with the same batch tag are
-    the same batch: a re-delivery of the very same batch replaces its files (same names).
-    """
-    suspect = {path for path, r in ranges.items() if r.low is None or r.high is None}
-    known = sorted(((r.low, r.high, path) for path, r in ranges.items() if path not in suspect),
-                   key=lambda item: (item[0], item[1]))
-
-    def mixed(paths: list[str]) -> bool:
-        return len({ranges[p].batch or p for p in paths}) > 1
-
-    cluster: list[str] = []
-    cluster_high: str | None = None
-    for low, high, path in known:
-        assert low is not None and high is not None
-        if cluster_high is not None and low <= cluster_high:
-            cluster.append(path)
-            cluster_high = max(cluster_high, high)
-            continue
-        if mixed(cluster):
-            suspect.update(cluster)
-        cluster, cluster_high = [path], high
-    if mixed(cluster):
-        suspect.update(cluster)
-    return suspect
-
-
-#: default bound of :class:`ColumnCache` (``LLAMONITOR_PARQUET_CACHE_MB`` overrides it; 0 turns it off)
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
-_CACHE_ENV = "LLAMONITOR_PARQUET_CACHE_MB"
-
-
-class ColumnCache:
-    """Decoded summary columns of whole files, least recently used first out, bounded in bytes.
-
-    Keyed by ``(path, size, mtime_ns)``: a file is immutable once renamed into place, and a file
-    replaced under the same name (a re-delivered batch) gets a new key, so an entry is never
-    stale. Entries of files that are no longer listed are dropped at the next query.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._entries: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: tuple[str, int, int]) -> pa.Table | None:
-        with self._lock:
-            table = self._entries.get(key)
-            if table is not None:
-                self._entries.move_to_end(key)
-            return table
-
-    def put(self, key: tuple[str, int, int], table: pa.Table) -> None:
-        size = table.get_total_buffer_size()
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.bytes -= old.get_total_buffer_size()
-            self._entries[key] = table
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self.bytes -= evicted.get_total_buffer_size()
-
-    def retain(self, keys: set[tuple[str, int, int]]) -> None:
-        """Drop the entries of files not in ``keys`` (removed or replaced since)."""
-        with self._lock:
-            for key in [k for k in self._entries if k not in keys]:
-                self.bytes -= self._entries.pop(key).get_total_buffer_size()
-
-
-def _cache_bytes(value: int | None) -> int:
-    if value is not None:
-        return max(0, value)
-    env = os.environ.get(_CACHE_ENV)
-    return DEFAULT_CACHE_BYTES if env is None else max(0, int(float(env) * 1024 * 1024))
-
-
 def _row_filter(f: EventFilter | None) -> pc.Expression | None:
     """``f`` as an expression over the summary columns (what :func:`_projection` names them)."""
     if f is None:
@@ -269,6 +137,8 @@ class ParquetQueryBackend:
         self._ranges: dict[tuple[str, int, int], IdRange] = {}
         #: decoded summary columns by (path, size, mtime); ``cache_bytes=0`` turns it off
         self.cache = ColumnCache(_cache_bytes(cache_bytes))
+        #: key-column codes of the cached files (kept as long as their columns are cached)
+        self._codes: dict[tuple[str, int, int], dict[str, FileCodes]] = {}
 
     # -- scanning --------------------------------------------------------------------------------
     def _dataset(self, files: list[str] | None = None) -> ds.Dataset | None:
@@ -369,6 +239,16 @@ class ParquetQueryBackend:
         return self._cached_base(f)
 
     def _cached_base(self, f: EventFilter | None) -> pa.Table | None:
+        parts = self._cached_parts(f)
+        if parts is None:
+            return None
+        if not parts:
+            return SUMMARY_SCHEMA.empty_table()
+        return pa.concat_tables([t for _, t in parts]) if len(parts) > 1 else parts[0][1]
+
+    def _cached_parts(self, f: EventFilter | None) -> list[tuple[tuple[str, int, int] | None, pa.Table]] | None:
+        """The summary columns of the events ``f`` selects, one part per cached file (keyed) and
+        one for files in overlapping id ranges (key ``None``); ``None`` without a dataset."""
         # Whole files' summary columns come from the cache (or are decoded once and cached);
         # the filter is applied to them in memory. Files in overlapping id ranges (rare) are
         # scanned and de-duplicated as in _scan, never cached.
@@ -391,18 +271,32 @@ class ParquetQueryBackend:
                 tables[path] = found
         if missing:
             tables.update(self._decode(missing, keys))
-        parts = [tables[p] for p in wanted if p in tables]
+        parts: list[tuple[tuple[str, int, int] | None, pa.Table]] = [(keys.get(p), tables[p]) for p in wanted
+                                                                      if p in tables]
         rows = _row_filter(f)
         if rows is not None:
-            parts = [t.filter(rows) for t in parts]
+            parts = [(None, t.filter(rows)) for _, t in parts]  # filtered rows: no per-file codes
         if suspects:
             doubtful = self._dataset(sorted(suspects))
             assert doubtful is not None
             with_id = _projection() | {"event_id": ds.field("event_id")}
-            parts.append(dedupe(doubtful.to_table(columns=with_id, filter=expr)).drop_columns(["event_id"]))
-        if not parts:
-            return SUMMARY_SCHEMA.empty_table()
-        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            parts.append((None, dedupe(doubtful.to_table(columns=with_id, filter=expr)).drop_columns(["event_id"])))
+        return parts
+
+    def _file_codes(self, parts: list[tuple[tuple[str, int, int] | None, pa.Table]]) -> dict[str, Codes]:
+        """Key-column codes of ``parts``' rows; each cached file's are encoded once and kept with it."""
+        live = self.cache.keys()
+        self._codes = {k: v for k, v in self._codes.items() if k in live}
+        per_column: dict[str, list[FileCodes]] = {c: [] for c in CODE_COLUMNS}
+        for key, table in parts:
+            found = self._codes.get(key) if key is not None else None
+            if found is None:
+                found = {c: file_codes(table[c]) for c in CODE_COLUMNS}
+                if key is not None and key in live:
+                    self._codes[key] = found
+            for c in CODE_COLUMNS:
+                per_column[c].append(found[c])
+        return {c: merge_codes(v) for c, v in per_column.items()}
 
     def _decode(self, paths: list[str], keys: dict[str, tuple[str, int, int]]) -> dict[str, pa.Table]:
         """Whole files' summary columns (one threaded scan), cached as they are decoded."""
@@ -610,10 +504,16 @@ class ParquetQueryBackend:
 
     def _summary(self, f: EventFilter | None) -> Summary:
         dataset = self._dataset()
+        files = len(dataset.files) if dataset is not None else 0
+        if self.cache.max_bytes > 0 and _has_numpy():
+            parts = self._cached_parts(f)
+            if not parts:
+                return summarize_table(SUMMARY_SCHEMA.empty_table(), path=str(self.root), files=files)
+            table = pa.concat_tables([t for _, t in parts]) if len(parts) > 1 else parts[0][1]
+            return summarize_table(table, path=str(self.root), files=files, codes=self._file_codes(parts))
         table = self._base(f)
         if table is None:
             table = SUMMARY_SCHEMA.empty_table()
-        files = len(dataset.files) if dataset is not None else 0
         return summarize_table(table, path=str(self.root), files=files)
 
     async def summary(self, filter: EventFilter | None = None) -> Summary:

@@ -381,19 +381,56 @@ def _numpy_groups(numbers: _Numbers, keys: list[tuple[list[str], Any]]) -> list[
     return out
 
 
-def _distinct_pairs(first: pa.ChunkedArray, second: pa.ChunkedArray) -> tuple[int, int]:
+#: labels and row codes of a key column (see :func:`_codes`)
+Codes = tuple[list[str], Any]
+#: one file's labels (an Arrow string array, nulls as :data:`NONE_LABEL`) and row codes
+FileCodes = tuple[pa.Array, Any]
+
+
+def file_codes(column: pa.ChunkedArray | pa.Array) -> FileCodes:
+    """A key column's distinct labels (nulls as :data:`NONE_LABEL`) and each row's label index."""
+    import numpy as np
+
+    encoded = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column,
+                                   null_encoding="encode")
+    labels = pc.fill_null(encoded.dictionary, NONE_LABEL)
+    return labels, np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+
+
+def merge_codes(parts: list[FileCodes]) -> Codes:
+    """One set of labels and codes for rows made of ``parts`` (each with its own labels), in order.
+
+    Vectorised: the parts' labels are encoded together once, and every row's code is looked up
+    through its part's offset in that encoding (a null and a literal "(none)" are one label).
+    """
+    import numpy as np
+
+    if not parts:
+        return [], np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(pa.concat_arrays([labels for labels, _ in parts]))
+    global_ids = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    sizes = np.fromiter((len(labels) for labels, _ in parts), dtype=np.int64, count=len(parts))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rows = [codes for _, codes in parts]
+    local = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts, [len(r) for r in rows])
+    return encoded.dictionary.to_pylist(), global_ids[local + offsets]
+
+
+def _distinct_pairs(first: pa.ChunkedArray, second: pa.ChunkedArray,
+                    codes: dict[str, Codes] | None = None) -> tuple[int, int]:
     """(distinct values of ``first``, distinct ``(first, second)`` pairs)."""
     import numpy as np
 
-    a_names, a = _codes(first)
-    b_names, b = _codes(second)
+    a_names, a = codes["session_id"] if codes else _codes(first)
+    b_names, b = codes["trace_id"] if codes else _codes(second)
     if not len(a):
         return 0, 0
     pairs = a.astype(np.int64) * max(len(b_names), 1) + b
     return len(a_names), _int(pc.count_distinct(pa.array(pairs)))
 
 
-def _numpy_summary(table: pa.Table, path: str, files: int) -> Summary:
+def _numpy_summary(table: pa.Table, path: str, files: int, codes: dict[str, Codes] | None = None) -> Summary:
     import numpy as np
 
     n = table.num_rows
@@ -406,10 +443,11 @@ def _numpy_summary(table: pa.Table, path: str, files: int) -> Summary:
         latency = LatencyStats(p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=totals[0] / has, max_ms=top)
     else:
         latency = LatencyStats()
-    sessions, traces = _distinct_pairs(table["session_id"], table["trace_id"])
+    sessions, traces = _distinct_pairs(table["session_id"], table["trace_id"], codes)
     errors, tin, tout = int(totals[1]), int(totals[2]), int(totals[3])
-    by_model, by_agent, by_operation = _numpy_groups(numbers, [_codes(table[_KEY_COLUMNS[key]])
-                                                               for key in ("model", "agent", "operation")])
+    by_model, by_agent, by_operation = _numpy_groups(numbers, [
+        codes[_KEY_COLUMNS[key]] if codes else _codes(table[_KEY_COLUMNS[key]])
+        for key in ("model", "agent", "operation")])
     return Summary(
         path=path, files=files, total_events=n, errors=errors, error_rate=errors / n, sessions=sessions,
         traces=traces, latency=latency, input_tokens=tin, output_tokens=tout, total_tokens=tin + tout,
@@ -438,15 +476,24 @@ def group_stats(table: pa.Table, key: str) -> list[GroupStats]:
     return _numpy_groups(_Numbers(table), [_codes(table[_KEY_COLUMNS[key]])])[0]
 
 
-def summarize_table(table: pa.Table, *, path: str = "", files: int = 0) -> Summary:
-    """Summarise a table holding the columns of :func:`read_summary_columns`."""
+#: the key columns whose codes :func:`summarize_table` can be given
+CODE_COLUMNS = ("session_id", "trace_id", "model", "agent_name", "operation_name")
+
+
+def summarize_table(table: pa.Table, *, path: str = "", files: int = 0,
+                    codes: dict[str, Codes] | None = None) -> Summary:
+    """Summarise a table holding the columns of :func:`read_summary_columns`.
+
+    ``codes`` (optional, with NumPy): :func:`column_codes` of every :data:`CODE_COLUMNS` column,
+    aligned with the table's rows -- a caller that keeps them per file saves their encoding.
+    """
     if table.num_rows == 0:
         return Summary(path=path, files=files, total_events=0, errors=0, error_rate=0.0, sessions=0, traces=0,
                        latency=LatencyStats(), input_tokens=0, output_tokens=0, total_tokens=0,
                        total_cost_usd=0.0, priced_events=0, first_event=None, last_event=None)
     if not _has_numpy():  # pragma: no cover
         return _arrow_summary(table, path, files)
-    return _numpy_summary(table, path, files)
+    return _numpy_summary(table, path, files, codes)
 
 
 def summarize_parquet(path: str | Path) -> Summary:
