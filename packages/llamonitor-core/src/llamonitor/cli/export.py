@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from llamonitor.cli.serve import add_storage_options
+
 if TYPE_CHECKING:
     from llamonitor.query.types import EventFilter, QueryBackend
     from llamonitor.schema.config import StorageConfig
@@ -243,10 +245,7 @@ def add_export_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--format", default=None, type=str.lower, choices=FORMATS,
                         help="jsonl, csv or parquet (default: from the --output suffix, else jsonl; "
                              "parquet needs a file)")
-    export.add_argument("--dir", default=None, help="Parquet folder (default: LLMOPS_OUTPUT_DIR or ./llamonitor_data)")
-    export.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
-    export.add_argument("--connection-string", default=None,
-                        help="server backend DSN (default: LLMOPS_CONNECTION_STRING)")
+    add_storage_options(export)
     export.add_argument("--session", default=None, help="only this session id")
     export.add_argument("--trace", default=None, help="only this trace id")
     export.add_argument("--operation", default=None, help="only this operation name")

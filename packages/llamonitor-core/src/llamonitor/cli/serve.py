@@ -32,6 +32,14 @@ def serve_config(args: argparse.Namespace) -> MonitorConfig:
     return MonitorConfig.from_env(environ)
 
 
+def add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """``--dir`` / ``--backend`` / ``--connection-string``, read by :func:`serve_config`."""
+    parser.add_argument("--dir", default=None, help=f"Parquet folder (default: LLMOPS_OUTPUT_DIR or {DEFAULT_DIR})")
+    parser.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
+    parser.add_argument("--connection-string", default=None,
+                        help="server backend DSN (default: LLMOPS_CONNECTION_STRING)")
+
+
 def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``serve`` sub-command."""
     serve = sub.add_parser(
@@ -39,10 +47,7 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Serve the query API (/api/v1/..., /docs), GraphQL (/graphql) and the dashboard (/) over "
                     "the stored events. Binds 127.0.0.1 unless --host says otherwise. A bearer token "
                     "(--token or LLAMONITOR_API_TOKEN) then guards every route.")
-    serve.add_argument("--dir", default=None, help="Parquet folder (default: LLMOPS_OUTPUT_DIR or ./llamonitor_data)")
-    serve.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
-    serve.add_argument("--connection-string", default=None,
-                       help="server backend DSN (default: LLMOPS_CONNECTION_STRING)")
+    add_storage_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--token", default=None, help="bearer token (default: LLAMONITOR_API_TOKEN; none: no auth)")

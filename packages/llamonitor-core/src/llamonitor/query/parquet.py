@@ -34,6 +34,8 @@ prefix and a counter, so batches of one process overlap only around long-running
 from __future__ import annotations
 
 import asyncio
+import functools
+import operator
 import os
 from datetime import date, timedelta
 from pathlib import Path
@@ -119,12 +121,12 @@ def _row_filter(f: EventFilter | None) -> pc.Expression | None:
             parts.append(pc.field(column) == value)
     if f.errors_only:
         parts.append(pc.field("error") == True)  # noqa: E712 - an Arrow expression
-    if not parts:
-        return None
-    expr = parts[0]
-    for part in parts[1:]:
-        expr = expr & part
-    return expr
+    return _all(parts)
+
+
+def _all(parts: list[Any]) -> Any:
+    """The AND of Arrow expressions (``None`` for none)."""
+    return functools.reduce(operator.and_, parts) if parts else None
 
 
 class ParquetQueryBackend:
@@ -198,12 +200,7 @@ class ParquetQueryBackend:
                 parts.append(ds.field("agent", "agent_name") == f.agent_name)
             if f.errors_only:
                 parts.append(ds.field("error") == True)  # noqa: E712 - an Arrow expression
-        if not parts:
-            return None
-        expr = parts[0]
-        for part in parts[1:]:
-            expr = expr & part
-        return expr
+        return _all(parts)
 
     def _scan(self, columns: Any, f: EventFilter | None, extra: ds.Expression | None = None) -> pa.Table | None:
         dataset = self._dataset()
