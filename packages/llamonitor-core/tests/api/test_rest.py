@@ -117,3 +117,23 @@ def test_bad_parameters_are_4xx_naming_the_parameter(client: TestClient, url: st
 def test_read_only(client: TestClient) -> None:
     assert client.post("/api/v1/events", json={}).status_code == 405
     assert client.delete("/api/v1/sessions/session-1").status_code == 405
+
+
+def test_the_server_warms_the_parquet_column_cache_at_start(tmp_path, stored_events: list[MetricEvent]) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import time
+
+    from llamonitor import MonitorConfig, StorageConfig
+    from llamonitor.api import create_api_server
+
+    from .conftest import store
+
+    config = StorageConfig(backend="parquet", output_dir=str(tmp_path / "data"))
+    asyncio.run(store(config, stored_events))
+    app = create_api_server(MonitorConfig(storage=config))
+    with TestClient(app):  # no request: only the start-up
+        backend = app.state.llamonitor.backend
+        deadline = time.monotonic() + 10
+        while len(backend.cache) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(backend.cache) > 0  # the files were decoded before the first request

@@ -5,6 +5,7 @@ import contextlib
 import hmac
 import html
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from urllib.parse import parse_qs, quote
 from llamonitor.api.hub import CLOSE_TOO_MANY, LiveHub, TooManyConnections
 from llamonitor.query.types import QueryBackend
 from llamonitor.schema.config import APIConfig, MonitorConfig, WebSocketConfig
+
+logger = logging.getLogger("llamonitor")
 
 STATIC_DIR = Path(__file__).parent / "static"
 TOKEN_ENV = "LLAMONITOR_API_TOKEN"
@@ -47,6 +50,17 @@ class APIState:
 
             self._backend = create_query_backend(self.config.storage)
         return self._backend
+
+    async def warm_up(self) -> None:
+        """One summary in the background at start-up, so the dashboard's first request is served
+        warm (Parquet decodes its files into the column cache; servers open their pool). Failures
+        are left for the requests to report."""
+        try:
+            await self.backend.summary()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the storage may be empty, down or misconfigured: a request will say so
+            logger.debug("llamonitor: API warm-up summary failed", exc_info=True)
 
     async def close(self) -> None:
         """Release the backend's connections."""
@@ -126,9 +140,11 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
     async def lifespan(app: Any) -> AsyncIterator[None]:
         hub.bind_loop(asyncio.get_running_loop())
         hub.attach()
+        warm = asyncio.create_task(state.warm_up())
         try:
             yield
         finally:
+            warm.cancel()
             hub.detach()
             await state.close()
 
