@@ -76,6 +76,10 @@ def inputs_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+#: extra ``StorageConfig.options`` of the PostgreSQL runs (``--no-pg-rollups`` sets ``rollups: False``)
+PG_OPTIONS: dict[str, Any] = {}
+
+
 def storage_for(backend: str, tmp: Path, name: str) -> Any:
     from llamonitor import StorageConfig
 
@@ -84,7 +88,7 @@ def storage_for(backend: str, tmp: Path, name: str) -> Any:
         return StorageConfig(backend="parquet", output_dir=str(tmp / name), **common)
     if backend == "postgres":
         return StorageConfig(backend="postgres", connection_string=PG_DSN, schema_name=name, table_name="events",
-                             pool_size=4, **common)
+                             pool_size=4, options=dict(PG_OPTIONS), **common)
     if backend == "mysql":
         return StorageConfig(backend="mysql", connection_string=MYSQL_DSN, table_name=name, **common)
     return StorageConfig(backend="clickhouse", connection_string=CH_DSN, schema_name=name, table_name="events",
@@ -391,7 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="parquet,postgres,mysql,clickhouse")
     parser.add_argument("--query-backends", default="parquet,postgres")
     parser.add_argument("--repeat", type=int, default=3, help="writer / raw / backend runs (the best is kept)")
+    parser.add_argument("--no-pg-rollups", action="store_true",
+                        help="PostgreSQL without its summary rollups (writes faster, summaries scan every event)")
     args = parser.parse_args(argv)
+    if args.no_pg_rollups:
+        PG_OPTIONS["rollups"] = False
 
     tmp = Path(tempfile.mkdtemp(prefix="llamonitor-bench-storage-"))
     rows: list[tuple[str, ...]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,9 @@ EXPECTED: dict[str, str] = {
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py"))
 
 
+#: the whole stderr of pyarrow's known exit-time abort (see test_example_runs)
+ARROW_EXIT_ABORT = "terminate called without an active exception"
+
 def test_every_example_has_an_expectation() -> None:
     assert SCRIPTS, f"no examples found in {EXAMPLES}"
     assert [s for s in SCRIPTS if s not in EXPECTED] == []
@@ -71,8 +75,17 @@ def test_example_has_a_docstring_saying_how_to_run_it(script: str) -> None:
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_example_runs(script: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=60)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    proc = run()
+    if proc.returncode == -signal.SIGABRT and proc.stderr.strip() == ARROW_EXIT_ABORT:
+        # pyarrow's intermittent abort at interpreter exit, after the script did all its work
+        # (apache/arrow#34314: an Arrow pool thread torn down at exit; seen once in ~20 CI runs):
+        # it is not the example's doing, so it gets one more run -- a second abort fails
+        proc = run()
     output = f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, output
     assert re.search(EXPECTED[script], proc.stdout, re.MULTILINE), f"expected /{EXPECTED[script]}/\n{output}"
