@@ -227,3 +227,17 @@ def test_event_pages_read_only_the_files_that_can_hold_them(tmp_path: Path) -> N
     chosen, keys = query._page_files(dataset, None, 101, None)
     assert len(chosen) < len(dataset.files) // 4  # the first page did not read the dataset
     assert keys.num_rows >= 101
+
+
+def test_the_json_extension_type_is_unregistered_at_exit() -> None:
+    # left registered, it is destroyed after the interpreter finalised: an intermittent abort at exit
+    import subprocess
+    import sys
+
+    code = ("import atexit, pyarrow as pa, llamonitor.backends.arrow as a\n"
+            "atexit._run_exitfuncs()\n"
+            "pa.register_extension_type(a.JSON_TYPE)  # raises if still registered\n"
+            "pa.unregister_extension_type(a.JSON_TYPE.extension_name)\n"
+            "print('unregistered at exit')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "unregistered at exit" in proc.stdout, proc.stderr

@@ -8,6 +8,7 @@ others get the JSON string.
 
 from __future__ import annotations
 
+import atexit
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,19 @@ try:
     pa.register_extension_type(JSON_TYPE)
 except pa.ArrowKeyError:  # already registered (module reloaded)
     pass
+
+
+def _unregister_json_type() -> None:
+    # A Python extension type left in Arrow's C++ registry is destroyed after the interpreter
+    # has finalised, which intermittently aborts the process at exit ("terminate called without
+    # an active exception", apache/arrow#34314); pyarrow unregisters its own types the same way.
+    try:
+        pa.unregister_extension_type(JSON_TYPE.extension_name)
+    except (KeyError, pa.ArrowException):
+        pass
+
+
+atexit.register(_unregister_json_type)
 
 _TS = pa.timestamp("ns", tz="UTC")
 _I = pa.int64()
