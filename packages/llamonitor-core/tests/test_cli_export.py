@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend
-from llamonitor.backends.registry import create_backend
 from llamonitor.backends.sql_common import COLUMN_NAMES
 from llamonitor.cli.export import export_events
 from llamonitor.cli.main import main
@@ -25,7 +24,7 @@ from llamonitor.schema.events import MetricEvent, ns_to_datetime
 from llamonitor.schema.serialize import event_from_dict
 
 sys.path.insert(0, str(Path(__file__).parent / "storage"))
-from storage_kit import drop, edge_events, make_events, ordered, server_config, unique_name
+from storage_kit import drop, edge_events, make_events, ordered, server_config, store, unique_name
 
 N = 120
 
@@ -257,15 +256,7 @@ def pg_storage() -> Iterator[StorageConfig]:
 def test_postgres_export_round_trips(pg_storage: StorageConfig, tmp_path: Path) -> None:
     events = make_events(40, seed=11) + edge_events()
 
-    async def write() -> None:
-        backend = create_backend(pg_storage)
-        await backend.initialize()
-        try:
-            await backend.write_batch(events)
-        finally:
-            await backend.close()
-
-    asyncio.run(write())
+    asyncio.run(store(pg_storage, events))
     want = ordered(events)
     result = asyncio.run(export_events(pg_storage, str(tmp_path / "pg.jsonl"), page_size=9))
     assert result.events == len(want)

@@ -11,24 +11,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
-from llamonitor.backends.registry import create_backend
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.schema.events import MetricEvent
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
-from storage_kit import drop, make_events, server_config, unique_name
+from storage_kit import drop, make_events, server_config, store, unique_name
 
 N_EVENTS = 300
-
-
-async def store(config: StorageConfig, events: list[MetricEvent]) -> None:
-    """Write ``events`` through the real storage backend."""
-    backend = create_backend(config)
-    await backend.initialize()
-    try:
-        await backend.write_batch(events)
-    finally:
-        await backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,18 @@ BACKENDS = ("parquet", "postgres", "mysql", "clickhouse")
 SERVER_BACKENDS = ("postgres", "mysql", "clickhouse")
 
 
+async def store(config: StorageConfig, events: list[MetricEvent]) -> None:
+    """Write ``events`` as one batch through the real storage backend of ``config``."""
+    from llamonitor.backends.registry import create_backend
+
+    backend = create_backend(config)
+    await backend.initialize()
+    try:
+        await backend.write_batch(events)
+    finally:
+        await backend.close()
+
+
 def unique_name() -> str:
     return f"llm_t_{uuid.uuid4().hex[:12]}"
 

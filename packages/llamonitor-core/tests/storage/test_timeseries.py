@@ -6,21 +6,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from llamonitor.backends.registry import create_backend
 from llamonitor.query import EventFilter, create_query_backend
 from llamonitor.query.types import bucket_plan
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, datetime_to_ns, ns_to_datetime
-from storage_kit import BASE_NS, _cost, _tin, _tout, make_events
-
-
-async def store(config: StorageConfig, events: list[MetricEvent]) -> None:
-    backend = create_backend(config)
-    await backend.initialize()
-    try:
-        await backend.write_batch(events)
-    finally:
-        await backend.close()
+from storage_kit import BASE_NS, _cost, _tin, _tout, make_events, store
 
 
 def reference(events: list[MetricEvent], lo: int, hi: int, buckets: int) -> list[dict[str, object]]:
