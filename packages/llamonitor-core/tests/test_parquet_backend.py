@@ -241,3 +241,13 @@ def test_the_json_extension_type_is_unregistered_at_exit() -> None:
             "print('unregistered at exit')\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "unregistered at exit" in proc.stdout, proc.stderr
+
+
+def test_files_read_back_share_the_one_json_type_instance(tmp_path: Path) -> None:
+    # a fresh instance per file could be freed on an Arrow pool thread at interpreter exit (abort)
+    from llamonitor.backends.arrow import JSON_TYPE
+
+    files = backend(tmp_path).write_sync([event(1), event(2)])
+    assert pq.read_schema(files[0]).field("custom_attributes").type is JSON_TYPE
+    table = ds.dataset(str(tmp_path), format="parquet").to_table()
+    assert table.schema.field("custom_attributes").type is JSON_TYPE

@@ -36,7 +36,12 @@ class JsonType(pa.ExtensionType):  # type: ignore[misc]
 
     @classmethod
     def __arrow_ext_deserialize__(cls, storage_type: pa.DataType, serialized: bytes) -> JsonType:
-        return cls()
+        # Always the module's one instance, never a new one: every schema Arrow reads from a file
+        # then shares it, so the last reference is this module's, dropped by the main thread.
+        # A fresh instance per file dies with whatever holds it -- sometimes a dataset scan's
+        # callback finishing on an Arrow pool thread while the interpreter exits, where taking
+        # the GIL to free it aborts the process ("terminate called without an active exception").
+        return JSON_TYPE
 
     def to_pandas_dtype(self) -> Any:
         from llamonitor.backends._pandas_json import JsonDtype
@@ -52,9 +57,8 @@ except pa.ArrowKeyError:  # already registered (module reloaded)
 
 
 def _unregister_json_type() -> None:
-    # A Python extension type left in Arrow's C++ registry is destroyed after the interpreter
-    # has finalised, which intermittently aborts the process at exit ("terminate called without
-    # an active exception", apache/arrow#34314); pyarrow unregisters its own types the same way.
+    # Arrow's C++ registry would otherwise drop its reference after the interpreter has
+    # finalised (see __arrow_ext_deserialize__); pyarrow unregisters its own types the same way.
     try:
         pa.unregister_extension_type(JSON_TYPE.extension_name)
     except (KeyError, pa.ArrowException):
