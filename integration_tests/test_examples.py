@@ -82,9 +82,9 @@ def test_example_runs(script: str, tmp_path: Path) -> None:
 
     proc = run()
     if proc.returncode == -signal.SIGABRT and proc.stderr.strip() == ARROW_EXIT_ABORT:
-        # an abort at interpreter exit after the script did all its work. Ours (the JSON extension
-        # type left registered) is fixed and tested in test_parquet_backend.py; pyarrow has other
-        # such paths (apache/arrow#34314), so one more run -- a second abort fails
+        # an abort at interpreter exit after the script did all its work. Ours (our JSON extension
+        # type freed on an Arrow pool thread) is fixed and tested in test_parquet_backend.py;
+        # pyarrow has other such paths (apache/arrow#34314), so one more run -- a second abort fails
         proc = run()
     output = f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, output
