@@ -227,3 +227,33 @@ def test_bad_rollup_options_are_refused_with_their_name() -> None:
         create_backend(server_config("postgres", "x", options={"rollups": "yes"}))
     with pytest.raises(ValueError, match="exact_percentile_limit"):
         create_query_backend(server_config("postgres", "x", options={"exact_percentile_limit": -1}))
+
+
+async def test_a_role_that_cannot_create_rollups_still_stores_every_event(pg: StorageConfig,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    # the table belongs to someone else; this role may only read and insert (a managed database)
+    owner = await write(pg.model_copy(update={"options": {"rollups": False}}))
+    await owner.close()
+    role = f"{pg.schema_name}_w"
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        await conn.execute(f'GRANT USAGE ON SCHEMA "{pg.schema_name}" TO "{role}"')
+        await conn.execute(f'GRANT SELECT, INSERT ON "{pg.schema_name}"."events" TO "{role}"')
+        limited = pg.model_copy(update={"connection_string": PG_DSN.replace("postgres@", f"{role}@")})
+        events = make_events(120, seed=31)
+        backend = await write(limited, events)  # initialize + write: no exception
+        try:
+            assert backend.rollups is False and "no summary rollups" in caplog.text
+            assert await conn.fetchval(f'SELECT COUNT(*) FROM "{pg.schema_name}"."events"') == 120
+        finally:
+            await backend.close()
+        query = create_query_backend(limited)
+        try:
+            assert (await query.summary()).total_events == 120  # from the events
+        finally:
+            await query.close()
+    finally:
+        await conn.execute(f'DROP OWNED BY "{role}"')
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await conn.close()

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llamonitor.backends import pg_rollups
-from llamonitor.backends.dsn import strip_driver
+from llamonitor.backends.dsn import scrub, strip_driver
 from llamonitor.backends.sql_common import (
     COLUMN_NAMES,
     COLUMNS,
@@ -29,6 +29,7 @@ from llamonitor.backends.sql_common import (
     StorageWriteError,
     check_existing_table,
     events_to_rows,
+    logger,
 )
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
@@ -101,8 +102,7 @@ class PostgresBackend(ServerBackend):
                                         "WHERE table_schema = $1 AND table_name = $2",
                                         self.schema_or_public, self.table)
                 check_existing_table(self.qualified, comment, [r[0] for r in cols])
-                if self.rollups:
-                    await pg_rollups.install(conn, self.rollup_names, self.qualified)
+                await self._install_rollups(conn)
                 return
             async with conn.transaction():
                 if self.schema:
@@ -114,8 +114,26 @@ class PostgresBackend(ServerBackend):
                     quoted = ", ".join(q(c.strip()) for c in cols.split(","))
                     await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(index)} ON {self.qualified} ({quoted})")
                 await conn.execute(f"COMMENT ON TABLE {self.qualified} IS '{COMMENT_PREFIX}{SCHEMA_VERSION}'")
-            if self.rollups:
-                await pg_rollups.install(conn, self.rollup_names, self.qualified)
+            await self._install_rollups(conn)
+
+    async def _install_rollups(self, conn: Any) -> None:
+        """Create the summary rollups if missing; without the rights to, warn once and go on without.
+
+        Writing never depends on them: a role that may insert but not create triggers (a table
+        created by someone else, a managed database) still stores every event, and the query
+        layer then answers from the events.
+        """
+        if not self.rollups:
+            return
+        import asyncpg
+
+        try:
+            await pg_rollups.install(conn, self.rollup_names, self.qualified)
+        except (asyncpg.InsufficientPrivilegeError, asyncpg.InvalidSchemaNameError) as exc:
+            self.rollups = False
+            logger.warning("llamonitor: postgres backend: no summary rollups for %s (%s: %s); events are "
+                           "stored, summaries are computed from them", self.qualified, type(exc).__name__,
+                           scrub(str(exc), self.dsn))
 
     async def _copy_direct(self, conn: Any, rows: list[tuple[Any, ...]]) -> bool:
         """Binary COPY straight into the table; ``False`` (rolled back) if an event is already there."""
