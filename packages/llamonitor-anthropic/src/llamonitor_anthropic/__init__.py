@@ -22,9 +22,10 @@ from typing import Any
 
 import wrapt
 from llamonitor import get_writer
+from llamonitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 from llamonitor.tracing import is_recording, is_suppressed
 
-from llamonitor_anthropic._call import AsyncStreamProxy, Call, StreamProxy, normalize_usage
+from llamonitor_anthropic._call import Call, normalize_usage
 from llamonitor_anthropic._patching import Patcher, Target, warn_once
 
 __all__ = ["instrument_anthropic", "is_instrumented", "normalize_usage", "uninstrument_anthropic"]

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-import wrapt
+from llamonitor.instrumentation.streams import retry_count
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
@@ -101,7 +101,9 @@ class Call:
             if isinstance(status, int):
                 attrs["http.response.status_code"] = status
             request = getattr(getattr(exc, "response", None), "request", None) or getattr(exc, "request", None)
-            _retries(attrs, request)
+            retries = retry_count(request)
+            if retries is not None:
+                attrs["retries"] = retries
             self.span.end(error=exc, attributes=attrs, input_content=self.input)
         except Exception:
             warn_once("fail", "recording an Anthropic error failed")
@@ -182,109 +184,11 @@ class Call:
         except Exception:
             warn_once("observe", "reading an Anthropic stream event failed")
 
+    def finish_stream(self, *, error: BaseException | None = None, completed: bool = True,
+                      end_ns: int | None = None) -> None:
+        """The stream was exhausted, closed, failed or abandoned (see :meth:`end`)."""
+        self.end(error=error, stream_completed=completed, end_ns=end_ns)
+
     def epoch_of_last_event(self) -> int | None:
         """Wall-clock time of the last event (for abandoned streams), as epoch ns."""
         return self.span.start_ns + (self.last_ns - self.span.t0) if self.last_ns else None
-
-
-def _retries(attrs: dict[str, Any], request: Any) -> None:
-    try:
-        count = getattr(request, "headers", {}).get("x-stainless-retry-count")
-        if count is not None:
-            attrs["retries"] = int(count)
-    except Exception:
-        pass
-
-
-class StreamProxy(wrapt.ObjectProxy[Any]):
-    """Transparent proxy over ``anthropic.Stream``: the event is sent when the stream ends."""
-
-    def __init__(self, wrapped: Any, call: Call) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-
-    def __iter__(self) -> StreamProxy:
-        return self
-
-    def __next__(self) -> Any:
-        call = self._self_call
-        try:
-            item = self.__wrapped__.__next__()
-        except StopIteration:
-            call.end(stream_completed=True)
-            raise
-        except BaseException as exc:
-            call.end(error=exc, stream_completed=False)
-            raise
-        call.observe(item)
-        return item
-
-    def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_call.end(stream_completed=False)
-
-    def __enter__(self) -> StreamProxy:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc)
-        finally:
-            self._self_call.end(stream_completed=False)
-
-    def __del__(self) -> None:
-        try:
-            call = self._self_call
-            call.end(stream_completed=False, end_ns=call.epoch_of_last_event())
-        except Exception:
-            pass
-
-
-class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """Transparent proxy over ``anthropic.AsyncStream``."""
-
-    def __init__(self, wrapped: Any, call: Call) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
-
-    async def __anext__(self) -> Any:
-        call = self._self_call
-        try:
-            item = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            call.end(stream_completed=True)
-            raise
-        except BaseException as exc:
-            call.end(error=exc, stream_completed=False)
-            raise
-        call.observe(item)
-        return item
-
-    async def close(self) -> Any:
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_call.end(stream_completed=False)
-
-    async def __aenter__(self) -> AsyncStreamProxy:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc)
-        finally:
-            self._self_call.end(stream_completed=False)
-
-    def __del__(self) -> None:
-        try:
-            call = self._self_call
-            call.end(stream_completed=False, end_ns=call.epoch_of_last_event())
-        except Exception:
-            pass

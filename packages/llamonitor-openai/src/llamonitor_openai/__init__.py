@@ -21,9 +21,10 @@ import inspect
 from typing import Any
 
 from llamonitor import get_writer
+from llamonitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 from llamonitor.tracing import is_recording, is_suppressed
 
-from llamonitor_openai._call import AsyncStreamProxy, Call, StreamProxy
+from llamonitor_openai._call import Call
 from llamonitor_openai._patching import Patcher, Target, warn_once
 
 __all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
@@ -96,6 +97,8 @@ def _complete(call: Call, result: Any, raw: str | None) -> Any:
 
 
 def _wrap_stream(call: Call, stream: Any) -> Any:
+    if hasattr(stream, "__anext__") or hasattr(stream, "__next__"):
+        call.note_stream_retries(stream)
     if hasattr(stream, "__anext__"):
         return AsyncStreamProxy(stream, call)
     if hasattr(stream, "__next__"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import wrapt
+from llamonitor.instrumentation.streams import retry_count
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
@@ -55,7 +55,9 @@ class Call:
                 attrs["http.response.status_code"] = status
             response = getattr(exc, "response", None)
             request = getattr(response, "request", None) or getattr(exc, "request", None)
-            _retries(attrs, request)
+            retries = retry_count(request)
+            if retries is not None:
+                attrs["retries"] = retries
             self.span.end(error=exc, attributes=attrs, input_content=self.input)
         except Exception:
             warn_once("fail", "recording an OpenAI error failed")
@@ -98,6 +100,19 @@ class Call:
             attrs["gen_ai.response.model"] = s.model
         self.span.end(error=error, usage=s.usage, model=s.model or self.model, attributes=attrs,
                       input_content=self.input, output_content=s.output, end_ns=end_ns)
+
+    def epoch_of_last_event(self) -> int | None:
+        """Wall-clock time of the last chunk (for abandoned streams), as epoch ns."""
+        return self.span.start_ns + (self.last_ns - self.span.t0) if self.last_ns else None
+
+    def note_stream_retries(self, stream: Any) -> None:
+        """The SDK's retry count of the request that opened ``stream``."""
+        try:
+            retries = retry_count(getattr(getattr(stream, "response", None), "request", None))
+            if retries is not None:
+                self.span.attributes["retries"] = retries
+        except Exception:
+            warn_once("retries", "reading an OpenAI stream's retry count failed")
 
     # ------------------------------------------------------------------ stream observation
     def observe(self, item: Any) -> bool:
@@ -158,129 +173,3 @@ class Call:
             self.usage = s.usage
             self.finish_reasons = s.finish_reasons
             self.tool_calls = s.tool_calls
-
-
-def _retries(attrs: dict[str, Any], request: Any) -> None:
-    headers = getattr(request, "headers", None)
-    if headers is None:
-        return
-    try:
-        count = headers.get("x-stainless-retry-count")
-        if count is not None:
-            attrs["retries"] = int(count)
-    except Exception:
-        pass
-
-
-def _epoch_of(call: Call) -> int | None:
-    """Wall-clock time of the last chunk (for abandoned streams), as epoch ns."""
-    if not call.last_ns:
-        return None
-    return call.span.start_ns + (call.last_ns - call.span.t0)
-
-
-class StreamProxy(wrapt.ObjectProxy[Any]):
-    """Transparent proxy over ``openai.Stream``: the event is sent when the stream ends."""
-
-    def __init__(self, wrapped: Any, call: Call) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        _retries_on_stream(call, wrapped)
-
-    def __iter__(self) -> StreamProxy:
-        return self
-
-    def __next__(self) -> Any:
-        call = self._self_call
-        while True:
-            try:
-                item = self.__wrapped__.__next__()
-            except StopIteration:
-                call.finish_stream()
-                raise
-            except BaseException as exc:
-                call.finish_stream(error=exc, completed=False)
-                raise
-            if call.observe(item):
-                return item
-
-    def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_call.finish_stream(completed=False)
-
-    def __enter__(self) -> StreamProxy:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc)
-        finally:
-            self._self_call.finish_stream(completed=False)
-
-    def __del__(self) -> None:
-        try:
-            call = self._self_call
-            call.finish_stream(completed=False, end_ns=_epoch_of(call))
-        except Exception:
-            pass
-
-
-class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """Transparent proxy over ``openai.AsyncStream``."""
-
-    def __init__(self, wrapped: Any, call: Call) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        _retries_on_stream(call, wrapped)
-
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
-
-    async def __anext__(self) -> Any:
-        call = self._self_call
-        while True:
-            try:
-                item = await self.__wrapped__.__anext__()
-            except StopAsyncIteration:
-                call.finish_stream()
-                raise
-            except BaseException as exc:
-                call.finish_stream(error=exc, completed=False)
-                raise
-            if call.observe(item):
-                return item
-
-    async def close(self) -> Any:
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_call.finish_stream(completed=False)
-
-    async def __aenter__(self) -> AsyncStreamProxy:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc)
-        finally:
-            self._self_call.finish_stream(completed=False)
-
-    def __del__(self) -> None:
-        try:
-            call = self._self_call
-            call.finish_stream(completed=False, end_ns=_epoch_of(call))
-        except Exception:
-            pass
-
-
-def _retries_on_stream(call: Call, stream: Any) -> None:
-    try:
-        attrs: dict[str, Any] = {}
-        _retries(attrs, getattr(getattr(stream, "response", None), "request", None))
-        call.span.attributes.update(attrs)
-    except Exception:
-        pass
