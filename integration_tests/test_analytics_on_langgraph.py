@@ -16,7 +16,7 @@ from llamonitor.analytics.agents import (
     CoordinationGraphBuilder,
     HandoffAnalyzer,
 )
-from llamonitor.testing.fake_provider import FakeProvider, Reply
+from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
     fake_provider,
     fake_provider_server,
@@ -24,14 +24,12 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
 )
 from llamonitor_langchain import instrument_langchain, uninstrument_langchain
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_langchain_graph_end_to_end import build  # the same graph as the adapter's end-to-end test
+sys.path.insert(0, str(Path(__file__).parents[1] / "packages/llamonitor-langchain/tests"))
+from langgraph_kit import build, script  # the adapter tests' graph
 
 
 def test_analyses_name_the_real_langgraph_nodes(fake_provider: FakeProvider, memory_monitoring: Any) -> None:
-    fake_provider.enqueue(Reply(text="", tool_calls=[("add", {"a": 2, "b": 3})], input_tokens=30, output_tokens=8),
-                          Reply(text="The sum is 5.", input_tokens=45, output_tokens=5),
-                          Reply(text="Five.", input_tokens=7, output_tokens=2))
+    script(fake_provider)
     instrument_langchain()
     try:
         out = build(fake_provider).invoke({"messages": [HumanMessage("what is 2+3?")]},

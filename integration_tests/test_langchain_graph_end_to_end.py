@@ -7,18 +7,14 @@ session, exactly one LLM event per request the server received, token counts as 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
-from typing import Annotated, Any, TypedDict
+from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
-from langchain_core.messages import AnyMessage, HumanMessage
-from langchain_core.tools import tool
-from langchain_openai import ChatOpenAI
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
-from llamonitor.testing.fake_provider import FakeProvider, Reply
+from langchain_core.messages import HumanMessage
+from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
     fake_provider,
     fake_provider_server,
@@ -27,6 +23,9 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
 from llamonitor.tracing import is_suppressed
 from llamonitor_langchain import instrument_langchain, uninstrument_langchain
 from llamonitor_openai import instrument_openai, uninstrument_openai
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "packages/llamonitor-langchain/tests"))
+from langgraph_kit import build, script
 
 
 @pytest.fixture
@@ -38,66 +37,10 @@ def both() -> Iterator[None]:
     uninstrument_openai()
 
 
-def make_chat(fake: FakeProvider) -> Any:
-    return ChatOpenAI(model="gpt-4o-mini", base_url=fake.openai_base_url, api_key="test",  # type: ignore[arg-type]
-                      max_retries=0, http_async_client=httpx.AsyncClient())
-
-
-class State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers."""
-    return a + b
-
-
-def build(fake: FakeProvider) -> Any:
-    """agent --(tool call?)--> tools --> agent --> summarize (a subgraph with one node: polish)."""
-    llm = make_chat(fake).bind_tools([add])  # type: ignore[attr-defined]
-    plain = make_chat(fake)
-
-    def agent(state: State) -> dict[str, Any]:
-        return {"messages": [llm.invoke(state["messages"])]}
-
-    async def aagent(state: State) -> dict[str, Any]:
-        return {"messages": [await llm.ainvoke(state["messages"])]}
-
-    def route(state: State) -> str:
-        return "tools" if state["messages"][-1].tool_calls else "summarize"
-
-    def polish(state: State) -> dict[str, Any]:
-        return {"messages": [plain.invoke(state["messages"][-1].content)]}
-
-    sub = StateGraph(State)
-    sub.add_node("polish", polish)
-    sub.add_edge(START, "polish")
-    sub.add_edge("polish", END)
-
-    from langchain_core.runnables import RunnableLambda
-
-    g = StateGraph(State)
-    g.add_node("agent", RunnableLambda(agent, afunc=aagent))
-    g.add_node("tools", ToolNode([add]))
-    g.add_node("summarize", sub.compile())
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", route, ["tools", "summarize"])
-    g.add_edge("tools", "agent")
-    g.add_edge("summarize", END)
-    return g.compile()
-
-
-def _script(fake: FakeProvider) -> None:
-    fake.enqueue(Reply(text="", tool_calls=[("add", {"a": 2, "b": 3})], input_tokens=30, output_tokens=8),
-                 Reply(text="The sum is 5.", input_tokens=45, output_tokens=5),
-                 Reply(text="Five.", input_tokens=7, output_tokens=2))
-
-
 @pytest.mark.parametrize("mode", ["invoke", "ainvoke", "astream"])
 def test_graph_with_sdk_patch_active(fake_provider: FakeProvider, memory_monitoring: Any, both: None,
                                      mode: str) -> None:
-    _script(fake_provider)
+    script(fake_provider)
     graph = build(fake_provider)
     config: Any = {"configurable": {"thread_id": "thread-42"}}
     inputs = {"messages": [HumanMessage("what is 2+3?")]}

@@ -3,7 +3,9 @@
 # ruff: noqa: F811  (fixture parameters share the imported fixtures' names)
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from llamonitor.testing.fake_provider import FakeProvider
@@ -14,6 +16,9 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
 )
 from llamonitor_langchain import LlamonitorCallbackHandler
 
+sys.path.insert(0, str(Path(__file__).parent))
+from langgraph_kit import make_chat
+
 
 @pytest.fixture
 def handler() -> LlamonitorCallbackHandler:
@@ -23,13 +28,3 @@ def handler() -> LlamonitorCallbackHandler:
 @pytest.fixture
 def chat(fake_provider: FakeProvider) -> Iterator[object]:
     yield make_chat(fake_provider)
-
-
-def make_chat(fake: FakeProvider, **kwargs: object) -> object:
-    """A ChatOpenAI on the fake provider with its own async HTTP client (langchain-openai caches a
-    default one across event loops, which breaks when each test has its own loop)."""
-    import httpx
-    from langchain_openai import ChatOpenAI
-
-    return ChatOpenAI(model="gpt-4o-mini", base_url=fake.openai_base_url, api_key="test",  # type: ignore[arg-type]
-                      max_retries=0, http_async_client=httpx.AsyncClient(), **kwargs)

@@ -7,71 +7,16 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from langchain_core.messages import AnyMessage, HumanMessage
-from langchain_core.tools import tool
+from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
-from llamonitor.testing.fake_provider import FakeProvider, Reply
+from langgraph_kit import build, script
+from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor_langchain import LlamonitorCallbackHandler
-
-from .conftest import make_chat
-
-
-class State(TypedDict):
-    messages: Annotated[list[AnyMessage], add_messages]
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two numbers."""
-    return a + b
-
-
-def build(fake: FakeProvider) -> Any:
-    """agent --(tool call?)--> tools --> agent --> summarize (a subgraph with one node: polish)."""
-    llm = make_chat(fake).bind_tools([add])  # type: ignore[attr-defined]
-    plain = make_chat(fake)
-
-    def agent(state: State) -> dict[str, Any]:
-        return {"messages": [llm.invoke(state["messages"])]}
-
-    async def aagent(state: State) -> dict[str, Any]:
-        return {"messages": [await llm.ainvoke(state["messages"])]}
-
-    def route(state: State) -> str:
-        return "tools" if state["messages"][-1].tool_calls else "summarize"
-
-    def polish(state: State) -> dict[str, Any]:
-        return {"messages": [plain.invoke(state["messages"][-1].content)]}
-
-    sub = StateGraph(State)
-    sub.add_node("polish", polish)
-    sub.add_edge(START, "polish")
-    sub.add_edge("polish", END)
-
-    from langchain_core.runnables import RunnableLambda
-
-    g = StateGraph(State)
-    g.add_node("agent", RunnableLambda(agent, afunc=aagent))
-    g.add_node("tools", ToolNode([add]))
-    g.add_node("summarize", sub.compile())
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", route, ["tools", "summarize"])
-    g.add_edge("tools", "agent")
-    g.add_edge("summarize", END)
-    return g.compile()
-
-
-def _script(fake: FakeProvider) -> None:
-    fake.enqueue(Reply(text="", tool_calls=[("add", {"a": 2, "b": 3})], input_tokens=30, output_tokens=8),
-                 Reply(text="The sum is 5.", input_tokens=45, output_tokens=5),
-                 Reply(text="Five.", input_tokens=7, output_tokens=2))
 
 
 @pytest.mark.parametrize("mode", ["invoke", "ainvoke", "astream"])
 def test_graph_identities_handoffs_session(fake_provider: FakeProvider, memory_monitoring: Any, mode: str) -> None:
-    _script(fake_provider)
+    script(fake_provider)
     graph = build(fake_provider)
     handler = LlamonitorCallbackHandler()
     config: Any = {"callbacks": [handler], "configurable": {"thread_id": "thread-42"}}
