@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator
 
-from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend
+from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend, collect_events
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_to_dict
 
@@ -230,16 +230,7 @@ async def timeseries(request: Request, buckets: int = Query(24, ge=1, le=200), s
 async def load_events(request: Request, flt: EventFilter) -> list[MetricEvent]:
     """Up to ``max_analysis_events`` events matching ``flt`` (cursor pages of 10,000)."""
     cap: int = request.app.state.llamonitor.max_analysis_events
-    backend = backend_of(request)
-    out: list[MetricEvent] = []
-    cursor: str | None = None
-    while len(out) < cap:
-        page = await backend.events(flt, limit=min(MAX_PAGE, cap - len(out)), cursor=cursor)
-        out.extend(page.events)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    return out
+    return await collect_events(backend_of(request), flt, cap=cap)
 
 
 async def analysis(request: Request, session_id: str | None, start: datetime | None,

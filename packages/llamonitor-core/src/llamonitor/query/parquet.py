@@ -69,7 +69,6 @@ from llamonitor.query.summary import (
 )
 from llamonitor.query.timeseries import table_timeseries
 from llamonitor.query.types import (
-    MAX_PAGE,
     CostGroupBy,
     CostRow,
     EventFilter,
@@ -82,6 +81,7 @@ from llamonitor.query.types import (
     TraceInfo,
     check_buckets,
     check_page,
+    collect_events,
     decode_cursor,
     encode_cursor,
     sort_costs,
@@ -398,15 +398,7 @@ class ParquetQueryBackend:
 
     async def trace_events(self, trace_id: str, *, session_id: str | None = None) -> list[MetricEvent]:
         """See :meth:`QueryBackend.trace_events`."""
-        out: list[MetricEvent] = []
-        cursor: str | None = None
-        while True:
-            page = await self.events(EventFilter(trace_id=trace_id, session_id=session_id), limit=MAX_PAGE,
-                                     cursor=cursor)
-            out.extend(page.events)
-            if page.next_cursor is None:
-                return out
-            cursor = page.next_cursor
+        return await collect_events(self, EventFilter(trace_id=trace_id, session_id=session_id))
 
     # -- sessions and traces ----------------------------------------------------------------------
     def _grouped(self, table: pa.Table, key: str) -> list[dict[str, Any]]:

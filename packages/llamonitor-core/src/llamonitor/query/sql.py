@@ -20,7 +20,6 @@ from llamonitor.backends.sql_common import COLUMN_NAMES, ServerBackend, row_to_e
 from llamonitor.query import rollups as roll
 from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats, Summary
 from llamonitor.query.types import (
-    MAX_PAGE,
     CostGroupBy,
     CostRow,
     EventFilter,
@@ -32,6 +31,7 @@ from llamonitor.query.types import (
     bucket_plan,
     check_buckets,
     check_page,
+    collect_events,
     decode_cursor,
     encode_cursor,
     sort_costs,
@@ -253,15 +253,7 @@ class SqlQueryBackend:
 
     async def trace_events(self, trace_id: str, *, session_id: str | None = None) -> list[MetricEvent]:
         """See :meth:`QueryBackend.trace_events`."""
-        out: list[MetricEvent] = []
-        cursor: str | None = None
-        while True:
-            page = await self.events(EventFilter(trace_id=trace_id, session_id=session_id), limit=MAX_PAGE,
-                                     cursor=cursor)
-            out.extend(page.events)
-            if page.next_cursor is None:
-                return out
-            cursor = page.next_cursor
+        return await collect_events(self, EventFilter(trace_id=trace_id, session_id=session_id))
 
     # -- sessions and traces ----------------------------------------------------------------------
     async def sessions(self, filter: EventFilter | None = None, *, limit: int = 100,

@@ -226,6 +226,21 @@ class QueryBackend(Protocol):
         ...
 
 
+async def collect_events(backend: QueryBackend, filter: EventFilter | None = None, *,
+                         cap: int | None = None) -> list[MetricEvent]:
+    """Every event ``filter`` selects (at most ``cap``), in order, read page by page with the cursor."""
+    out: list[MetricEvent] = []
+    cursor: str | None = None
+    while cap is None or len(out) < cap:
+        size = MAX_PAGE if cap is None else min(MAX_PAGE, cap - len(out))
+        page = await backend.events(filter, limit=size, cursor=cursor)
+        out.extend(page.events)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return out
+
+
 def encode_cursor(start_ns: int, event_id: str) -> str:
     """The cursor after the event ``(start_ns, event_id)``."""
     return f"{start_ns}:{event_id}"
@@ -261,5 +276,5 @@ def sort_costs(rows: list[CostRow], by: str) -> list[CostRow]:
 
 __all__ = ["COST_GROUP_BY_VALUES", "GROUP_BY_VALUES", "MAX_PAGE", "CostGroupBy", "CostRow", "EventFilter",
            "EventPage", "GroupBy", "GroupStats", "LatencyStats", "QueryBackend", "SessionInfo", "Summary",
-           "TimeBucket", "TraceInfo", "bucket_plan", "check_buckets", "check_page", "decode_cursor", "encode_cursor",
-           "sort_costs", "sort_groups"]
+           "TimeBucket", "TraceInfo", "bucket_plan", "check_buckets", "check_page", "collect_events",
+           "decode_cursor", "encode_cursor", "sort_costs", "sort_groups"]
