@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from llamonitor.instrumentation.streams import retry_count
+from llamonitor.instrumentation.streams import error_attributes
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
@@ -96,15 +96,7 @@ class Call:
         """The SDK raised: record the error with the HTTP status when there is one."""
         self.ended = True
         try:
-            attrs: dict[str, Any] = {}
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                attrs["http.response.status_code"] = status
-            request = getattr(getattr(exc, "response", None), "request", None) or getattr(exc, "request", None)
-            retries = retry_count(request)
-            if retries is not None:
-                attrs["retries"] = retries
-            self.span.end(error=exc, attributes=attrs, input_content=self.input)
+            self.span.end(error=exc, attributes=error_attributes(exc), input_content=self.input)
         except Exception:
             warn_once("fail", "recording an Anthropic error failed")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from llamonitor.instrumentation.streams import retry_count
+from llamonitor.instrumentation.streams import error_attributes, retry_count
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
@@ -49,16 +49,7 @@ class Call:
         """The SDK raised: record the error (status code and retries when the SDK exposes them)."""
         self.ended = True
         try:
-            attrs: dict[str, Any] = {}
-            status = getattr(exc, "status_code", None)
-            if isinstance(status, int):
-                attrs["http.response.status_code"] = status
-            response = getattr(exc, "response", None)
-            request = getattr(response, "request", None) or getattr(exc, "request", None)
-            retries = retry_count(request)
-            if retries is not None:
-                attrs["retries"] = retries
-            self.span.end(error=exc, attributes=attrs, input_content=self.input)
+            self.span.end(error=exc, attributes=error_attributes(exc), input_content=self.input)
         except Exception:
             warn_once("fail", "recording an OpenAI error failed")
 

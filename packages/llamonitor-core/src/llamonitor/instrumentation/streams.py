@@ -1,4 +1,4 @@
-"""Stream proxies shared by the SDK adapters (``llamonitor-openai``, ``llamonitor-anthropic``).
+"""Stream proxies and error attributes shared by the SDK adapters (``llamonitor-openai``, ``llamonitor-anthropic``).
 
 A streamed SDK call returns an iterator; the adapters hand the caller a transparent proxy that
 shows each item to the adapter's call record and sends the event when the stream ends --
@@ -34,6 +34,18 @@ def retry_count(request: Any) -> int | None:
         return int(count) if count is not None else None
     except Exception:
         return None
+
+
+def error_attributes(exc: BaseException) -> dict[str, Any]:
+    """Span attributes of an SDK error: its HTTP status and the SDK's retry count, when it says."""
+    attrs: dict[str, Any] = {}
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        attrs["http.response.status_code"] = status
+    retries = retry_count(getattr(getattr(exc, "response", None), "request", None) or getattr(exc, "request", None))
+    if retries is not None:
+        attrs["retries"] = retries
+    return attrs
 
 
 class StreamProxy(wrapt.ObjectProxy[Any]):
