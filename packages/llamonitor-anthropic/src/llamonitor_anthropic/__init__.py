@@ -22,6 +22,7 @@ from typing import Any
 
 import wrapt
 from llamonitor import get_writer
+from llamonitor.instrumentation.patching import call_wrappers, replace_parsed
 from llamonitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 from llamonitor.tracing import is_recording, is_suppressed
 
@@ -58,11 +59,7 @@ def _complete(call: Call, result: Any, kwargs: dict[str, Any]) -> Any:
             call.finish_result(parsed)
             return result
         proxy = _wrap_stream(call, parsed)
-        cache = getattr(result, "_parsed_by_type", None)
-        if isinstance(cache, dict):
-            for key, value in list(cache.items()):
-                if value is parsed:
-                    cache[key] = proxy
+        replace_parsed(result, parsed, proxy)
         return result
     if kwargs.get("stream") is True:
         return _wrap_stream(call, result)
@@ -76,44 +73,11 @@ def _wrap_stream(call: Call, stream: Any) -> Any:
     return StreamProxy(stream, call)
 
 
-def _sync_create(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not is_recording() or is_suppressed():
-        return wrapped(*args, **kwargs)
-    try:
-        call = Call(kwargs, _capture(), kwargs.get("stream") is True)
-    except Exception:
-        warn_once("begin", "starting an Anthropic span failed")
-        return wrapped(*args, **kwargs)
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        call.fail(exc)
-        raise
-    try:
-        return _complete(call, result, kwargs)
-    except Exception:
-        warn_once("complete", "recording an Anthropic result failed")
-        return result
+def _begin(kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], dict[str, Any]]:
+    return Call(kwargs, _capture(), kwargs.get("stream") is True), kwargs, kwargs
 
 
-async def _async_create(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not is_recording() or is_suppressed():
-        return await wrapped(*args, **kwargs)
-    try:
-        call = Call(kwargs, _capture(), kwargs.get("stream") is True)
-    except Exception:
-        warn_once("begin", "starting an Anthropic span failed")
-        return await wrapped(*args, **kwargs)
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        call.fail(exc)
-        raise
-    try:
-        return _complete(call, result, kwargs)
-    except Exception:
-        warn_once("complete", "recording an Anthropic result failed")
-        return result
+_sync_create, _async_create = call_wrappers(_begin, _complete, warn_once, "Anthropic")
 
 
 class _ManagerProxy(wrapt.ObjectProxy[Any]):

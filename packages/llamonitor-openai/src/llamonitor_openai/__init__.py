@@ -21,8 +21,8 @@ import inspect
 from typing import Any
 
 from llamonitor import get_writer
+from llamonitor.instrumentation.patching import call_wrappers, replace_parsed
 from llamonitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
-from llamonitor.tracing import is_recording, is_suppressed
 
 from llamonitor_openai._call import Call
 from llamonitor_openai._patching import Patcher, Target, warn_once
@@ -88,11 +88,7 @@ def _complete(call: Call, result: Any, raw: str | None) -> Any:
         call.finish_result(parsed)
         return result
     proxy = _wrap_stream(call, parsed)
-    cache = getattr(result, "_parsed_by_type", None)
-    if isinstance(cache, dict):
-        for key, value in list(cache.items()):
-            if value is parsed:
-                cache[key] = proxy
+    replace_parsed(result, parsed, proxy)
     return result
 
 
@@ -107,50 +103,9 @@ def _wrap_stream(call: Call, stream: Any) -> Any:
     return stream
 
 
-def _sync_wrapper(kind: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not is_recording() or is_suppressed():
-            return wrapped(*args, **kwargs)
-        try:
-            call, kwargs, raw = _begin(kind, kwargs)
-        except Exception:
-            warn_once("begin", "starting an OpenAI span failed")
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        try:
-            return _complete(call, result, raw)
-        except Exception:
-            warn_once("complete", "recording an OpenAI result failed")
-            return result
-
-    return wrapper
-
-
-def _async_wrapper(kind: str) -> Any:
-    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not is_recording() or is_suppressed():
-            return await wrapped(*args, **kwargs)
-        try:
-            call, kwargs, raw = _begin(kind, kwargs)
-        except Exception:
-            warn_once("begin", "starting an OpenAI span failed")
-            return await wrapped(*args, **kwargs)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        try:
-            return _complete(call, result, raw)
-        except Exception:
-            warn_once("complete", "recording an OpenAI result failed")
-            return result
-
-    return wrapper
+def _wrappers(kind: str) -> tuple[Any, Any]:
+    """The sync and async wrappers of one OpenAI method of kind ``kind``."""
+    return call_wrappers(lambda kwargs: _begin(kind, kwargs), _complete, warn_once, "OpenAI")
 
 
 def _targets() -> list[Target]:
@@ -164,8 +119,9 @@ def _targets() -> list[Target]:
         ("openai.resources.completions", "Completions", "AsyncCompletions", ("create",), "text_completion"),
     ):
         for method in methods:
-            targets.append((module, sync_cls, method, _sync_wrapper(kind)))
-            targets.append((module, async_cls, method, _async_wrapper(kind)))
+            sync_wrapper, async_wrapper = _wrappers(kind)
+            targets.append((module, sync_cls, method, sync_wrapper))
+            targets.append((module, async_cls, method, async_wrapper))
     return targets
 
 

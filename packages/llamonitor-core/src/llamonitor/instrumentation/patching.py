@@ -86,3 +86,65 @@ class Patcher:
         while self._saved:
             cls, method, original = self._saved.pop()
             setattr(cls, method, original)
+
+
+def call_wrappers(begin: Callable[[dict[str, Any]], tuple[Any, dict[str, Any], Any]],
+                  complete: Callable[[Any, Any, Any], Any], warn_once: Callable[[str, str], None],
+                  sdk: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The sync and async wrapt wrappers of one SDK method, never breaking the user's call.
+
+    ``begin(kwargs)`` starts the record and returns ``(call, kwargs to send, state)``;
+    ``complete(call, result, state)`` attaches the result and returns what the caller receives (a
+    stream proxy, say). The SDK's exception goes to ``call.fail(exc)`` and is re-raised unchanged;
+    a failure of ours is logged once (``warn_once``) and the call goes through untouched.
+    """
+    from llamonitor.tracing import is_recording, is_suppressed
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not is_recording() or is_suppressed():
+            return wrapped(*args, **kwargs)
+        try:
+            call, kwargs, state = begin(kwargs)
+        except Exception:
+            warn_once("begin", f"starting an {sdk} span failed")
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        try:
+            return complete(call, result, state)
+        except Exception:
+            warn_once("complete", f"recording an {sdk} result failed")
+            return result
+
+    async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not is_recording() or is_suppressed():
+            return await wrapped(*args, **kwargs)
+        try:
+            call, kwargs, state = begin(kwargs)
+        except Exception:
+            warn_once("begin", f"starting an {sdk} span failed")
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        try:
+            return complete(call, result, state)
+        except Exception:
+            warn_once("complete", f"recording an {sdk} result failed")
+            return result
+
+    return sync_wrapper, async_wrapper
+
+
+def replace_parsed(result: Any, parsed: Any, proxy: Any) -> None:
+    """Make a raw response's ``parse()`` return ``proxy`` from now on (its per-type parse cache)."""
+    cache = getattr(result, "_parsed_by_type", None)
+    if isinstance(cache, dict):
+        for key, value in list(cache.items()):
+            if value is parsed:
+                cache[key] = proxy
