@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+from typing import Any
 
 _span_counter = itertools.count(1)
 _trace_counter = itertools.count(1)
@@ -71,7 +72,42 @@ def event_uuid(number: int) -> str:
     The first 80 bits are this process's random prefix (formatted once); the last 48 bits
     mix the prefix with the span number, so only 12 hex digits are formatted per event.
     """
-    if number < _TAIL_LIMIT:
-        return _uuid_head + format(_uuid_tail ^ number, "012x")
+    if 0 <= number < _TAIL_LIMIT:
+        return _uuid_head + (_uuid_tail ^ number).to_bytes(6, "big").hex()
     h = ((_prefix96 ^ (number << 1)) & _MASK128).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _counter_values(values: list[Any]) -> bool:
+    """Whether every value is an int in the plain counter range (``min`` / ``max`` run in C)."""
+    try:
+        return bool(values) and min(values) > 0 and max(values) < _TAIL_LIMIT and all(
+            type(v) is int for v in (values[0], values[-1]))
+    except TypeError:  # strings among ints (adapter-provided ids)
+        return False
+
+
+# Batch formatting for the writer: one comprehension per batch, the same strings as the
+# per-id functions above; a non-int value (an id given by an adapter) passes through as str.
+def event_uuids(values: list[Any]) -> list[str]:
+    """:func:`event_uuid` of each number (strings are kept as given)."""
+    if _counter_values(values):
+        head, tail = _uuid_head, _uuid_tail
+        return [head + (tail ^ n).to_bytes(6, "big").hex() for n in values]
+    return [event_uuid(v) if isinstance(v, int) else str(v) for v in values]
+
+
+def span_hexes(values: list[Any]) -> list[str]:
+    """:func:`span_hex` of each number (strings are kept as given)."""
+    if _counter_values(values):
+        prefix = _prefix64
+        return [(prefix | n).to_bytes(8, "big").hex() for n in values]
+    return [span_hex(v) if isinstance(v, int) else str(v) for v in values]
+
+
+def trace_hexes(values: list[Any]) -> list[str]:
+    """:func:`trace_hex` of each number (strings are kept as given, ``None`` as "")."""
+    if _counter_values(values):
+        prefix = _prefix96
+        return [((prefix ^ n) & _MASK128).to_bytes(16, "big").hex() for n in values]
+    return [trace_hex(v) if isinstance(v, int) else (v or "") for v in values]

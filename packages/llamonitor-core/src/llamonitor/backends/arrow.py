@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +19,6 @@ from llamonitor.schema.serialize import (
     EVENT_FIELDS,
     NESTED,
     NESTED_FIELDS,
-    dumps_attributes,
     loads_attributes,
 )
 
@@ -128,57 +126,10 @@ def warm_up() -> None:
 
     The worker calls this right after start-up so the first real batch is not slowed down.
     """
+    from llamonitor.backends.columnar import events_to_table
+
     events_to_table([])
     pa.array(["warm"], type=_S)
-
-
-def _nested_column(name: str, objs: list[Any]) -> pa.Array:
-    """A struct column from the nested objects of one group (``None``: a null struct)."""
-    typ = _NESTED_TYPES[name]
-    present = [o for o in objs if o is not None]
-    if not present:
-        return pa.nulls(len(objs), type=typ)
-    children = [pa.array([getattr(o, sub) for o in present], type=typ.field(i).type)
-                for i, sub in enumerate(NESTED_FIELDS[name])]
-    if len(present) == len(objs):
-        return pa.StructArray.from_arrays(children, fields=list(typ))
-    # children hold the present rows only: spread them out with a null where a group is absent
-    dense = pa.StructArray.from_arrays(children, fields=list(typ))
-    positions: list[int | None] = []
-    k = 0
-    for o in objs:
-        if o is None:
-            positions.append(None)
-        else:
-            positions.append(k)
-            k += 1
-    return dense.take(pa.array(positions, type=pa.int32()))
-
-
-def events_to_table(events: Sequence[MetricEvent]) -> pa.Table:
-    """Columnar conversion with the fixed schema (no inference, no drift).
-
-    Column by column: one list comprehension per field and one ``pa.array`` per column, no
-    per-event dict, tuple or other container -- so the conversion does not trigger the cyclic
-    garbage collector (which, with many live events in the process, cost more than the
-    conversion itself). A struct column is built from its children (over the events that have
-    the group) and spread out with nulls where the group is absent. Times are integer
-    nanoseconds cast to timestamps (no datetime objects).
-    """
-    columns: list[pa.Array] = []
-    for name in EVENT_FIELDS:
-        typ = EVENT_SCHEMA.field(COLUMN_NAMES[name]).type
-        values = [getattr(e, name) for e in events]
-        if name in NESTED_FIELDS:
-            columns.append(_nested_column(name, values))
-        elif typ == _TS:
-            columns.append(pa.array(values, type=_I).cast(typ))
-        elif name == "custom_attributes":
-            storage = pa.array([dumps_attributes(a) for a in values], type=_S)
-            columns.append(pa.ExtensionArray.from_storage(JSON_TYPE, storage))
-        else:
-            columns.append(pa.array(values, type=typ))
-    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
 
 
 def _storage(column: pa.ChunkedArray) -> pa.ChunkedArray:

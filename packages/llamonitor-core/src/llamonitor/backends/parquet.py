@@ -33,8 +33,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from llamonitor.backends.arrow import EVENT_SCHEMA, events_to_table
+from llamonitor.backends.arrow import EVENT_SCHEMA
 from llamonitor.backends.base import StorageBackend
+from llamonitor.backends.columnar import batch_columns, columns_to_table
+from llamonitor.backends.sql_common import COLUMN_NAMES
+from llamonitor.schema.batch import Column
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
 from llamonitor.transport.spill import safe_name
@@ -42,45 +45,47 @@ from llamonitor.transport.spill import safe_name
 #: footer key naming the batch a file was written by (read by :mod:`llamonitor.query.parquet`)
 BATCH_KEY = b"llamonitor.batch"
 
+_ID, _SESSION, _START = (COLUMN_NAMES.index(c) for c in ("event_id", "session_id", "start_time_ns"))
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _EPOCH_DATE = date(1970, 1, 1)
 
 
-def unique_events(events: Sequence[MetricEvent]) -> Sequence[MetricEvent]:
-    """``events`` with each ``event_id`` once (the first), unchanged when ids are unique."""
-    seen = {e.event_id for e in events}
-    if len(seen) == len(events):
-        return events
-    out: list[MetricEvent] = []
-    for event in events:
-        if event.event_id in seen:
-            seen.discard(event.event_id)
-            out.append(event)
-    return out
+def first_occurrences(ids: list[str]) -> list[int] | None:
+    """Positions of each id's first occurrence, or ``None`` when every id is unique."""
+    if len(set(ids)) == len(ids):
+        return None
+    seen: set[str] = set()
+    keep: list[int] = []
+    for i, event_id in enumerate(ids):
+        if event_id not in seen:
+            seen.add(event_id)
+            keep.append(i)
+    return keep
 
 
-def file_name(events: Sequence[MetricEvent]) -> str:
+def _ids_digest(ids: list[str], size: int) -> str:
+    return hashlib.blake2b("\x00".join(ids).encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
+
+
+def file_name(ids: list[str], first_start_ns: int) -> str:
     """``events_<first event's UTC day and minute>_<hash of the event ids>.parquet``.
 
     Deterministic in the events: the same batch always gets the same name, so writing it again
     replaces the earlier file. The time part (from the events, not the clock) only keeps
     listings in rough time order.
     """
-    ids = "\x00".join(e.event_id for e in events).encode("utf-8", "surrogatepass")
-    digest = hashlib.blake2b(ids, digest_size=12)
-    stamp = datetime.fromtimestamp(min(e.start_time_ns for e in events) // 1_000_000_000, tz=timezone.utc)
-    return f"events_{stamp:%Y%m%dT%H%M}_{digest.hexdigest()}.parquet"
+    stamp = datetime.fromtimestamp(first_start_ns // 1_000_000_000, tz=timezone.utc)
+    return f"events_{stamp:%Y%m%dT%H%M}_{_ids_digest(ids, 12)}.parquet"
 
 
-def batch_tag(events: Sequence[MetricEvent]) -> str:
+def batch_tag(ids: list[str]) -> str:
     """A hash of a batch's event ids, in order, recorded in each of its files' footers.
 
     Files with the same tag hold parts of the same batch, hence no event twice (see
     :func:`llamonitor.query.parquet.overlapping`). It is as specific as the file names: the
     same tag means the same ids in the same order, hence the same file names.
     """
-    ids = "\x00".join(e.event_id for e in events).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(ids, digest_size=16).hexdigest()
+    return _ids_digest(ids, 16)
 
 
 class ParquetBackend(StorageBackend):
@@ -104,34 +109,45 @@ class ParquetBackend(StorageBackend):
         if not os.access(self.root, os.W_OK):
             raise PermissionError(f"parquet backend: output_dir {str(self.root)!r} is not writable")
 
-    def _groups(self, events: Sequence[MetricEvent]) -> dict[str, list[MetricEvent]]:
-        groups: dict[str, list[MetricEvent]] = defaultdict(list)
+    def _partitions(self, columns: list[Column], positions: list[int]) -> dict[str, list[int]]:
+        """Partition name -> positions (in batch order) of the events it gets."""
         if self.config.partition_by == "session_id":
-            for event in events:
-                groups[safe_name(event.session_id or "default")].append(event)
+            sessions = columns[_SESSION] or []
+            groups: dict[str, list[int]] = defaultdict(list)
+            for i in positions:
+                groups[safe_name(sessions[i] or "default")].append(i)
             return groups
-        # Group by UTC day number first (an integer division per event), name days after.
-        by_day: dict[int, list[MetricEvent]] = defaultdict(list)
-        for event in events:
-            by_day[event.start_time_ns // _NS_PER_DAY].append(event)
-        for day, members in by_day.items():
-            groups[(_EPOCH_DATE + timedelta(days=day)).isoformat()] = members
-        return groups
+        starts = columns[_START] or []
+        days = [starts[i] // _NS_PER_DAY for i in positions]
+        if days.count(days[0]) == len(days):  # the usual case: one batch, one day
+            return {(_EPOCH_DATE + timedelta(days=days[0])).isoformat(): positions}
+        by_day: dict[int, list[int]] = defaultdict(list)
+        for i, day in zip(positions, days, strict=True):
+            by_day[day].append(i)
+        return {(_EPOCH_DATE + timedelta(days=day)).isoformat(): members for day, members in by_day.items()}
 
     def write_sync(self, events: Sequence[MetricEvent]) -> list[Path]:
         """Write ``events`` now (blocking), all partitions or none; returns the files written."""
+        if not events:
+            return []
+        columns = batch_columns(events)
+        table = columns_to_table(columns, len(events))
+        ids: list[str] = columns[_ID] or []
+        starts: list[int] = columns[_START] or []
+        keep = first_occurrences(ids)
+        positions = list(range(len(events))) if keep is None else keep
+        metadata = {**(EVENT_SCHEMA.metadata or {}),
+                    BATCH_KEY: batch_tag(ids if keep is None else [ids[i] for i in keep]).encode("ascii")}
         staged: list[tuple[Path, Path, int]] = []
-        distinct = unique_events(events)
-        metadata = {**(EVENT_SCHEMA.metadata or {}), BATCH_KEY: batch_tag(distinct).encode("ascii")}
         try:
-            for partition, group in self._groups(distinct).items():
+            for partition, members in self._partitions(columns, positions).items():
                 folder = self.root / partition
                 folder.mkdir(parents=True, exist_ok=True)
-                name = file_name(group)
+                name = file_name([ids[i] for i in members], min(starts[i] for i in members))
                 tmp = folder / f".{name}.tmp"
-                staged.append((tmp, folder / name, len(group)))
-                table = events_to_table(group).replace_schema_metadata(metadata)
-                pq.write_table(table, tmp, compression=self._compression)
+                staged.append((tmp, folder / name, len(members)))
+                part = table if len(members) == len(events) else table.take(members)
+                pq.write_table(part.replace_schema_metadata(metadata), tmp, compression=self._compression)
         except BaseException:
             for tmp, _, _ in staged:
                 tmp.unlink(missing_ok=True)
@@ -144,8 +160,7 @@ class ParquetBackend(StorageBackend):
 
     async def write_batch(self, events: Sequence[MetricEvent]) -> None:
         # The worker owns this loop; writing inline avoids a thread hop per batch.
-        if events:
-            self.write_sync(events)
+        self.write_sync(events)
 
     async def close(self) -> None:
         await asyncio.sleep(0)

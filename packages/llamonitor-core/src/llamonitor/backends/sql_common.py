@@ -22,6 +22,7 @@ from llamonitor.backends.arrow import EVENT_SCHEMA
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.dsn import BackendConnectionError, mask_dsn, scrub
 from llamonitor.backends.identifiers import validate_identifier
+from llamonitor.schema.batch import batch_rows
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes, loads_attributes
@@ -131,9 +132,8 @@ def event_to_row(event: MetricEvent) -> tuple[Any, ...]:
 
 
 def events_to_rows(events: Sequence[MetricEvent]) -> list[tuple[Any, ...]]:
-    """:func:`event_to_row` of each event."""
-    convert = _event_to_row
-    return [convert(e) for e in events]
+    """:func:`event_to_row` of each event (an :class:`~llamonitor.schema.batch.EventBatch` has its rows)."""
+    return batch_rows(events, _event_to_row)
 
 
 def row_to_event(row: Sequence[Any]) -> MetricEvent:

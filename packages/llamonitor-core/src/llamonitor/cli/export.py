@@ -126,7 +126,8 @@ class _ParquetWriter(_Writer):
     def __init__(self, path: str, compression: str) -> None:
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.arrow import EVENT_SCHEMA, events_to_table
+        from llamonitor.backends.arrow import EVENT_SCHEMA
+        from llamonitor.backends.columnar import events_to_table
 
         self.to_table = events_to_table
         self.writer = pq.ParquetWriter(path, EVENT_SCHEMA, compression=None if compression == "none" else compression)

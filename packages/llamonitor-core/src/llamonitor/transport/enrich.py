@@ -8,14 +8,16 @@ and counted; it never loses the event.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
 from llamonitor.instrumentation.base import CollectorRegistry
+from llamonitor.schema.batch import Column, EventBatch, Row, columns_to_rows
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import MetricEvent, TokenUsage
-from llamonitor.schema.serialize import NESTED, NESTED_FIELDS
+from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes
 from llamonitor.transport.records import OperationSpec
 
 logger = logging.getLogger("llamonitor")
@@ -48,6 +50,13 @@ class EventBuilder:
         self._warned: set[str] = set()
         # Many events share a trace: format each generated trace id once.
         self._trace_hex: dict[int, str] = {}
+        # Most events carry only their decorator's attributes: serialise those once per spec.
+        self._spec_json: dict[int, tuple[OperationSpec, str]] = {}
+        #: events that went the fast path (plain records straight to rows)
+        self.plain_built = 0
+        self.build_errors = 0
+        self._plain_columns_fn: Callable[..., list[Column]] | None = None
+        self._warned_plain = False
 
     def _trace(self, trace: int | str | None) -> str:
         if trace is None or isinstance(trace, str):
@@ -58,6 +67,84 @@ class EventBuilder:
                 self._trace_hex.clear()
             cached = self._trace_hex[trace] = trace_hex(trace)
         return cached
+
+    def _attributes_json(self, spec: OperationSpec) -> str:
+        cached = self._spec_json.get(id(spec))
+        if cached is None or cached[0] is not spec:
+            if len(self._spec_json) > 10_000:
+                self._spec_json.clear()
+            cached = self._spec_json[id(spec)] = (spec, dumps_attributes(spec.custom_attributes) or "{}")
+        return cached[1]
+
+    def _plain_specs(self, records: list[tuple[Any, ...]]) -> set[int]:
+        """Ids of the batch's specs whose events nothing but the record shapes (no collectors, no capture)."""
+        default_capture = self.config.capture_content
+        plain: set[int] = set()
+        for spec in {id(r[0]): r[0] for r in records}.values():
+            capture = spec.capture_content if spec.capture_content is not None else default_capture
+            if not spec.collectors and not capture:
+                plain.add(id(spec))
+        return plain
+
+    def _plain_columns(self, records: list[tuple[Any, ...]]) -> list[Column]:
+        if self._plain_columns_fn is None:
+            from llamonitor.transport.plain import plain_columns
+
+            self._plain_columns_fn = plain_columns
+        return self._plain_columns_fn(
+            records, default_session=self.config.default_session_id, attributes_json=self._attributes_json,
+            safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE))
+
+    def build_batch(self, records: list[tuple[Any, ...]]) -> EventBatch:
+        """Build a batch: plain records straight to columns, the others to events (see :mod:`~llamonitor.schema.batch`).
+
+        A record is plain when its spec has no collectors and no content capture and it carries
+        no token usage (which brings the cost collector). A record that cannot be built is
+        counted in :attr:`build_errors` and left out.
+        """
+        from llamonitor.backends.sql_common import event_to_row
+
+        plain: list[tuple[Any, ...]] = []
+        plain_cols: list[Column] | None = None
+        try:
+            plain_specs = self._plain_specs(records)
+            flags = [id(r[0]) in plain_specs and (r[12] is None or r[12].get("usage") is None) for r in records]
+            plain = [r for r, flag in zip(records, flags, strict=True) if flag]
+            if plain:
+                plain_cols = self._plain_columns(plain)
+        except Exception:
+            # Unexpected values: the general path takes every record, and counts what it cannot build.
+            flags = [False] * len(records)
+            plain_cols = None
+            if not self._warned_plain:
+                self._warned_plain = True
+                logger.warning("llamonitor: fast event path failed; building the batch one event at a time "
+                               "(logged once)", exc_info=True)
+        if plain_cols is not None and len(plain) == len(records):
+            self.plain_built += len(plain)
+            return EventBatch([None] * len(records), list(records), self.build, event_to_row, columns=plain_cols)
+        plain_rows = iter(columns_to_rows(plain_cols, len(plain)) if plain_cols is not None else ())
+        events: list[MetricEvent | None] = []
+        rows: list[Row | None] = []
+        sources: list[Any] = []
+        for rec, flag in zip(records, flags, strict=True):
+            if flag and plain_cols is not None:
+                rows.append(next(plain_rows))
+                events.append(None)
+                sources.append(rec)
+                self.plain_built += 1
+                continue
+            try:
+                event = self.build(rec)
+            except Exception:
+                self.build_errors += 1
+                if self.build_errors == 1:
+                    logger.exception("llamonitor: could not build an event (counted in build_errors)")
+                continue
+            events.append(event)
+            rows.append(None)
+            sources.append(None)
+        return EventBatch(events, sources, self.build, event_to_row, rows=rows)
 
     def build(self, rec: tuple[Any, ...]) -> MetricEvent:
         (spec, session, trace, span, parent, agent, start_ns, duration_ns,

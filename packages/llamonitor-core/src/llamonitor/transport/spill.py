@@ -70,7 +70,7 @@ class SpillStore:
         # pyarrow is imported on first spill, not when llamonitor is imported.
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.arrow import events_to_table
+        from llamonitor.backends.columnar import events_to_table
 
         name = f"batch_{time.time_ns()}_{os.getpid()}_{next(_seq)}.parquet"
         final = folder / name

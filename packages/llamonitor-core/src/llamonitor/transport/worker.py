@@ -84,7 +84,6 @@ class MonitoringWriter:
         self.processed = 0
         #: events taken from the queue and not yet delivered to every sink
         self.in_flight = 0
-        self.build_errors = 0
         self.batches = 0
         self.started_at: float | None = None
 
@@ -171,7 +170,8 @@ class MonitoringWriter:
             "overflow_policy": rec.policy,
             "processed": self.processed,
             "batches": self.batches,
-            "build_errors": self.build_errors,
+            "build_errors": self.builder.build_errors,
+            "fast_path_events": self.builder.plain_built,
             "dropped_overflow": rec.dropped_overflow,
             "spilled_overflow": rec.spilled_overflow,
             "blocked_calls": rec.blocked_total,
@@ -243,15 +243,7 @@ class MonitoringWriter:
                 return
 
     def _process(self, records: list[Any]) -> None:
-        events: list[MetricEvent] = []
-        build = self.builder.build
-        for record in records:
-            try:
-                events.append(build(record))
-            except Exception:
-                self.build_errors += 1
-                if self.build_errors == 1:
-                    logger.exception("llamonitor: could not build an event (counted in build_errors)")
+        events = self.builder.build_batch(records)
         self.processed += len(records)
         if not events:
             return

@@ -1,0 +1,98 @@
+"""Flat event columns to the Arrow table of :data:`~llamonitor.backends.arrow.EVENT_SCHEMA`.
+
+Parquet files, spill files and exports all go through here. The input is the server backends'
+flat layout (:mod:`llamonitor.backends.sql_common`) column by column, which the writer builds
+straight from plain records (:class:`~llamonitor.schema.batch.EventBatch`; other events are
+converted to rows and transposed once, in C). Each column becomes one ``pa.array`` with its
+fixed type (no inference, no drift); a nested group becomes a struct column of its flat
+columns, null where the event's ``nested_groups`` bit is clear. A column or group that is null
+for the whole batch (usually most of them) becomes one all-null array without a look at values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from llamonitor.backends.arrow import COLUMN_NAMES as ARROW_NAMES
+from llamonitor.backends.arrow import EVENT_SCHEMA, JSON_TYPE
+from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_rows
+from llamonitor.schema.batch import Column, EventBatch
+from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.serialize import EVENT_FIELDS, NESTED_FIELDS
+
+_INDEX = {name: i for i, name in enumerate(COLUMN_NAMES)}
+_MASK_INDEX = _INDEX["nested_groups"]
+_I64 = pa.int64()
+
+
+def _plan() -> list[tuple[str, pa.DataType, Any]]:
+    """Per Arrow column: (kind, type, flat column index or (group bit, child indexes))."""
+    by_group = {(c.group, c.field): _INDEX[c.name] for c in COLUMNS if c.group is not None}
+    plan: list[tuple[str, pa.DataType, Any]] = []
+    for name in EVENT_FIELDS:
+        typ = EVENT_SCHEMA.field(ARROW_NAMES[name]).type
+        if name in NESTED_FIELDS:
+            bit = 1 << list(PREFIXES).index(name)
+            plan.append(("struct", typ, (bit, [by_group[(name, sub)] for sub in NESTED_FIELDS[name]])))
+        elif name == "custom_attributes":
+            plan.append(("json", typ, _INDEX[name]))
+        elif pa.types.is_timestamp(typ):
+            plan.append(("time", typ, _INDEX[name]))
+        else:
+            plan.append(("plain", typ, _INDEX[name]))
+    return plan
+
+
+_PLAN = _plan()
+
+
+def batch_columns(events: Sequence[MetricEvent]) -> list[Column]:
+    """The flat columns of ``events`` (an :class:`EventBatch` has them; others are converted)."""
+    if isinstance(events, EventBatch):
+        return events.columns
+    rows = events_to_rows(events)
+    return [list(c) for c in zip(*rows, strict=True)] if rows else []
+
+
+def columns_to_table(columns: Sequence[Column], n: int) -> pa.Table:
+    """The Arrow table (fixed schema) of ``n`` events' flat columns (``None``: all null)."""
+    if not n:
+        return EVENT_SCHEMA.empty_table()
+    masks = columns[_MASK_INDEX]
+    present = 0
+    for mask in set(masks or ()):  # a handful of distinct masks per batch
+        present |= mask
+    arrays: list[pa.Array] = []
+    for kind, typ, where in _PLAN:
+        if kind == "struct":
+            bit, children = where
+            if not present & bit:
+                arrays.append(pa.nulls(n, type=typ))
+                continue
+            assert masks is not None
+            child_arrays = [pa.array(_values(columns[i], n), type=typ.field(k).type) for k, i in enumerate(children)]
+            absent = None
+            if any(not m & bit for m in masks):
+                absent = pa.array([not m & bit for m in masks], type=pa.bool_())
+            arrays.append(pa.StructArray.from_arrays(child_arrays, fields=list(typ), mask=absent))
+        elif columns[where] is None:
+            arrays.append(pa.nulls(n, type=typ))
+        elif kind == "time":
+            arrays.append(pa.array(columns[where], type=_I64).cast(typ))
+        elif kind == "json":
+            arrays.append(pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(columns[where], type=pa.string())))
+        else:
+            arrays.append(pa.array(columns[where], type=typ))
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def _values(column: Column, n: int) -> list[Any]:
+    return [None] * n if column is None else column
+
+
+def events_to_table(events: Sequence[MetricEvent]) -> pa.Table:
+    """The Arrow table of ``events`` (through their flat columns: one conversion path for every writer)."""
+    return columns_to_table(batch_columns(events), len(events))

@@ -1,0 +1,102 @@
+"""The writer's fast path: plain records straight to storage columns.
+
+A *plain* record is one no collector and no content capture will touch (most decorated calls,
+and every call whose adapter reports no token usage). Everything its event holds is already in
+the record, so the writer builds the batch's columns directly -- one comprehension per column,
+no :class:`~llamonitor.schema.events.MetricEvent`, no nested objects, no per-event tuple --
+in the flat layout of :mod:`llamonitor.backends.sql_common`. A column that is null for the
+whole batch (the text, image, usage and cost groups; usually the agent group, contents and
+errors) is not built at all: it is ``None``.
+
+The values must be exactly those of ``event_to_row(EventBuilder.build(record))``; a test holds
+the two paths equal. Imported by the writer thread on its first batch (the column layout
+imports pyarrow, which ``import llamonitor`` must not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES
+from llamonitor.ids import event_uuids, span_hex, span_hexes, trace_hexes
+from llamonitor.schema.batch import Column
+from llamonitor.schema.events import SCHEMA_VERSION
+from llamonitor.schema.serialize import dumps_attributes
+
+_AGENT_BIT = 1 << list(PREFIXES).index("agent")
+_AGENT_COLUMNS = tuple((COLUMN_NAMES.index(c.name), str(c.field)) for c in COLUMNS if c.group == "agent")
+_AT = {name: i for i, name in enumerate(COLUMN_NAMES)}
+
+
+def _same(values: list[Any]) -> bool:
+    """Whether every item is the first one (``list.count`` compares in C, by identity first)."""
+    return values.count(values[0]) == len(values)
+
+
+def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
+                  attributes_json: Callable[[Any], str], safe_text: Callable[[Any], str]) -> list[Column]:
+    """The columns (``sql_common.COLUMN_NAMES`` order) of a non-empty batch of plain records.
+
+    ``attributes_json(spec)`` serialises a spec's own attributes (cached by the caller);
+    ``safe_text(error)`` is the event's error message.
+    """
+    n = len(records)
+    cols: list[Column] = [None] * len(COLUMN_NAMES)
+    (specs, sessions, traces, spans, parents, agents, starts, durations,
+     _args, _kwargs, _results, errors, extras) = (list(c) for c in zip(*records, strict=True))
+    one_spec = _same(specs)
+    no_extra = extras.count(None) == n
+
+    ids = event_uuids(spans)
+    if not no_extra:
+        ids = [e["event_id"] if e and "event_id" in e else i for i, e in zip(ids, extras, strict=True)]
+    cols[_AT["event_id"]] = ids
+    cols[_AT["session_id"]] = ([default_session] * n if sessions.count(None) == n
+                               else [s or default_session for s in sessions])
+    cols[_AT["trace_id"]] = trace_hexes(traces)
+    cols[_AT["span_id"]] = span_hexes(spans)
+    if parents.count(None) != n:
+        cols[_AT["parent_span_id"]] = [span_hex(p) if isinstance(p, int) else p for p in parents]
+
+    cols[_AT["start_time_ns"]] = starts
+    cols[_AT["end_time_ns"]] = [s + d for s, d in zip(starts, durations, strict=True)]
+    cols[_AT["duration_ms"]] = [d / 1e6 for d in durations]
+    if errors.count(None) == n:
+        cols[_AT["error"]] = [False] * n
+    else:
+        cols[_AT["error"]] = [e is not None for e in errors]
+        cols[_AT["error_type"]] = [None if e is None else type(e).__name__ for e in errors]
+        cols[_AT["error_message"]] = [None if e is None else safe_text(e) for e in errors]
+
+    for name in ("operation_name", "operation_type", "model", "provider"):
+        if one_spec:
+            value = getattr(specs[0], name)
+            column = [value] * n if value is not None else None
+        else:
+            column = [getattr(s, name) for s in specs]
+        if not no_extra and name in ("model", "provider"):
+            base = column or [None] * n
+            column = [(e.get(name) if e else None) or b for b, e in zip(base, extras, strict=True)]
+        if column is not None and column.count(None) != n:
+            cols[_AT[name]] = column
+
+    if agents.count(None) != n:
+        for at, field in _AGENT_COLUMNS:
+            cols[at] = [None if a is None else getattr(a, field) for a in agents]
+        cols[_AT["nested_groups"]] = [0 if a is None else _AGENT_BIT for a in agents]
+    else:
+        cols[_AT["nested_groups"]] = [0] * n
+
+    if one_spec:
+        attributes = [attributes_json(specs[0])] * n
+    else:
+        attributes = [attributes_json(s) for s in specs]
+    if not no_extra:
+        for i, extra in enumerate(extras):
+            extra_attrs = extra.get("attributes") if extra else None
+            if extra_attrs:
+                attributes[i] = dumps_attributes({**specs[i].custom_attributes, **extra_attrs}) or "{}"
+    cols[_AT["custom_attributes"]] = attributes
+    cols[_AT["schema_version"]] = [SCHEMA_VERSION] * n
+    return cols
