@@ -20,19 +20,27 @@ _MASK128 = (1 << 128) - 1
 _TAIL_LIMIT = 1 << 32
 _uuid_head = ""
 _uuid_tail = 0
+# The random parts as hex, for batch formatting: a counter below 2**32 only fills the low 8 hex
+# digits of each id (the prefixes' low 32 bits are zero), so an id is a head plus those digits.
+_span_head = ""
+_trace_head = ""
+_event_head = ""
 
 
 def _reseed() -> None:
     global _prefix64, _prefix96
     # 32 random bits above a 32-bit counter for span ids (OpenTelemetry's 8 bytes);
     # 96 random bits above the counter for 16-byte trace and event ids.
-    global _uuid_head, _uuid_tail
+    global _uuid_head, _uuid_tail, _span_head, _trace_head, _event_head
     _prefix64 = secrets.randbits(32) << 32
     _prefix96 = secrets.randbits(96) << 32
     h = _prefix96.to_bytes(16, "big").hex()
     _uuid_head = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
     # Low 48 bits: 16 random bits above the 32-bit counter field (counter bits are zero).
     _uuid_tail = int(h[20:], 16)
+    _span_head = _prefix64.to_bytes(8, "big").hex()[:8]
+    _trace_head = h[:24]
+    _event_head = _uuid_head + h[20:24]
 
 
 _reseed()
@@ -89,25 +97,19 @@ def _counter_values(values: list[Any]) -> bool:
 
 # Batch formatting for the writer: one comprehension per batch, the same strings as the
 # per-id functions above; a non-int value (an id given by an adapter) passes through as str.
-def event_uuids(values: list[Any]) -> list[str]:
-    """:func:`event_uuid` of each number (strings are kept as given)."""
+def span_and_event_ids(values: list[Any]) -> tuple[list[str], list[str]]:
+    """(:func:`span_hex`, :func:`event_uuid`) of each number (strings are kept as given, in both)."""
     if _counter_values(values):
-        head, tail = _uuid_head, _uuid_tail
-        return [head + (tail ^ n).to_bytes(6, "big").hex() for n in values]
-    return [event_uuid(v) if isinstance(v, int) else str(v) for v in values]
-
-
-def span_hexes(values: list[Any]) -> list[str]:
-    """:func:`span_hex` of each number (strings are kept as given)."""
-    if _counter_values(values):
-        prefix = _prefix64
-        return [(prefix | n).to_bytes(8, "big").hex() for n in values]
-    return [span_hex(v) if isinstance(v, int) else str(v) for v in values]
+        digits = [n.to_bytes(4, "big").hex() for n in values]  # shared by both ids of a span
+        span, event = _span_head, _event_head
+        return [span + d for d in digits], [event + d for d in digits]
+    return ([span_hex(v) if isinstance(v, int) else str(v) for v in values],
+            [event_uuid(v) if isinstance(v, int) else str(v) for v in values])
 
 
 def trace_hexes(values: list[Any]) -> list[str]:
     """:func:`trace_hex` of each number (strings are kept as given, ``None`` as "")."""
     if _counter_values(values):
-        prefix = _prefix96
-        return [((prefix ^ n) & _MASK128).to_bytes(16, "big").hex() for n in values]
+        head = _trace_head
+        return [head + n.to_bytes(4, "big").hex() for n in values]
     return [trace_hex(v) if isinstance(v, int) else (v or "") for v in values]

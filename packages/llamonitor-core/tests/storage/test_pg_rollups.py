@@ -227,6 +227,33 @@ def test_bad_rollup_options_are_refused_with_their_name() -> None:
         create_backend(server_config("postgres", "x", options={"rollups": "yes"}))
     with pytest.raises(ValueError, match="exact_percentile_limit"):
         create_query_backend(server_config("postgres", "x", options={"exact_percentile_limit": -1}))
+    for bad in (0, "2", True):
+        with pytest.raises(ValueError, match="copy_streams"):
+            create_backend(server_config("postgres", "x", options={"copy_streams": bad}))
+
+
+async def test_a_batch_split_over_two_connections_lands_once_when_one_part_fails(pg: StorageConfig) -> None:
+    events = make_events(4000, seed=21)
+    # PostgreSQL text cannot hold NUL: the second part's COPY fails while the first commits; the
+    # retry (NUL replaced) must add the second part and nothing of the first.
+    events[3500].error_message = "broken \x00 message"
+    backend = await write(pg, events)
+    try:
+        assert backend.copy_streams == 2
+        assert backend.nul_replaced_batches == 1 and backend.redelivered_batches == 1
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            names = backend.rollup_names
+            assert await conn.fetchval(f"SELECT COUNT(*) FROM {backend.qualified}") == 4000
+            assert await conn.fetchval(f"SELECT SUM(events) FROM {names.day}") == 4000
+            assert await conn.fetchval(f"SELECT COUNT(*) FROM {names.trace}") == len(
+                {(e.session_id, e.trace_id) for e in events})
+            assert await conn.fetchval(f"SELECT error_message FROM {backend.qualified} WHERE event_id = $1",
+                                       events[3500].event_id) == "broken \ufffd message"
+        finally:
+            await conn.close()
+    finally:
+        await backend.close()
 
 
 async def test_a_role_that_cannot_create_rollups_still_stores_every_event(pg: StorageConfig,

@@ -20,6 +20,10 @@ class StorageBackend(ABC):
 
     #: a short stable name used in counters and spill folders
     name: str = "storage"
+    #: what ``write_batch`` reads from an :class:`~llamonitor.schema.batch.EventBatch`: ``"rows"``,
+    #: ``"compact"`` (its ``compact_rows()``), ``"columns"`` or ``None`` (the events); the writer
+    #: makes it ready on its build thread
+    batch_layout: str | None = None
 
     @abstractmethod
     async def initialize(self) -> None:

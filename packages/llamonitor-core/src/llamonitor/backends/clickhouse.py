@@ -29,7 +29,7 @@ from llamonitor.backends.sql_common import (
     ServerBackend,
     StorageWriteError,
     check_existing_table,
-    events_to_rows,
+    rows_to_write,
 )
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
@@ -142,17 +142,18 @@ class ClickHouseBackend(ServerBackend):
     def _locked(self) -> Any:
         return _EMBEDDED_LOCK if self.embedded else _NO_LOCK
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(self, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         with self._locked():
-            self.client.insert(self.table, rows, column_names=list(STORED_COLUMNS), database=self.database)
+            self.client.insert(self.table, rows, column_names=[STORED_NAME.get(c, c) for c in names],
+                               database=self.database)
 
     async def write_batch(self, events: Sequence[MetricEvent]) -> None:
         if not events:
             return
         await self.ensure_ready()
-        rows = events_to_rows(events)
+        names, rows = rows_to_write(events)
         try:
-            await asyncio.to_thread(self._insert, rows)
+            await asyncio.to_thread(self._insert, names, rows)
         except Exception as exc:
             raise StorageWriteError(str(self.error("write to", exc))) from None
         self.rows_written += len(rows)

@@ -15,13 +15,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from llamonitor.backends.sql_common import (
-    COLUMN_NAMES,
     COLUMNS,
     COMMENT_PREFIX,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
-    events_to_rows,
+    rows_to_write,
 )
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
@@ -66,10 +65,16 @@ class MySQLBackend(ServerBackend):
         self.database: str = database
         self.qualified = f"{q(self.database)}.{q(self.table)}"
         self.pool: Any = None
-        cols = ", ".join(q(c) for c in COLUMN_NAMES)
-        marks = ", ".join(["%s"] * len(COLUMN_NAMES))
-        self.insert_sql = (f"INSERT INTO {self.qualified} ({cols}) VALUES ({marks}) "
-                           f"ON DUPLICATE KEY UPDATE event_id = event_id")
+        self._insert_sql: dict[tuple[str, ...], str] = {}
+
+    def insert_sql(self, names: tuple[str, ...]) -> str:
+        """The multi-row insert of ``names`` (an event already stored is left as it is)."""
+        sql = self._insert_sql.get(names)
+        if sql is None:
+            sql = self._insert_sql[names] = (
+                f"INSERT INTO {self.qualified} ({', '.join(q(c) for c in names)}) "
+                f"VALUES ({', '.join(['%s'] * len(names))}) ON DUPLICATE KEY UPDATE event_id = event_id")
+        return sql
 
     async def setup(self) -> None:
         import aiomysql
@@ -105,12 +110,12 @@ class MySQLBackend(ServerBackend):
         if not events:
             return
         await self.ensure_ready()
-        rows = events_to_rows(events)
+        names, rows = rows_to_write(events)
         try:
             async with self.pool.acquire() as conn:
                 try:
                     async with conn.cursor() as cur:
-                        await cur.executemany(self.insert_sql, rows)
+                        await cur.executemany(self.insert_sql(names), rows)
                 except asyncio.CancelledError:
                     conn.close()  # cancelled by the write timeout: drop the connection (state unknown)
                     raise

@@ -92,6 +92,7 @@ class ParquetBackend(StorageBackend):
     """Writes each batch as one Parquet file per partition."""
 
     name = "parquet"
+    batch_layout = "columns"
 
     def __init__(self, config: StorageConfig) -> None:
         self.config = config

@@ -17,8 +17,9 @@ upserts tens of rows, not one per latency bin.
 Why a trigger: it runs in the inserting transaction and sees exactly the rows that were
 inserted -- a batch COPYed, or the rows an ``INSERT ... ON CONFLICT DO NOTHING`` re-delivery
 really added -- so the rollups count every stored event once, whoever wrote it, at no cost to
-the writer's Python thread. Upserts take their rows in key order so concurrent writers lock in
-the same order (no deadlocks). ``UPDATE``, ``DELETE`` and ``TRUNCATE`` on the event table mark
+the writer's Python thread. Upserts take their rows in key order, trace rows first and day rows
+last, so concurrent writers lock in the same order (no deadlocks) and wait for each other only
+on the few day rows they share. ``UPDATE``, ``DELETE`` and ``TRUNCATE`` on the event table mark
 the rollups stale (``<table>_r_state``); the query layer then answers from the events until
 :func:`rebuild` runs (``llamonitor`` never updates or deletes events itself).
 
@@ -39,7 +40,7 @@ GAMMA = 1.02
 #: the bin of durations that are zero, negative, NaN or infinite
 SPECIAL_BIN = -2_147_483_648
 #: rollup layout version (stored in the state table; another version is dropped and rebuilt)
-ROLLUP_VERSION = 2
+ROLLUP_VERSION = 3
 NS_PER_DAY = 86_400_000_000_000
 
 
@@ -139,8 +140,11 @@ def ddl(names: RollupNames, events_table: str) -> list[str]:
         "IMMUTABLE AS $fn$ SELECT COALESCE(jsonb_object_agg(key, n), '{}'::jsonb) FROM (SELECT key, "
         "SUM(value::bigint) AS n FROM (SELECT * FROM jsonb_each_text(a) UNION ALL SELECT * FROM jsonb_each_text(b)) "
         "AS e GROUP BY key) AS s $fn$",
+        # Traces first: concurrent inserts (a batch copied over several connections, several
+        # writers) add different traces in parallel and queue only for the few day rows they share,
+        # which they upsert last, just before committing.
         f"CREATE OR REPLACE FUNCTION {names.function}() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
-        f"{_day_upsert(names, 'new_rows')}; {_trace_upsert(names.trace, 'new_rows')}; RETURN NULL; END $fn$",
+        f"{_trace_upsert(names.trace, 'new_rows')}; {_day_upsert(names, 'new_rows')}; RETURN NULL; END $fn$",
         f"CREATE OR REPLACE FUNCTION {names.change_function}() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
         f"UPDATE {names.state} SET stale = true WHERE id = 1; RETURN NULL; END $fn$",
         f"DROP TRIGGER IF EXISTS {names.insert_trigger} ON {events_table}",

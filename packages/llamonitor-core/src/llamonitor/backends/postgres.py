@@ -1,7 +1,9 @@
 """PostgreSQL backend: asyncpg pool, binary COPY, idempotent on ``event_id``.
 
 Each batch is copied with binary COPY (the fastest path into PostgreSQL) straight into the
-table in its own transaction. If any of its events is already stored -- a batch the writer
+table in its own transaction; a batch of 2,000 rows or more is split over
+``options["copy_streams"]`` connections (default 2), whose server processes work in parallel
+while this thread encodes the next part. If any of its events is already stored -- a batch the writer
 re-delivers after a failure, possibly after a commit whose acknowledgement was lost -- the
 primary key rejects the COPY, which is rolled back whole, and the batch goes through a
 per-connection temporary staging table and ``INSERT ... SELECT ... ON CONFLICT (event_id) DO
@@ -22,14 +24,13 @@ from typing import Any
 from llamonitor.backends import pg_rollups
 from llamonitor.backends.dsn import scrub, strip_driver
 from llamonitor.backends.sql_common import (
-    COLUMN_NAMES,
     COLUMNS,
     COMMENT_PREFIX,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
-    events_to_rows,
     logger,
+    rows_to_write,
 )
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
@@ -42,6 +43,10 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("trace", "trace_id, start_time_ns"), ("operation", "operation_name, start_time_ns"),
     ("model", "model"), ("agent", "agent_name"),
 )
+
+
+#: a batch is split over several connections only into parts of at least this many rows
+MIN_STREAM_ROWS = 1_000
 
 
 def _without_nul(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -73,7 +78,12 @@ class PostgresBackend(ServerBackend):
         #: keep the summary rollups (:mod:`llamonitor.backends.pg_rollups`)
         self.rollups = rollups
         self.rollup_names = pg_rollups.RollupNames.of(self.schema_or_public, self.table)
-        #: batches that already had stored events (re-deliveries) and went through staging
+        streams = config.options.get("copy_streams", 2)
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            raise ValueError(f"storage.options['copy_streams'] must be a positive integer; got {streams!r}")
+        #: connections one large batch is copied over in parallel (at most ``pool_size``)
+        self.copy_streams = min(streams, config.pool_size)
+        #: batches (or parts) that already had stored events (re-deliveries) and went through staging
         self.redelivered_batches = 0
         self.nul_replaced_batches = 0
 
@@ -135,36 +145,54 @@ class PostgresBackend(ServerBackend):
                            "stored, summaries are computed from them", self.qualified, type(exc).__name__,
                            scrub(str(exc), self.dsn))
 
-    async def _copy_direct(self, conn: Any, rows: list[tuple[Any, ...]]) -> bool:
+    async def _copy_direct(self, conn: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> bool:
         """Binary COPY straight into the table; ``False`` (rolled back) if an event is already there."""
         import asyncpg
 
         try:
             async with conn.transaction():
-                await conn.copy_records_to_table(self.table, records=rows, columns=list(COLUMN_NAMES),
+                await conn.copy_records_to_table(self.table, records=rows, columns=list(names),
                                                  schema_name=self.schema_or_public)
         except asyncpg.UniqueViolationError:
             return False
         return True
 
-    async def _copy_staged(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    async def _copy_staged(self, conn: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         """COPY into a temporary staging table, then insert what is not stored yet."""
-        cols = ", ".join(q(c) for c in COLUMN_NAMES)
+        cols = ", ".join(q(c) for c in names)
         async with conn.transaction():
             await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {q(self.stage)} "
                                f"({self._columns_ddl(constraints=False)}) ON COMMIT DELETE ROWS")
-            await conn.copy_records_to_table(self.stage, records=rows, columns=list(COLUMN_NAMES))
+            await conn.copy_records_to_table(self.stage, records=rows, columns=list(names))
             await conn.execute(f"INSERT INTO {self.qualified} ({cols}) SELECT {cols} FROM {q(self.stage)} "
                                f"ON CONFLICT (event_id) DO NOTHING")
 
-    async def _copy(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _copy(self, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Copy ``rows``, split over up to ``copy_streams`` connections when the batch is large.
+
+        Each part commits on its own; if one fails, the others still finish before the error is
+        raised, and the writer's retry of the whole batch stores the missing rows once (the
+        committed parts go through the staging path and add nothing).
+        """
+        streams = min(self.copy_streams, len(rows) // MIN_STREAM_ROWS)
+        if streams <= 1:
+            await self._copy_part(names, rows)
+            return
+        size = -(-len(rows) // streams)
+        parts = (self._copy_part(names, rows[i:i + size]) for i in range(0, len(rows), size))
+        outcomes = await asyncio.gather(*parts, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _copy_part(self, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         async with self.pool.acquire() as conn:
             try:
                 # Fresh batches (the normal case) go in at raw COPY speed; a re-delivered batch
                 # hits the primary key, is rolled back whole, and goes through the staging table.
-                if not await self._copy_direct(conn, rows):
+                if not await self._copy_direct(conn, names, rows):
                     self.redelivered_batches += 1
-                    await self._copy_staged(conn, rows)
+                    await self._copy_staged(conn, names, rows)
             except asyncio.CancelledError:
                 # The writer's write timeout cancelled us mid-statement: the connection's state is
                 # unknown and its peer may never answer, so drop it instead of resetting it.
@@ -177,15 +205,15 @@ class PostgresBackend(ServerBackend):
         await self.ensure_ready()
         import asyncpg
 
-        rows = events_to_rows(events)
+        names, rows = rows_to_write(events)
         try:
             try:
-                await self._copy(rows)
+                await self._copy(names, rows)
             except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
                 # PostgreSQL text and jsonb cannot hold NUL: store U+FFFD instead of failing
                 # (and spilling) this batch forever.
                 self.nul_replaced_batches += 1
-                await self._copy([_without_nul(row) for row in rows])
+                await self._copy(names, [_without_nul(row) for row in rows])
         except Exception as exc:
             raise StorageWriteError(str(self.error("write to", exc))) from None
         self.rows_written += len(rows)

@@ -22,7 +22,7 @@ from llamonitor.backends.arrow import EVENT_SCHEMA
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.dsn import BackendConnectionError, mask_dsn, scrub
 from llamonitor.backends.identifiers import validate_identifier
-from llamonitor.schema.batch import batch_rows
+from llamonitor.schema.batch import EventBatch, batch_rows
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes, loads_attributes
@@ -136,6 +136,18 @@ def events_to_rows(events: Sequence[MetricEvent]) -> list[tuple[Any, ...]]:
     return batch_rows(events, _event_to_row)
 
 
+def rows_to_write(events: Sequence[MetricEvent]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """``(column names, rows)`` to insert: a built batch's columns that hold values, else all columns.
+
+    Columns left out are NULL for every event of the batch: the server stores them as NULL (the
+    default of every nullable column), and the driver never encodes them.
+    """
+    if isinstance(events, EventBatch):
+        positions, rows = events.compact_rows()
+        return tuple(COLUMN_NAMES[i] for i in positions), rows
+    return COLUMN_NAMES, events_to_rows(events)
+
+
 def row_to_event(row: Sequence[Any]) -> MetricEvent:
     """Rebuild an event from a row in :data:`COLUMN_NAMES` order (inverse of :func:`event_to_row`)."""
     values = dict(zip(COLUMN_NAMES, row, strict=True))
@@ -203,6 +215,8 @@ class ServerBackend(StorageBackend):
     warning, and connects on the first write (failed writes are retried, then spilled and
     replayed by the writer, so nothing is lost while the server is away).
     """
+
+    batch_layout = "compact"
 
     def __init__(self, config: StorageConfig) -> None:
         if not config.connection_string:

@@ -32,7 +32,7 @@ Column = list[Any] | None
 class EventBatch(Sequence[MetricEvent]):
     """Events of one batch; each held as an event, as flat values, or both (the rest made on demand)."""
 
-    __slots__ = ("_columns", "_events", "_missing_rows", "_rows", "_sources", "_to_event", "_to_row")
+    __slots__ = ("_columns", "_compact", "_events", "_missing_rows", "_rows", "_sources", "_to_event", "_to_row")
 
     def __init__(self, events: list[MetricEvent | None], sources: list[Any], to_event: Callable[[Any], MetricEvent],
                  to_row: Callable[[MetricEvent], Row], *, rows: list[Row | None] | None = None,
@@ -52,6 +52,7 @@ class EventBatch(Sequence[MetricEvent]):
         self._to_row = to_row
         self._rows = rows
         self._columns = columns
+        self._compact: tuple[tuple[int, ...], list[Row]] | None = None
         self._missing_rows = 0 if rows is None else rows.count(None)
 
     def __len__(self) -> int:
@@ -107,6 +108,21 @@ class EventBatch(Sequence[MetricEvent]):
             rows = self.rows
             self._columns = [list(c) for c in zip(*rows, strict=True)] if rows else []
         return self._columns
+
+    def compact_rows(self) -> tuple[tuple[int, ...], list[Row]]:
+        """``(positions, rows)``: rows of only the columns that hold a value for some event.
+
+        ``positions`` are the kept columns' indexes in the full layout. Most batches leave most
+        columns null (no image metrics, no content, often no cost); a driver that is given the
+        kept columns only encodes and sends a third of the values, and the server stores the
+        others as NULL (their default) all the same.
+        """
+        if self._compact is None:
+            n = len(self)
+            kept = tuple(i for i, c in enumerate(self.columns) if c is not None and c.count(None) != n)
+            columns = self.columns
+            self._compact = kept, list(zip(*(columns[i] for i in kept), strict=True))
+        return self._compact
 
     def __repr__(self) -> str:
         return f"<EventBatch of {len(self)} events>"

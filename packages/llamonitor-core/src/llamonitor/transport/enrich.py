@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import fields
+from operator import itemgetter
 from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
@@ -21,6 +22,8 @@ from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes
 from llamonitor.transport.records import OperationSpec
 
 logger = logging.getLogger("llamonitor")
+_spec_of = itemgetter(0)
+_extra_of = itemgetter(12)
 _MAX_ERROR_MESSAGE = 2000
 _KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "provider"}
 
@@ -76,15 +79,20 @@ class EventBuilder:
             cached = self._spec_json[id(spec)] = (spec, dumps_attributes(spec.custom_attributes) or "{}")
         return cached[1]
 
-    def _plain_specs(self, records: list[tuple[Any, ...]]) -> set[int]:
-        """Ids of the batch's specs whose events nothing but the record shapes (no collectors, no capture)."""
+    def _plain_flags(self, records: list[tuple[Any, ...]]) -> list[bool] | None:
+        """Per record, whether nothing but the record shapes its event; ``None``: all of them are plain.
+
+        Plain: the spec has no collectors and no content capture, and the record carries no
+        token usage (which brings the cost collector).
+        """
         default_capture = self.config.capture_content
-        plain: set[int] = set()
-        for spec in {id(r[0]): r[0] for r in records}.values():
-            capture = spec.capture_content if spec.capture_content is not None else default_capture
-            if not spec.collectors and not capture:
-                plain.add(id(spec))
-        return plain
+        specs = set(map(_spec_of, records))  # OperationSpec hashes by identity
+        plain = {s for s in specs if not s.collectors
+                 and not (s.capture_content if s.capture_content is not None else default_capture)}
+        extras = list(map(_extra_of, records))
+        if len(plain) == len(specs) and extras.count(None) == len(extras):
+            return None
+        return [r[0] in plain and (e is None or e.get("usage") is None) for r, e in zip(records, extras, strict=True)]
 
     def _plain_columns(self, records: list[tuple[Any, ...]]) -> list[Column]:
         if self._plain_columns_fn is None:
@@ -95,21 +103,23 @@ class EventBuilder:
             records, default_session=self.config.default_session_id, attributes_json=self._attributes_json,
             safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE))
 
-    def build_batch(self, records: list[tuple[Any, ...]]) -> EventBatch:
+    def build_batch(self, records: list[tuple[Any, ...]], *,
+                    to_event: Callable[[tuple[Any, ...]], MetricEvent] | None = None) -> EventBatch:
         """Build a batch: plain records straight to columns, the others to events (see :mod:`~llamonitor.schema.batch`).
 
         A record is plain when its spec has no collectors and no content capture and it carries
         no token usage (which brings the cost collector). A record that cannot be built is
-        counted in :attr:`build_errors` and left out.
+        counted in :attr:`build_errors` and left out. ``to_event`` makes a plain record's event
+        when it is first asked for (default: this builder's :meth:`build`).
         """
         from llamonitor.backends.sql_common import event_to_row
 
         plain: list[tuple[Any, ...]] = []
         plain_cols: list[Column] | None = None
         try:
-            plain_specs = self._plain_specs(records)
-            flags = [id(r[0]) in plain_specs and (r[12] is None or r[12].get("usage") is None) for r in records]
-            plain = [r for r, flag in zip(records, flags, strict=True) if flag]
+            all_plain = self._plain_flags(records)
+            flags = [True] * len(records) if all_plain is None else all_plain
+            plain = records if all_plain is None else [r for r, flag in zip(records, flags, strict=True) if flag]
             if plain:
                 plain_cols = self._plain_columns(plain)
         except Exception:
@@ -122,7 +132,8 @@ class EventBuilder:
                                "(logged once)", exc_info=True)
         if plain_cols is not None and len(plain) == len(records):
             self.plain_built += len(plain)
-            return EventBatch([None] * len(records), list(records), self.build, event_to_row, columns=plain_cols)
+            return EventBatch([None] * len(records), list(records), to_event or self.build, event_to_row,
+                              columns=plain_cols)
         plain_rows = iter(columns_to_rows(plain_cols, len(plain)) if plain_cols is not None else ())
         events: list[MetricEvent | None] = []
         rows: list[Row | None] = []
@@ -144,7 +155,7 @@ class EventBuilder:
             events.append(event)
             rows.append(None)
             sources.append(None)
-        return EventBatch(events, sources, self.build, event_to_row, rows=rows)
+        return EventBatch(events, sources, to_event or self.build, event_to_row, rows=rows)
 
     def build(self, rec: tuple[Any, ...]) -> MetricEvent:
         (spec, session, trace, span, parent, agent, start_ns, duration_ns,

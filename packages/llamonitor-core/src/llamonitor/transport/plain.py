@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES
-from llamonitor.ids import event_uuids, span_hex, span_hexes, trace_hexes
+from llamonitor.ids import span_and_event_ids, span_hex, trace_hexes
 from llamonitor.schema.batch import Column
 from llamonitor.schema.events import SCHEMA_VERSION
 from llamonitor.schema.serialize import dumps_attributes
@@ -48,14 +48,14 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
     one_spec = _same(specs)
     no_extra = extras.count(None) == n
 
-    ids = event_uuids(spans)
+    span_ids, ids = span_and_event_ids(spans)
     if not no_extra:
         ids = [e["event_id"] if e and "event_id" in e else i for i, e in zip(ids, extras, strict=True)]
     cols[_AT["event_id"]] = ids
     cols[_AT["session_id"]] = ([default_session] * n if sessions.count(None) == n
                                else [s or default_session for s in sessions])
     cols[_AT["trace_id"]] = trace_hexes(traces)
-    cols[_AT["span_id"]] = span_hexes(spans)
+    cols[_AT["span_id"]] = span_ids
     if parents.count(None) != n:
         cols[_AT["parent_span_id"]] = [span_hex(p) if isinstance(p, int) else p for p in parents]
 

@@ -18,9 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from llamonitor.backends.base import StorageBackend
+from llamonitor.schema.batch import EventBatch
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import MetricEvent
 from llamonitor.transport.enrich import EventBuilder
+from llamonitor.transport.pipeline import Job, JobThread
 from llamonitor.transport.recorder import Recorder
 from llamonitor.transport.spill import SpillStore
 
@@ -65,6 +67,10 @@ class MonitoringWriter:
                                  config.block_timeout_seconds, storage.batch_size,
                                  on_spill=self._spill_overflow_record)
         self.builder = EventBuilder(config)
+        # Events of plain records are made on demand by the delivering thread: with their own
+        # builder, so the build thread's is never shared.
+        self._lazy_builder = EventBuilder(config)
+        self._build_thread = JobThread("llamonitor-build")
         self._caller_builder = EventBuilder(config)
         self._caller_lock = threading.Lock()
         self.spill = SpillStore(config.spill_dir)
@@ -205,6 +211,7 @@ class MonitoringWriter:
                 logger.exception("llamonitor: writer thread crashed; events now stay queued")
                 raise
         finally:
+            self._build_thread.close()
             for state in self.sinks:
                 try:
                     loop.run_until_complete(state.sink.close())
@@ -231,10 +238,20 @@ class MonitoringWriter:
             force = bool(requests) or stopping or (oldest is not None and now - oldest >= interval)
             # When forced, write what is queued now (not what producers add meanwhile).
             target = len(rec) if force else 0
+            # Pipelined: the build thread turns the next batch's records into rows while this
+            # thread delivers the current one (mostly waiting on a socket or file, without the GIL).
+            pending: Job[EventBatch] | None = None
+            pending_records = 0
             while len(rec) >= batch_size or target > 0:
                 records = rec.take(max_batch)
                 target -= len(records)
-                self._process(records)
+                self.in_flight += len(records)
+                future = self._build_thread.submit(self._build, records)
+                if pending is not None:
+                    self._process(pending.result(), pending_records)
+                pending, pending_records = future, len(records)
+            if pending is not None:
+                self._process(pending.result(), pending_records)
             oldest = now if len(rec) else None
             self._housekeeping()
             for done in requests:
@@ -242,23 +259,34 @@ class MonitoringWriter:
             if stopping and not len(rec):
                 return
 
-    def _process(self, records: list[Any]) -> None:
-        events = self.builder.build_batch(records)
-        self.processed += len(records)
-        if not events:
-            return
-        self.batches += 1
-        for listener in list(self._listeners):
-            try:
-                listener(events)
-            except Exception:
-                logger.exception("llamonitor: live listener failed")
-        self.in_flight = len(events)
+    def _build(self, records: list[Any]) -> EventBatch:
+        """Build a batch (on the build thread), with the flat layouts the sinks read made ready."""
+        batch = self.builder.build_batch(records, to_event=self._lazy_builder.build)
+        layouts = {getattr(state.sink, "batch_layout", None) for state in self.sinks}
+        if "rows" in layouts:
+            batch.rows  # noqa: B018 - computed here, off the delivering thread
+        if "columns" in layouts:
+            batch.columns  # noqa: B018
+        if "compact" in layouts:
+            batch.compact_rows()
+        return batch
+
+    def _process(self, events: EventBatch, taken: int) -> None:
+        """Deliver a built batch of ``taken`` records to the listeners and every sink."""
+        self.processed += taken
         try:
+            if not events:
+                return
+            self.batches += 1
+            for listener in list(self._listeners):
+                try:
+                    listener(events)
+                except Exception:
+                    logger.exception("llamonitor: live listener failed")
             for state in self.sinks:
                 self._deliver(state, events)
         finally:
-            self.in_flight = 0
+            self.in_flight -= taken
 
     def _describe(self, exc: BaseException) -> str:
         """An exception as text for logs and ``health()``, with any credentials masked.
