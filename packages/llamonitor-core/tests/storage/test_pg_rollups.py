@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import asyncpg
 import numpy as np
@@ -19,10 +18,10 @@ from llamonitor.backends.postgres import PostgresBackend
 from llamonitor.backends.registry import create_backend
 from llamonitor.query import EventFilter, create_query_backend
 from llamonitor.query.rollups import bin_of, histogram_quantiles, plan, usable
-from llamonitor.query.summary import GroupStats
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
-from storage_kit import BASE_NS, PG_DSN, drop, make_events, server_config, unique_name
+from rollup_kit import same_answers
+from storage_kit import PG_DSN, drop, make_events, server_config, unique_name
 
 DAY = pg_rollups.NS_PER_DAY
 
@@ -49,19 +48,6 @@ def exact(config: StorageConfig) -> StorageConfig:
     return config.model_copy(update={"options": {"exact_percentile_limit": 10**12}})
 
 
-def close_groups(got: list[GroupStats], want: list[GroupStats]) -> None:
-    assert [g.key for g in got] == [g.key for g in want]
-    for a, b in zip(got, want, strict=True):
-        assert (a.events, a.errors, a.input_tokens, a.output_tokens) == (b.events, b.errors, b.input_tokens,
-                                                                           b.output_tokens), a.key
-        assert a.cost_usd == pytest.approx(b.cost_usd, rel=1e-9) if b.cost_usd is not None else a.cost_usd is None
-        assert a.latency.mean_ms == pytest.approx(b.latency.mean_ms, rel=1e-9)
-        assert a.latency.max_ms == b.latency.max_ms
-        for x, y in ((a.latency.p50_ms, b.latency.p50_ms), (a.latency.p95_ms, b.latency.p95_ms),
-                     (a.latency.p99_ms, b.latency.p99_ms)):
-            assert x == pytest.approx(y, rel=0.02), a.key
-
-
 async def test_rollups_answer_like_the_events_within_the_documented_bounds(pg: StorageConfig) -> None:
     events = make_events(3000, seed=5, days=6)
     backend = await write(pg, events[:1000], events[1000:])
@@ -72,33 +58,7 @@ async def test_rollups_answer_like_the_events_within_the_documented_bounds(pg: S
         assert reader is not None and await reader.available()
         assert await fast._rollups(None, keys=False, percentiles=True) is reader  # type: ignore[attr-defined]
         assert await slow._rollups(None, keys=False, percentiles=True) is None  # type: ignore[attr-defined]
-        a, b = await fast.summary(), await slow.summary()
-        assert (a.total_events, a.errors, a.sessions, a.traces, a.input_tokens, a.output_tokens, a.priced_events,
-                a.first_event, a.last_event) == (b.total_events, b.errors, b.sessions, b.traces, b.input_tokens,
-                                                 b.output_tokens, b.priced_events, b.first_event, b.last_event)
-        assert a.total_cost_usd == pytest.approx(b.total_cost_usd, rel=1e-9)
-        assert a.latency.p95_ms == pytest.approx(b.latency.p95_ms, rel=0.02)
-        for name in ("by_model", "by_agent", "by_operation"):
-            close_groups(getattr(a, name), getattr(b, name))
-        # time ranges that cut days in the middle: whole days from the rollups, edges from the events
-        t0 = ns_to_datetime(BASE_NS + DAY // 3)
-        for f in (EventFilter(start=t0, end=t0 + timedelta(days=3, hours=5)), EventFilter(start=t0),
-                  EventFilter(end=t0 + timedelta(days=2)), EventFilter(start=t0, end=t0 + timedelta(hours=7)),
-                  EventFilter(start=t0, operation_name=events[0].operation_name),
-                  EventFilter(model="gpt-4o-mini", agent_name="writer — ü")):
-            for by in ("operation", "model", "agent"):
-                close_groups(await fast.aggregates(by, f), await slow.aggregates(by, f))  # type: ignore[arg-type]
-            for by in ("model", "operation", "agent", "day"):
-                got, want = await fast.costs(by, f), await slow.costs(by, f)  # type: ignore[arg-type]
-                assert [(r.key, r.events, r.priced_events, r.input_tokens, r.output_tokens) for r in got] == [
-                    (r.key, r.events, r.priced_events, r.input_tokens, r.output_tokens) for r in want]
-                for r, w in zip(got, want, strict=True):
-                    assert r.total_cost_usd == (pytest.approx(w.total_cost_usd, rel=1e-9)
-                                                if w.total_cost_usd is not None else None)
-            if f.operation_name is None and f.model is None:
-                s, x = await fast.summary(f), await slow.summary(f)
-                assert (s.total_events, s.sessions, s.traces, s.errors) == (x.total_events, x.sessions, x.traces,
-                                                                            x.errors)
+        await same_answers(fast, slow, events)
     finally:
         await fast.close()
         await slow.close()

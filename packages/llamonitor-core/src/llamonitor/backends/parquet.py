@@ -15,6 +15,8 @@ Re-delivery is made cheap to recognise, so the query layer rarely has to de-dupl
   twice after a crash) replaces the file instead of adding a second copy. A re-delivered
   batch that differs (a subset, a merge) is caught by the query layer through the event-id
   ranges in the file footers (:mod:`llamonitor.query.parquet`);
+- each file's footer carries the file's rollup (per-day aggregates and latency histograms,
+  :mod:`llamonitor.backends.parquet_rollups`) so summaries can skip decoding it;
 - each file's footer names its batch (``llamonitor.batch``: a hash of the batch's ids), so the
   files of one batch, whose id ranges interleave when partitioned by session, are known not to
   share events.
@@ -36,6 +38,7 @@ import pyarrow.parquet as pq
 from llamonitor.backends.arrow import EVENT_SCHEMA
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.columnar import batch_columns, columns_to_table
+from llamonitor.backends.parquet_rollups import ROLLUP_KEY, file_rollup
 from llamonitor.backends.sql_common import COLUMN_NAMES
 from llamonitor.schema.batch import Column
 from llamonitor.schema.config import StorageConfig
@@ -99,6 +102,11 @@ class ParquetBackend(StorageBackend):
         self.root = Path(config.output_dir)
         self.files_written = 0
         self.rows_written = 0
+        rollups = config.options.get("rollups", True)
+        if not isinstance(rollups, bool):
+            raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
+        #: write each file's rollup into its footer (``options={"rollups": False}`` leaves it out)
+        self.rollups = rollups
         compression = config.compression
         self._compression: str | None = None if compression == "none" else compression
 
@@ -148,7 +156,9 @@ class ParquetBackend(StorageBackend):
                 tmp = folder / f".{name}.tmp"
                 staged.append((tmp, folder / name, len(members)))
                 part = table if len(members) == len(events) else table.take(members)
-                pq.write_table(part.replace_schema_metadata(metadata), tmp, compression=self._compression)
+                rollup = file_rollup(part) if self.rollups else None
+                meta = metadata if rollup is None else {**metadata, ROLLUP_KEY: rollup}
+                pq.write_table(part.replace_schema_metadata(meta), tmp, compression=self._compression)
         except BaseException:
             for tmp, _, _ in staged:
                 tmp.unlink(missing_ok=True)

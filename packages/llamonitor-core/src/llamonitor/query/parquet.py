@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
+from llamonitor.backends.parquet_rollups import Row
 from llamonitor.query.parquet_files import (
     ColumnCache,
     IdRange,
@@ -54,6 +55,8 @@ from llamonitor.query.parquet_files import (
     id_range,
     overlapping,
 )
+from llamonitor.query.parquet_rollups import RollupSource, accumulate, id_columns, trace_counts
+from llamonitor.query.rollups import exact_limit, summary_from
 from llamonitor.query.summary import (
     CODE_COLUMNS,
     SUMMARY_SCHEMA,
@@ -141,6 +144,11 @@ class ParquetQueryBackend:
         self.cache = ColumnCache(_cache_bytes(cache_bytes))
         #: key-column codes of the cached files (kept as long as their columns are cached)
         self._codes: dict[tuple[str, int, int], dict[str, FileCodes]] = {}
+        rollups = config.options.get("rollups", True)
+        if not isinstance(rollups, bool):
+            raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
+        #: footer rollups (written unless ``options={"rollups": False}``) answer summaries when they can
+        self.rollups = RollupSource(exact_limit(config.options)) if rollups else None
 
     # -- scanning --------------------------------------------------------------------------------
     def _dataset(self, files: list[str] | None = None) -> ds.Dataset | None:
@@ -312,6 +320,28 @@ class ParquetQueryBackend:
                 self.cache.put(key, table)
         return out
 
+    def _rollup_rows(self, f: EventFilter | None, *, keys: bool, percentiles: bool) -> tuple[list[Row], int] | None:
+        """The footer rollup rows answering ``f`` and the number of files; ``None``: use the exact path."""
+        if self.rollups is None:
+            return None
+        dataset = self._dataset()
+        if dataset is None:
+            return None
+        keymap: dict[str, tuple[str, int, int]] = {}
+        suspects = self._suspects(dataset.files, keymap)
+        expr = self._expr(f)
+        files = [frag.path for frag in dataset.get_fragments(filter=expr)]
+        ranges = {p: (keymap[p], self._ranges[keymap[p]]) for p in files if p in keymap and keymap[p] in self._ranges}
+
+        def scan(paths: list[str], columns: Any, filtered: bool) -> pa.Table:
+            part = self._dataset(paths)
+            assert part is not None
+            return part.to_table(columns=columns, filter=expr if filtered else None)
+
+        rows = self.rollups.rows(f, keys=keys, percentiles=percentiles, files=files, ranges=ranges,
+                                 suspects=suspects, scan=scan)
+        return None if rows is None else (rows, len(dataset.files))
+
     # -- events --------------------------------------------------------------------------------
     def _page_files(self, dataset: ds.Dataset, expr: ds.Expression | None, need: int,
                     after_ns: int | None) -> tuple[list[str], pa.Table]:
@@ -453,6 +483,10 @@ class ParquetQueryBackend:
     def _aggregates(self, by: GroupBy, f: EventFilter | None) -> list[GroupStats]:
         if by not in ("operation", "model", "agent"):
             raise ValueError(f"by must be one of operation, model, agent; got {by!r}")
+        rolled = self._rollup_rows(f, keys=True, percentiles=True)
+        if rolled is not None:
+            accs = accumulate(rolled[0], histograms=True)
+            return sort_groups([acc.stats(key) for (kind, key), acc in accs.items() if kind == by and acc.events])
         table = self._base(f)
         if table is None:
             return []
@@ -465,6 +499,12 @@ class ParquetQueryBackend:
     def _costs(self, by: CostGroupBy, f: EventFilter | None) -> list[CostRow]:
         if by not in ("model", "operation", "session", "day", "agent"):
             raise ValueError(f"by must be one of model, operation, session, day, agent; got {by!r}")
+        rolled = self._rollup_rows(f, keys=True, percentiles=False) if by != "session" else None
+        if rolled is not None:
+            accs = accumulate(rolled[0], histograms=False, by_day=by == "day")
+            return sort_costs([acc.cost_row((date(1970, 1, 1) + timedelta(days=int(key))).isoformat()
+                                            if by == "day" else key)
+                               for (kind, key), acc in accs.items() if kind == by and acc.events], by)
         table = self._base(f, extra={"cost_in": ds.field("cost", "input_cost_usd"),
                                      "cost_out": ds.field("cost", "output_cost_usd")})
         if table is None or table.num_rows == 0:
@@ -492,6 +532,12 @@ class ParquetQueryBackend:
         return await asyncio.to_thread(self._costs, by, filter)
 
     def _summary(self, f: EventFilter | None) -> Summary:
+        rolled = self._rollup_rows(f, keys=False, percentiles=True)
+        if rolled is not None:
+            rows, files = rolled
+            ids = self._scan(id_columns(), f)
+            sessions, traces = trace_counts(ids) if ids is not None else (0, 0)
+            return summary_from(accumulate(rows, histograms=True), sessions, traces, path=str(self.root), files=files)
         dataset = self._dataset()
         files = len(dataset.files) if dataset is not None else 0
         if self.cache.max_bytes > 0 and _has_numpy():

@@ -1,7 +1,7 @@
 """What the Parquet query layer knows about the immutable files, without reading their rows.
 
-- footer statistics: each file's ``event_id`` range, start-time range, row count and the
-  batch that wrote it (:func:`id_range`), read once per file;
+- footer statistics: each file's ``event_id`` range, start-time range, row count, the batch
+  that wrote it and its rollup (:func:`id_range`), read once per file;
 - which files may share an event (:func:`overlapping`) and how to drop the copies
   (:func:`dedupe`);
 - the bounded cache of decoded summary columns per file (:class:`ColumnCache`).
@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llamonitor.backends.parquet import BATCH_KEY
+from llamonitor.backends.parquet_rollups import ROLLUP_KEY
 
 
 def dedupe(table: pa.Table) -> pa.Table:
@@ -47,6 +48,8 @@ class IdRange:
     start_low: int | None = None
     start_high: int | None = None
     rows: int = 0
+    #: the file's footer rollup, as written (:mod:`llamonitor.backends.parquet_rollups`)
+    rollup: bytes | None = None
 
 
 _UNIT_NS = {"nanoseconds": 1, "microseconds": 1_000, "milliseconds": 1_000_000}
@@ -77,17 +80,18 @@ def id_range(path: str) -> IdRange:
     """The ``event_id`` (and start time) range of a Parquet file, from its footer (no data read)."""
     meta = pq.read_metadata(path)
     batch = (meta.metadata or {}).get(BATCH_KEY)
+    rollup = (meta.metadata or {}).get(ROLLUP_KEY)
     start_low, start_high = _start_range(meta)
     low: str | None = None
     high: str | None = None
     for g in range(meta.num_row_groups):
         stats = _column_stats(meta.row_group(g), "event_id")
         if stats is None:
-            return IdRange(None, None, None, start_low, start_high, meta.num_rows)
+            return IdRange(None, None, None, start_low, start_high, meta.num_rows, rollup)
         low = stats.min if low is None else min(low, stats.min)
         high = stats.max if high is None else max(high, stats.max)
     return IdRange(low, high, batch.decode("ascii", "replace") if batch else None, start_low, start_high,
-                   meta.num_rows)
+                   meta.num_rows, rollup)
 
 
 def overlapping(ranges: dict[str, IdRange]) -> set[str]:

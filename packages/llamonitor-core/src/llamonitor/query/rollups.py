@@ -25,8 +25,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN, RollupNames
-from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats
-from llamonitor.query.types import CostRow, EventFilter
+from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats, Summary
+from llamonitor.query.types import CostRow, EventFilter, sort_groups
+from llamonitor.schema.events import ns_to_datetime
 
 #: default of ``StorageConfig.options["exact_percentile_limit"]``
 EXACT_PERCENTILE_LIMIT = 100_000
@@ -35,6 +36,14 @@ Fetch = Callable[[str, list[Any]], Awaitable[list[tuple[Any, ...]]]]
 # GROUPING(operation_name, model, agent_name) of each grouping set
 _SETS = {7: "all", 3: "operation", 5: "model", 6: "agent"}
 _SET_SQL = "GROUPING SETS ((), ({op}), ({model}), ({agent}))"
+
+
+def exact_limit(options: dict[str, Any]) -> int:
+    """``options["exact_percentile_limit"]`` (validated), or the default."""
+    limit = options.get("exact_percentile_limit", EXACT_PERCENTILE_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"storage.options['exact_percentile_limit'] must be an integer >= 0; got {limit!r}")
+    return limit
 
 
 def bin_of(duration_ms: float) -> int:
@@ -135,6 +144,30 @@ class _Acc:
                        output_tokens=self.tout, input_cost_usd=self.cin if self.cin_n else None,
                        output_cost_usd=self.cout if self.cout_n else None,
                        total_cost_usd=self.cost if self.cost_n else None)
+
+
+Groups = dict[tuple[str, str], "_Acc"]
+
+
+def summary_from(accs: Groups, sessions: int, traces: int, *, path: str, files: int) -> Summary:
+    """A :class:`Summary` from accumulated groups (``("all", "")`` and the three group-bys)."""
+    total = accs.get(("all", ""))
+    by = {kind: sort_groups([acc.stats(key) for (k, key), acc in accs.items() if k == kind and acc.events])
+          for kind in ("model", "agent", "operation")}
+    n = total.events if total is not None else 0
+    stats = total.stats("") if total is not None and n else None
+    return Summary(
+        path=path, files=files, total_events=n,
+        errors=stats.errors if stats else 0, error_rate=stats.error_rate if stats else 0.0,
+        sessions=sessions if n else 0, traces=traces if n else 0,
+        latency=stats.latency if stats else LatencyStats(),
+        input_tokens=stats.input_tokens if stats else 0, output_tokens=stats.output_tokens if stats else 0,
+        total_tokens=stats.total_tokens if stats else 0,
+        total_cost_usd=(stats.cost_usd or 0.0) if stats else 0.0,
+        priced_events=total.cost_n if total is not None else 0,
+        first_event=ns_to_datetime(total.first) if total is not None and total.first is not None and n else None,
+        last_event=ns_to_datetime(total.last) if total is not None and total.last is not None and n else None,
+        by_model=by["model"], by_agent=by["agent"], by_operation=by["operation"])
 
 
 _SUMS = ("SUM(events), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cost_input), SUM(cost_input_n), "

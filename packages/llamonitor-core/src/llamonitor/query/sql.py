@@ -200,12 +200,8 @@ class SqlQueryBackend:
         self._reader: roll.RollupReader | None = None
         names = getattr(backend, "rollup_names", None)
         if dialect.name == "postgres" and names is not None and getattr(backend, "rollups", False):
-            limit = backend.config.options.get("exact_percentile_limit", roll.EXACT_PERCENTILE_LIMIT)
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValueError("storage.options['exact_percentile_limit'] must be an integer >= 0; "
-                                 f"got {limit!r}")
             self._reader = roll.RollupReader(names, str(getattr(backend, "qualified")), self._fetch,  # noqa: B009
-                                             limit)
+                                             roll.exact_limit(backend.config.options))
 
     @property
     def table(self) -> str:
@@ -459,23 +455,7 @@ class SqlQueryBackend:
                                  self._count_distinct("session_id, trace_id", filter)) if timed
                   else reader.trace_counts())
         accs, (sessions, traces) = await asyncio.gather(reader.groups(filter, histograms=True), counts)
-        total = accs.get(("all", ""))
-        by = {kind: sort_groups([acc.stats(key) for (k, key), acc in accs.items() if k == kind and acc.events])
-              for kind in ("model", "agent", "operation")}
-        n = total.events if total is not None else 0
-        stats = total.stats("") if total is not None and n else None
-        return Summary(
-            path=f"{self.backend.masked_dsn} {self.table}", files=0, total_events=n,
-            errors=stats.errors if stats else 0, error_rate=stats.error_rate if stats else 0.0,
-            sessions=sessions if n else 0, traces=traces if n else 0,
-            latency=stats.latency if stats else LatencyStats(),
-            input_tokens=stats.input_tokens if stats else 0, output_tokens=stats.output_tokens if stats else 0,
-            total_tokens=stats.total_tokens if stats else 0,
-            total_cost_usd=(stats.cost_usd or 0.0) if stats else 0.0,
-            priced_events=total.cost_n if total is not None else 0,
-            first_event=ns_to_datetime(total.first) if total is not None and total.first is not None and n else None,
-            last_event=ns_to_datetime(total.last) if total is not None and total.last is not None and n else None,
-            by_model=by["model"], by_agent=by["agent"], by_operation=by["operation"])
+        return roll.summary_from(accs, sessions, traces, path=f"{self.backend.masked_dsn} {self.table}", files=0)
 
     async def close(self) -> None:
         """Close the backend's connections."""

@@ -1,0 +1,164 @@
+"""Parquet rollups: each file's footer carries its own per-day aggregates, so summaries need not decode it.
+
+The Parquet twin of :mod:`llamonitor.backends.pg_rollups`. When the backend writes a file it
+also stores, in the footer's key-value metadata (``llamonitor.rollup``, JSON), one row per UTC
+day, operation, model and agent of the file's events: events, errors, tokens, cost sums and
+counts, duration sum / min / max, first start and last end, and the sparse latency histogram
+(the same logarithmic bins as PostgreSQL's, ratio :data:`~llamonitor.backends.pg_rollups.GAMMA`).
+A file's rows are a few dozen; reading them is reading the footer, which the query layer does
+anyway. A summary over a million events then merges footers instead of decoding columns
+(:mod:`llamonitor.query.parquet_rollups` says when they are used).
+
+The rollup lives in the very file it describes, so it is written atomically with it and can
+never disagree with its rows. A file without one (written before this, or whose durations are
+not all finite numbers) is simply decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN
+from llamonitor.query.summary import NONE_LABEL
+
+#: footer key of a file's rollup
+ROLLUP_KEY = b"llamonitor.rollup"
+#: layout version (a footer with another version is ignored: the file is decoded instead)
+ROLLUP_VERSION = 1
+#: the sums of a rollup row, in order (what :class:`llamonitor.query.rollups._Acc` adds up)
+SUMS = ("events", "errors", "tin", "tout", "cin", "cin_n", "cout", "cout_n", "cost", "cost_n", "dsum", "dmin",
+        "dmax", "first_ns", "last_ns")
+
+#: a rollup row: day, operation, model, agent, the :data:`SUMS`, then the histogram ``[[bins], [counts]]``
+Row = list[Any]
+
+
+def projection() -> dict[str, pc.Expression]:
+    """The columns a rollup is computed from, as a dataset projection of the event schema."""
+    return {
+        "start_ns": pc.field("start_time").cast(pa.int64()),
+        "end_ns": pc.field("end_time").cast(pa.int64()),
+        "duration_ms": pc.field("duration_ms"),
+        "error": pc.field("error"),
+        "operation_name": pc.field("operation_name"),
+        "model": pc.field("model"),
+        "agent_name": pc.field("agent", "agent_name"),
+        "usage_in": pc.field("usage", "input_tokens"),
+        "usage_out": pc.field("usage", "output_tokens"),
+        "text_in": pc.field("text_metrics", "input_tokens"),
+        "text_out": pc.field("text_metrics", "output_tokens"),
+        "cost": pc.field("cost", "total_cost_usd"),
+        "cost_in": pc.field("cost", "input_cost_usd"),
+        "cost_out": pc.field("cost", "output_cost_usd"),
+    }
+
+
+def _floor_day(start_ns: Any) -> Any:
+    """UTC day numbers, flooring (Arrow's integer division truncates toward zero)."""
+    q = pc.divide(start_ns, NS_PER_DAY)
+    behind = pc.and_(pc.less(start_ns, 0), pc.not_equal(pc.multiply(q, NS_PER_DAY), start_ns))
+    return pc.subtract(q, pc.cast(behind, pa.int64()))
+
+
+def _bins(durations: Any) -> Any:
+    """Latency bins, as :func:`llamonitor.query.rollups.bin_of` computes them."""
+    valid = pc.and_(pc.greater(durations, 0.0), pc.less(durations, math.inf))
+    raw = pc.floor(pc.divide(pc.ln(pc.if_else(valid, durations, 1.0)), math.log(GAMMA)))
+    return pc.if_else(valid, pc.cast(raw, pa.int64()), SPECIAL_BIN)
+
+
+def _codes(column: Any) -> tuple[Any, list[Any]]:
+    """Small integer codes of a key column and the value of each code."""
+    encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) \
+        else pc.dictionary_encode(column)
+    return pc.cast(encoded.indices, pa.int64()), encoded.dictionary.to_pylist()
+
+
+def rollup_rows(table: pa.Table) -> list[Row] | None:
+    """The rollup rows of a :func:`projection` table; ``None`` if a duration is not a finite number.
+
+    Missing or non-finite durations are left to the exact path (which skips them in means and
+    percentiles): the rollup of such a file is not written. The four keys are folded into one
+    integer per event first, so both group-bys hash integers, not strings.
+    """
+    if table.num_rows == 0:
+        return []
+    durations = table["duration_ms"]
+    if durations.null_count or not pc.all(pc.is_finite(durations)).as_py():
+        return None
+    labels: list[list[Any]] = []
+    cell = None
+    for column in (_floor_day(table["start_ns"]), table["operation_name"], pc.fill_null(table["model"], NONE_LABEL),
+                   pc.fill_null(table["agent_name"], NONE_LABEL)):
+        codes, values = _codes(column)
+        cell = codes if cell is None else pc.add(pc.multiply(cell, len(values)), codes)
+        labels.append(values)
+    sizes = [len(v) for v in labels]
+    bins = _bins(durations)
+    low = pc.min(bins).as_py()
+    span = pc.max(bins).as_py() - low + 1
+    keyed = pa.table({
+        "cell": cell, "error": pc.cast(pc.fill_null(table["error"], False), pa.int64()),
+        "tin": pc.coalesce(table["usage_in"], table["text_in"]),
+        "tout": pc.coalesce(table["usage_out"], table["text_out"]),
+        "cin": table["cost_in"], "cout": table["cost_out"], "cost": table["cost"],
+        "d": durations, "start": table["start_ns"], "end": table["end_ns"],
+        "cell_bin": pc.add(pc.multiply(cell, span), pc.subtract(bins, low)),
+    })
+    sums = keyed.group_by("cell", use_threads=False).aggregate([
+        ("d", "count"), ("error", "sum"), ("tin", "sum"), ("tout", "sum"), ("cin", "sum"), ("cin", "count"),
+        ("cout", "sum"), ("cout", "count"), ("cost", "sum"), ("cost", "count"), ("d", "sum"), ("d", "min"),
+        ("d", "max"), ("start", "min"), ("end", "max")])
+    rows: dict[int, Row] = {}
+    names = ["d_count", "error_sum", "tin_sum", "tout_sum", "cin_sum", "cin_count", "cout_sum", "cout_count",
+             "cost_sum", "cost_count", "d_sum", "d_min", "d_max", "start_min", "end_max", "cell"]
+    for found in zip(*(sums[n].to_pylist() for n in names), strict=True):
+        *measures, code = found
+        for i in (1, 2, 3, 4, 6, 8):  # sums of no value are null: zero
+            measures[i] = measures[i] or 0
+        key, parts = code, []
+        for size, names in zip(reversed(sizes), reversed(labels), strict=True):
+            key, k = divmod(key, size)
+            parts.append(names[k])
+        rows[code] = [*reversed(parts), *measures, [[], []]]
+    counted = pc.value_counts(keyed["cell_bin"])
+    for code_bin, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True):
+        code, b = divmod(code_bin, span)
+        hist = rows[code][-1]
+        hist[0].append(b + low)
+        hist[1].append(count)
+    return list(rows.values())
+
+
+def encode(rows: list[Row]) -> bytes:
+    """A rollup as footer metadata (compact JSON: lists parse fastest)."""
+    return json.dumps({"v": ROLLUP_VERSION, "rows": rows}, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode(raw: bytes | None) -> list[Row] | None:
+    """The rows of a footer's rollup; ``None`` when there is none, or of another version, or unreadable."""
+    if not raw:
+        return None
+    try:
+        found = json.loads(raw)
+        if not isinstance(found, dict) or found.get("v") != ROLLUP_VERSION:
+            return None
+        rows: list[Row] = found["rows"]
+        for row in rows:
+            if len(row) != 4 + len(SUMS) + 1 or len(row[-1]) != 2 or len(row[-1][0]) != len(row[-1][1]):
+                return None
+        return rows
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return None
+
+
+def file_rollup(events: pa.Table) -> bytes | None:
+    """The footer value for a file holding ``events`` (event schema), or ``None`` (no rollup)."""
+    rows = rollup_rows(ds.dataset(events).to_table(columns=projection()))
+    return None if rows is None else encode(rows)

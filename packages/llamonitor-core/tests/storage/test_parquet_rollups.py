@@ -1,0 +1,145 @@
+"""Parquet footer rollups: the summary path that does not decode files, checked against the exact path.
+
+``exact_percentile_limit=0`` makes the query layer use the rollups whenever it can; a second query
+backend with ``rollups: False`` answers the same question by decoding every event, exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from llamonitor.backends.parquet import ParquetBackend
+from llamonitor.backends.parquet_rollups import ROLLUP_KEY, ROLLUP_VERSION, SUMS, decode
+from llamonitor.query import EventFilter, create_query_backend
+from llamonitor.query.parquet import ParquetQueryBackend
+from llamonitor.schema.config import StorageConfig
+from llamonitor.schema.events import MetricEvent
+from rollup_kit import same_answers
+from storage_kit import make_events
+
+
+def config(tmp_path: Path, **options: Any) -> StorageConfig:
+    return StorageConfig(backend="parquet", output_dir=str(tmp_path / "data"),
+                         options={"exact_percentile_limit": 0, **options})
+
+
+async def write(cfg: StorageConfig, *batches: list[MetricEvent]) -> None:
+    backend = ParquetBackend(cfg)
+    await backend.initialize()
+    for batch in batches:
+        await backend.write_batch(batch)
+    await backend.close()
+
+
+def exact(cfg: StorageConfig) -> StorageConfig:
+    return cfg.model_copy(update={"options": {"rollups": False}})
+
+
+def query(cfg: StorageConfig) -> ParquetQueryBackend:
+    backend = create_query_backend(cfg)
+    assert isinstance(backend, ParquetQueryBackend)
+    return backend
+
+
+def footers(cfg: StorageConfig) -> dict[Path, dict[bytes, bytes]]:
+    return {p: pq.read_metadata(p).metadata for p in sorted(Path(cfg.output_dir).rglob("*.parquet"))}
+
+
+@pytest.mark.parametrize("partition_by", ["date", "session_id"])
+async def test_rollups_answer_like_the_events_within_the_documented_bounds(tmp_path: Path, partition_by: str) -> None:
+    cfg = config(tmp_path).model_copy(update={"partition_by": partition_by})
+    events = make_events(3000, seed=5, days=6)
+    await write(cfg, events[:1000], events[1000:])
+    fast, slow = query(cfg), query(exact(cfg))
+    assert fast._rollup_rows(None, keys=False, percentiles=True) is not None
+    assert slow.rollups is None
+    await same_answers(fast, slow, events)
+
+
+async def test_each_footer_holds_its_files_rollup(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    events = make_events(800, seed=3, days=3)
+    await write(cfg, events)
+    found = footers(cfg)
+    assert len(found) == 3  # one file per day
+    for path, meta in found.items():
+        rows = decode(meta[ROLLUP_KEY])
+        assert rows is not None and json.loads(meta[ROLLUP_KEY])["v"] == ROLLUP_VERSION
+        n = pq.read_metadata(path).num_rows
+        assert sum(r[4] for r in rows) == n  # events
+        assert sum(sum(r[-1][1]) for r in rows) == n  # the histograms count every event once
+        assert len({r[0] for r in rows}) == 1 and all(len(r) == 4 + len(SUMS) + 1 for r in rows)
+
+
+async def test_files_written_without_rollups_are_aggregated_once(tmp_path: Path) -> None:
+    events = make_events(1500, seed=8, days=4)
+    await write(exact(config(tmp_path)), events)
+    cfg = config(tmp_path)
+    assert not any(ROLLUP_KEY in meta for meta in footers(cfg).values())
+    fast, slow = query(cfg), query(exact(cfg))
+    await same_answers(fast, slow, events)
+    assert fast.rollups is not None and len(fast.rollups._rows) == 4  # computed once per file, kept
+
+
+async def test_a_file_with_a_non_finite_duration_is_left_to_the_exact_path(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    events = make_events(600, seed=4, days=2)
+    events[10].duration_ms = math.nan
+    await write(cfg, events)
+    assert sum(ROLLUP_KEY in meta for meta in footers(cfg).values()) == 1  # the other day's file has one
+    fast, slow = query(cfg), query(exact(cfg))
+    assert fast._rollup_rows(None, keys=False, percentiles=True) is None
+    a, b = await fast.summary(), await slow.summary()
+    assert (a.total_events, a.latency) == (b.total_events, b.latency)
+
+
+async def test_a_redelivered_overlapping_batch_is_counted_once(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    events = make_events(1000, seed=6, days=1)
+    await write(cfg, events[:600], events[400:])  # 200 events in two files of different batches
+    fast = query(cfg)
+    assert fast._rollup_rows(None, keys=False, percentiles=True) is None  # the exact path de-duplicates
+    summary = await fast.summary()
+    assert summary.total_events == 1000
+    assert sum(g.events for g in await fast.aggregates("operation")) == 1000
+
+
+async def test_small_selections_get_exact_percentiles(tmp_path: Path) -> None:
+    cfg = config(tmp_path, exact_percentile_limit=10_000)
+    events = make_events(900, seed=2, days=2)
+    await write(cfg, events)
+    fast, slow = query(cfg), query(exact(cfg))
+    assert fast._rollup_rows(None, keys=False, percentiles=True) is None
+    assert fast._rollup_rows(None, keys=True, percentiles=False) is not None  # costs need no percentiles
+    assert (await fast.summary()).latency == (await slow.summary()).latency
+    assert await fast.aggregates("model") == await slow.aggregates("model")
+
+
+def test_unreadable_or_foreign_footers_are_ignored() -> None:
+    assert decode(None) is None and decode(b"") is None and decode(b"not json") is None
+    assert decode(json.dumps({"v": ROLLUP_VERSION + 1, "rows": []}).encode()) is None
+    assert decode(json.dumps({"v": ROLLUP_VERSION, "rows": [[1, "op", "m", "a", 3]]}).encode()) is None
+    assert decode(json.dumps({"v": ROLLUP_VERSION, "rows": []}).encode()) == []
+
+
+def test_bad_rollup_options_are_refused_with_their_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rollups"):
+        ParquetBackend(config(tmp_path, rollups="yes"))
+    with pytest.raises(ValueError, match="exact_percentile_limit"):
+        create_query_backend(config(tmp_path, exact_percentile_limit=-1))
+
+
+async def test_time_filter_inside_one_file_reads_the_rows_not_the_footer(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    events = make_events(1200, seed=9, days=3)
+    await write(cfg, events)
+    fast, slow = query(cfg), query(exact(cfg))
+    one = sorted(events, key=lambda e: e.start_time_ns)[100:700]
+    f = EventFilter(start=one[0].start_time, end=one[-1].start_time)
+    want = sum(1 for e in events if one[0].start_time_ns <= e.start_time_ns < one[-1].start_time_ns)
+    assert (await fast.summary(f)).total_events == want == (await slow.summary(f)).total_events
