@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from llamonitor.backends.arrow import COLUMN_NAMES as ARROW_NAMES
 from llamonitor.backends.arrow import EVENT_SCHEMA, JSON_TYPE
-from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_rows
+from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_columns
 from llamonitor.schema.batch import Column, EventBatch
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import EVENT_FIELDS, NESTED_FIELDS
@@ -53,8 +53,7 @@ def batch_columns(events: Sequence[MetricEvent]) -> list[Column]:
     """The flat columns of ``events`` (an :class:`EventBatch` has them; others are converted)."""
     if isinstance(events, EventBatch):
         return events.columns
-    rows = events_to_rows(events)
-    return [list(c) for c in zip(*rows, strict=True)] if rows else []
+    return events_to_columns(events)
 
 
 def columns_to_table(columns: Sequence[Column], n: int) -> pa.Table:

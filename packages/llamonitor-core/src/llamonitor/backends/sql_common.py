@@ -136,6 +136,37 @@ def events_to_rows(events: Sequence[MetricEvent]) -> list[tuple[Any, ...]]:
     return batch_rows(events, _event_to_row)
 
 
+def events_to_columns(events: Sequence[MetricEvent]) -> list[list[Any] | None]:
+    """The flat columns of ``events`` (:data:`COLUMN_NAMES` order; ``None``: null for every event).
+
+    Field by field rather than row by row: a nested group absent from every event (usually most
+    of them) costs one pass for all its columns.
+    """
+    n = len(events)
+    out: list[list[Any] | None] = []
+    groups: dict[str, list[Any] | None] = {}
+    for group in _GROUPS:
+        present = [getattr(e, group) for e in events]
+        groups[group] = None if present.count(None) == n else present
+    for col in COLUMNS:
+        if col.group is not None:
+            objs = groups[col.group]
+            field = str(col.field)
+            out.append(None if objs is None else [None if o is None else getattr(o, field) for o in objs])
+        elif col.name == "custom_attributes":
+            out.append([dumps_attributes(e.custom_attributes) or "{}" for e in events])
+        elif col.name == "nested_groups":
+            mask = [0] * n
+            for bit, group in enumerate(_GROUPS):
+                members = groups[group]
+                if members is not None:
+                    mask = [m | (0 if o is None else 1 << bit) for m, o in zip(mask, members, strict=True)]
+            out.append(mask)
+        else:
+            out.append([getattr(e, col.name) for e in events])
+    return out
+
+
 def rows_to_write(events: Sequence[MetricEvent]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """``(column names, rows)`` to insert: a built batch's columns that hold values, else all columns.
 
