@@ -52,11 +52,13 @@ class APIState:
         return self._backend
 
     async def warm_up(self) -> None:
-        """One summary in the background at start-up, so the dashboard's first request is served
-        warm (Parquet decodes its files into the column cache; servers open their pool). Failures
-        are left for the requests to report."""
+        """The dashboard's first queries, in the background at start-up, so its first request is
+        served warm: the summary (Parquet reads its footers; servers open their pool) and the time
+        series (Parquet decodes its files into the column cache that sessions and traces use too).
+        Failures are left for the requests to report."""
         try:
             await self.backend.summary()
+            await self.backend.timeseries()
         except asyncio.CancelledError:
             raise
         except Exception:  # the storage may be empty, down or misconfigured: a request will say so

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN
-from llamonitor.query.summary import NONE_LABEL
+from llamonitor.query.summary import NONE_LABEL, _projection
 
 #: footer key of a file's rollup
 ROLLUP_KEY = b"llamonitor.rollup"
@@ -40,23 +40,9 @@ Row = list[Any]
 
 
 def projection() -> dict[str, pc.Expression]:
-    """The columns a rollup is computed from, as a dataset projection of the event schema."""
-    return {
-        "start_ns": pc.field("start_time").cast(pa.int64()),
-        "end_ns": pc.field("end_time").cast(pa.int64()),
-        "duration_ms": pc.field("duration_ms"),
-        "error": pc.field("error"),
-        "operation_name": pc.field("operation_name"),
-        "model": pc.field("model"),
-        "agent_name": pc.field("agent", "agent_name"),
-        "usage_in": pc.field("usage", "input_tokens"),
-        "usage_out": pc.field("usage", "output_tokens"),
-        "text_in": pc.field("text_metrics", "input_tokens"),
-        "text_out": pc.field("text_metrics", "output_tokens"),
-        "cost": pc.field("cost", "total_cost_usd"),
-        "cost_in": pc.field("cost", "input_cost_usd"),
-        "cost_out": pc.field("cost", "output_cost_usd"),
-    }
+    """The columns a rollup is computed from: the summary's (without the ids) and the cost parts."""
+    columns = {k: v for k, v in _projection().items() if k not in ("session_id", "trace_id")}
+    return columns | {"cost_in": pc.field("cost", "input_cost_usd"), "cost_out": pc.field("cost", "output_cost_usd")}
 
 
 def _floor_day(start_ns: Any) -> Any:

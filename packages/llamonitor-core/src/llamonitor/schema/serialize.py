@@ -45,12 +45,16 @@ def _safe_default(value: Any) -> Any:
         return f"<unprintable {type(value).__name__}>"
 
 
+# One encoder for every event: json.dumps with options builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=_safe_default).encode
+
+
 def dumps_attributes(attrs: dict[str, Any] | None) -> str | None:
     """JSON for a custom-attributes dict; never raises (cycles and odd objects are replaced)."""
     if not attrs:
         return None if attrs is None else "{}"
     try:
-        return json.dumps(attrs, default=_safe_default, ensure_ascii=False)
+        return _encode(attrs)
     except (ValueError, TypeError, RecursionError):
         # Cyclic or otherwise unserialisable: keep what can be kept, key by key.
         safe: dict[str, Any] = {}
