@@ -1,4 +1,4 @@
-"""Runs ``notebooks/multi_agent_intelligence.ipynb`` top to bottom, so the notebook never rots.
+"""Runs ``notebooks/03_multi_agent_intelligence.ipynb`` top to bottom, so the notebook never rots.
 
 The notebook records a simulated multi-agent workflow through the real pipeline (Parquet in a
 temporary folder) and ends with assertions that the analyses find the problems it planted, so a
@@ -23,7 +23,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "multi_agent_intelligence.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_multi_agent_intelligence.ipynb"
 
 #: runs in the kernel before the notebook's first cell
 KERNEL_NETWORK_GUARD = """

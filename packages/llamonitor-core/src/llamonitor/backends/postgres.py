@@ -150,9 +150,9 @@ class PostgresBackend(ServerBackend):
         import asyncpg
 
         try:
-            async with conn.transaction():
-                await conn.copy_records_to_table(self.table, records=rows, columns=list(names),
-                                                 schema_name=self.schema_or_public)
+            # One statement, so its own transaction: all rows (and the trigger's rollups) or none.
+            await conn.copy_records_to_table(self.table, records=rows, columns=list(names),
+                                             schema_name=self.schema_or_public)
         except asyncpg.UniqueViolationError:
             return False
         return True
