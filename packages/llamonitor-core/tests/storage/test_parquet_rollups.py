@@ -143,3 +143,23 @@ async def test_time_filter_inside_one_file_reads_the_rows_not_the_footer(tmp_pat
     f = EventFilter(start=one[0].start_time, end=one[-1].start_time)
     want = sum(1 for e in events if one[0].start_time_ns <= e.start_time_ns < one[-1].start_time_ns)
     assert (await fast.summary(f)).total_events == want == (await slow.summary(f)).total_events
+
+
+async def test_counts_follow_files_added_and_removed_between_summaries(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    first, second = make_events(700, seed=12, days=2, sessions=7), make_events(500, seed=13, days=3, sessions=11)
+    await write(cfg, first)
+    fast = query(cfg)
+
+    async def check() -> None:
+        a, b = await fast.summary(), await query(exact(cfg)).summary()
+        assert (a.total_events, a.sessions, a.traces) == (b.total_events, b.sessions, b.traces)
+
+    await check()
+    assert len(fast._ids) == 2  # the id columns of both files are kept
+    await write(cfg, second)  # new files, new sessions and traces
+    await check()
+    victim = sorted(Path(cfg.output_dir).rglob("*.parquet"))[0]
+    victim.unlink()  # a file gone: its kept columns must not count any more
+    await check()
+    assert len(fast._ids) == len(list(Path(cfg.output_dir).rglob("*.parquet")))

@@ -55,7 +55,13 @@ from llamonitor.query.parquet_files import (
     id_range,
     overlapping,
 )
-from llamonitor.query.parquet_rollups import RollupSource, accumulate, id_columns, trace_counts
+from llamonitor.query.parquet_rollups import (
+    RollupSource,
+    accumulate,
+    id_columns,
+    inside,
+    trace_counts,
+)
 from llamonitor.query.rollups import exact_limit, summary_from
 from llamonitor.query.summary import (
     CODE_COLUMNS,
@@ -149,6 +155,9 @@ class ParquetQueryBackend:
             raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
         #: footer rollups (written unless ``options={"rollups": False}``) answer summaries when they can
         self.rollups = RollupSource(exact_limit(config.options)) if rollups else None
+        #: each whole file's (session_id, trace_id) columns, for the rollup summaries' distinct counts
+        #: (a quarter of the column cache's bound; files the column cache holds are read from it)
+        self._ids = ColumnCache(self.cache.max_bytes // 4)
 
     # -- scanning --------------------------------------------------------------------------------
     def _dataset(self, files: list[str] | None = None) -> ds.Dataset | None:
@@ -320,8 +329,10 @@ class ParquetQueryBackend:
                 self.cache.put(key, table)
         return out
 
-    def _rollup_rows(self, f: EventFilter | None, *, keys: bool, percentiles: bool) -> tuple[list[Row], int] | None:
-        """The footer rollup rows answering ``f`` and the number of files; ``None``: use the exact path."""
+    def _rollup_rows(self, f: EventFilter | None, *, keys: bool,
+                     percentiles: bool) -> tuple[list[Row], int, list[str], dict[str, Any]] | None:
+        """The footer rollup rows answering ``f``, the number of files, the files ``f`` may select and
+        their keys and footer facts; ``None``: use the exact path."""
         if self.rollups is None:
             return None
         dataset = self._dataset()
@@ -340,7 +351,50 @@ class ParquetQueryBackend:
 
         rows = self.rollups.rows(f, keys=keys, percentiles=percentiles, files=files, ranges=ranges,
                                  suspects=suspects, scan=scan)
-        return None if rows is None else (rows, len(dataset.files))
+        return None if rows is None else (rows, len(dataset.files), files, ranges)
+
+    def _trace_counts(self, f: EventFilter | None, files: list[str],
+                      ranges: dict[str, tuple[tuple[str, int, int], IdRange]]) -> tuple[int, int]:
+        """Distinct sessions and (session, trace) pairs among the events ``f`` selects in ``files``.
+
+        A whole file's two id columns are kept (or taken from the column cache when it holds the
+        file), so only new files are read; files the time range cuts are read with the filter.
+        Then one hash group-by over all of them.
+        """
+        self._ids.retain({key for key, _ in ranges.values()})
+        parts: list[pa.Table] = []
+        missing: dict[str, tuple[str, int, int]] = {}
+        cut: list[str] = []
+        for path in files:
+            entry = ranges.get(path)
+            if entry is None or not inside(entry[1], f):
+                cut.append(path)
+                continue
+            key = entry[0]
+            found = self._ids.get(key)
+            if found is None and (cached := self.cache.get(key)) is not None:
+                found = cached.select(["session_id", "trace_id"])
+            if found is None:
+                missing[path] = key
+            else:
+                parts.append(found)
+        if missing:
+            dataset = self._dataset(list(missing))
+            assert dataset is not None
+            scanner = dataset.scanner(columns=id_columns())
+            batches: dict[str, list[pa.RecordBatch]] = {p: [] for p in missing}
+            for tagged in scanner.scan_batches():
+                batches.setdefault(tagged.fragment.path, []).append(tagged.record_batch)
+            for path, found_batches in batches.items():
+                ids = pa.Table.from_batches(found_batches, schema=scanner.projected_schema)
+                if path in missing:
+                    self._ids.put(missing[path], ids)
+                parts.append(ids)
+        if cut:
+            dataset = self._dataset(cut)
+            assert dataset is not None
+            parts.append(dataset.to_table(columns=id_columns(), filter=self._expr(f)))
+        return trace_counts(pa.concat_tables(parts)) if parts else (0, 0)
 
     # -- events --------------------------------------------------------------------------------
     def _page_files(self, dataset: ds.Dataset, expr: ds.Expression | None, need: int,
@@ -534,10 +588,10 @@ class ParquetQueryBackend:
     def _summary(self, f: EventFilter | None) -> Summary:
         rolled = self._rollup_rows(f, keys=False, percentiles=True)
         if rolled is not None:
-            rows, files = rolled
-            ids = self._scan(id_columns(), f)
-            sessions, traces = trace_counts(ids) if ids is not None else (0, 0)
-            return summary_from(accumulate(rows, histograms=True), sessions, traces, path=str(self.root), files=files)
+            rows, n_files, selected, ranges = rolled
+            sessions, traces = self._trace_counts(f, selected, ranges)
+            return summary_from(accumulate(rows, histograms=True), sessions, traces, path=str(self.root),
+                                files=n_files)
         dataset = self._dataset()
         files = len(dataset.files) if dataset is not None else 0
         if self.cache.max_bytes > 0 and _has_numpy():

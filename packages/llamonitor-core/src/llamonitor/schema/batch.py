@@ -61,8 +61,9 @@ class EventBatch(Sequence[MetricEvent]):
     def _event(self, i: int) -> MetricEvent:
         event = self._events[i]
         if event is None:
+            # The source is kept: a listener may read the batch from another thread, which at
+            # worst builds the same (equal) event twice.
             event = self._events[i] = self._to_event(self._sources[i])
-            self._sources[i] = None  # the record (and what it references) is no longer needed
         return event
 
     @overload
