@@ -46,7 +46,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
-from llamonitor.backends.parquet_rollups import Row
 from llamonitor.query.parquet_files import (
     ColumnCache,
     IdRange,
@@ -56,6 +55,7 @@ from llamonitor.query.parquet_files import (
     overlapping,
 )
 from llamonitor.query.parquet_rollups import (
+    Rollup,
     RollupSource,
     accumulate,
     id_columns,
@@ -330,7 +330,7 @@ class ParquetQueryBackend:
         return out
 
     def _rollup_rows(self, f: EventFilter | None, *, keys: bool,
-                     percentiles: bool) -> tuple[list[Row], int, list[str], dict[str, Any]] | None:
+                     percentiles: bool) -> tuple[Rollup, int, list[str], dict[str, Any]] | None:
         """The footer rollup rows answering ``f``, the number of files, the files ``f`` may select and
         their keys and footer facts; ``None``: use the exact path."""
         if self.rollups is None:
@@ -539,7 +539,7 @@ class ParquetQueryBackend:
             raise ValueError(f"by must be one of operation, model, agent; got {by!r}")
         rolled = self._rollup_rows(f, keys=True, percentiles=True)
         if rolled is not None:
-            accs = accumulate(rolled[0], histograms=True)
+            accs = accumulate(rolled[0], histograms=True, kinds=(by,))
             return sort_groups([acc.stats(key) for (kind, key), acc in accs.items() if kind == by and acc.events])
         table = self._base(f)
         if table is None:
@@ -555,7 +555,7 @@ class ParquetQueryBackend:
             raise ValueError(f"by must be one of model, operation, session, day, agent; got {by!r}")
         rolled = self._rollup_rows(f, keys=True, percentiles=False) if by != "session" else None
         if rolled is not None:
-            accs = accumulate(rolled[0], histograms=False, by_day=by == "day")
+            accs = accumulate(rolled[0], histograms=False, kinds=(by,))
             return sort_costs([acc.cost_row((date(1970, 1, 1) + timedelta(days=int(key))).isoformat()
                                             if by == "day" else key)
                                for (kind, key), acc in accs.items() if kind == by and acc.events], by)
