@@ -11,7 +11,7 @@ anyway. A summary over a million events then merges footers instead of decoding 
 
 The rollup lives in the very file it describes, so it is written atomically with it and can
 never disagree with its rows. A file without one (written before this, or whose durations are
-not all finite numbers) is simply decoded.
+not all finite numbers) is aggregated from its rows by the query layer instead.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from llamonitor.query.summary import NONE_LABEL, _projection
 
 #: footer key of a file's rollup
 ROLLUP_KEY = b"llamonitor.rollup"
-#: layout version (a footer with another version is ignored: the file is decoded instead)
+#: layout version (a footer with another version is ignored: the file is aggregated from its rows)
 ROLLUP_VERSION = 1
 #: the sums of a rollup row, in order (what :class:`llamonitor.query.rollups._Acc` adds up)
 SUMS = ("events", "errors", "tin", "tout", "cin", "cin_n", "cout", "cout_n", "cost", "cost_n", "dsum", "dmin",
