@@ -12,8 +12,9 @@ with another batch's file (a rare re-delivery, see :mod:`llamonitor.query.parque
 whole question to the exact path, which de-duplicates them.
 
 Distinct sessions and traces cannot be added up across files: for a summary they are counted
-from each file's distinct ``(session_id, trace_id)`` pairs, read once from the two id columns
-(about a tenth of a full decode) and kept per file by the query layer.
+with one hash group-by over every file's two id columns, read once (about a tenth of a full
+decode) and kept per file by the query layer. The merge uses NumPy; without it every question
+takes the exact path.
 """
 
 from __future__ import annotations
@@ -28,17 +29,10 @@ from llamonitor.backends.parquet_rollups import SUMS, Row, decode, projection, r
 from llamonitor.backends.pg_rollups import SPECIAL_BIN
 from llamonitor.query.parquet_files import IdRange
 from llamonitor.query.rollups import Groups, _Acc, usable
+from llamonitor.query.summary import _has_numpy
 from llamonitor.query.types import EventFilter
 
 _N_SUMS = len(SUMS)
-
-
-def _has_numpy() -> bool:
-    try:
-        import numpy  # noqa: F401
-    except ImportError:  # pragma: no cover - numpy ships with the usual installs
-        return False
-    return True
 
 
 def inside(r: IdRange, f: EventFilter | None) -> bool:
