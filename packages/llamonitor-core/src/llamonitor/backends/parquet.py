@@ -102,11 +102,8 @@ class ParquetBackend(StorageBackend):
         self.root = Path(config.output_dir)
         self.files_written = 0
         self.rows_written = 0
-        rollups = config.options.get("rollups", True)
-        if not isinstance(rollups, bool):
-            raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
         #: write each file's rollup into its footer (``options={"rollups": False}`` leaves it out)
-        self.rollups = rollups
+        self.rollups = config.option_flag("rollups", True)
         compression = config.compression
         self._compression: str | None = None if compression == "none" else compression
 

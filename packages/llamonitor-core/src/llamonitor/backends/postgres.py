@@ -72,11 +72,8 @@ class PostgresBackend(ServerBackend):
         self.qualified = f"{q(self.schema_or_public)}.{q(self.table)}"
         self.stage = f"llamonitor_stage_{self.table}"[:63]
         self.pool: Any = None
-        rollups = config.options.get("rollups", True)
-        if not isinstance(rollups, bool):
-            raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
         #: keep the summary rollups (:mod:`llamonitor.backends.pg_rollups`)
-        self.rollups = rollups
+        self.rollups = config.option_flag("rollups", True)
         self.rollup_names = pg_rollups.RollupNames.of(self.schema_or_public, self.table)
         streams = config.options.get("copy_streams", 2)
         if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:

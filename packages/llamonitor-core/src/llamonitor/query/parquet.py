@@ -150,11 +150,8 @@ class ParquetQueryBackend:
         self.cache = ColumnCache(_cache_bytes(cache_bytes))
         #: key-column codes of the cached files (kept as long as their columns are cached)
         self._codes: dict[tuple[str, int, int], dict[str, FileCodes]] = {}
-        rollups = config.options.get("rollups", True)
-        if not isinstance(rollups, bool):
-            raise ValueError(f"storage.options['rollups'] must be true or false; got {rollups!r}")
         #: footer rollups (written unless ``options={"rollups": False}``) answer summaries when they can
-        self.rollups = RollupSource(exact_limit(config.options)) if rollups else None
+        self.rollups = RollupSource(exact_limit(config.options)) if config.option_flag("rollups", True) else None
         #: each whole file's (session_id, trace_id) columns, for the rollup summaries' distinct counts
         #: (a quarter of the column cache's bound; files the column cache holds are read from it)
         self._ids = ColumnCache(self.cache.max_bytes // 4)
@@ -312,18 +309,21 @@ class ParquetQueryBackend:
                 per_column[c].append(found[c])
         return {c: merge_codes(v) for c, v in per_column.items()}
 
-    def _decode(self, paths: list[str], keys: dict[str, tuple[str, int, int]]) -> dict[str, pa.Table]:
-        """Whole files' summary columns (one threaded scan), cached as they are decoded."""
+    def _per_file(self, paths: list[str], columns: Any) -> dict[str, pa.Table]:
+        """``columns`` of whole files, one table per file (one threaded scan of them all)."""
         dataset = self._dataset(paths)
         assert dataset is not None
-        scanner = dataset.scanner(columns=_projection())
+        scanner = dataset.scanner(columns=columns)
         batches: dict[str, list[pa.RecordBatch]] = {p: [] for p in paths}
         for tagged in scanner.scan_batches():
             batches.setdefault(tagged.fragment.path, []).append(tagged.record_batch)
-        out: dict[str, pa.Table] = {}
-        for path, found in batches.items():
-            table = pa.Table.from_batches(found, schema=scanner.projected_schema)
-            out[path] = table
+        return {path: pa.Table.from_batches(found, schema=scanner.projected_schema)
+                for path, found in batches.items()}
+
+    def _decode(self, paths: list[str], keys: dict[str, tuple[str, int, int]]) -> dict[str, pa.Table]:
+        """Whole files' summary columns, cached as they are decoded."""
+        out = self._per_file(paths, _projection())
+        for path, table in out.items():
             key = keys.get(path)
             if key is not None:
                 self.cache.put(key, table)
@@ -379,14 +379,7 @@ class ParquetQueryBackend:
             else:
                 parts.append(found)
         if missing:
-            dataset = self._dataset(list(missing))
-            assert dataset is not None
-            scanner = dataset.scanner(columns=id_columns())
-            batches: dict[str, list[pa.RecordBatch]] = {p: [] for p in missing}
-            for tagged in scanner.scan_batches():
-                batches.setdefault(tagged.fragment.path, []).append(tagged.record_batch)
-            for path, found_batches in batches.items():
-                ids = pa.Table.from_batches(found_batches, schema=scanner.projected_schema)
+            for path, ids in self._per_file(list(missing), id_columns()).items():
                 if path in missing:
                     self._ids.put(missing[path], ids)
                 parts.append(ids)

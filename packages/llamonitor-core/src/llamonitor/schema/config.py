@@ -86,6 +86,13 @@ class StorageConfig(_Strict):
             raise ValueError("storage.max_batch_size must be >= storage.batch_size")
         return self
 
+    def option_flag(self, name: str, default: bool) -> bool:
+        """``options[name]`` as a boolean (``default`` when absent); anything else is refused by name."""
+        value = self.options.get(name, default)
+        if not isinstance(value, bool):
+            raise ValueError(f"storage.options[{name!r}] must be true or false; got {value!r}")
+        return value
+
 
 class MonitorConfig(_Strict):
     """Everything ``initialize_monitoring`` needs.

@@ -75,6 +75,8 @@ class MonitoringWriter:
         self._caller_lock = threading.Lock()
         self.spill = SpillStore(config.spill_dir)
         self.sinks = [SinkState(s) for s in sinks]
+        #: the flat layouts the sinks read from a batch, made ready on the build thread
+        self._layouts = {getattr(s, "batch_layout", None) for s in sinks}
         for sink in sinks:  # exporters read live state (queue gauges) through this hook
             if hasattr(sink, "bind_writer"):
                 sink.bind_writer(self)
@@ -262,7 +264,7 @@ class MonitoringWriter:
     def _build(self, records: list[Any]) -> EventBatch:
         """Build a batch (on the build thread), with the flat layouts the sinks read made ready."""
         batch = self.builder.build_batch(records, to_event=self._lazy_builder.build)
-        layouts = {getattr(state.sink, "batch_layout", None) for state in self.sinks}
+        layouts = self._layouts
         if "rows" in layouts:
             batch.rows  # noqa: B018 - computed here, off the delivering thread
         if "columns" in layouts:
