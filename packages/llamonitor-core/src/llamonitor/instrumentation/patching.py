@@ -100,43 +100,45 @@ def call_wrappers(begin: Callable[[dict[str, Any]], tuple[Any, dict[str, Any], A
     """
     from llamonitor.tracing import is_recording, is_suppressed
 
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def start(kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], Any] | None:
         if not is_recording() or is_suppressed():
-            return wrapped(*args, **kwargs)
+            return None
         try:
-            call, kwargs, state = begin(kwargs)
+            return begin(kwargs)
         except Exception:
             warn_once("begin", f"starting an {sdk} span failed")
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
+            return None
+
+    def finish(call: Any, result: Any, state: Any) -> Any:
         try:
             return complete(call, result, state)
         except Exception:
             warn_once("complete", f"recording an {sdk} result failed")
             return result
 
-    async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not is_recording() or is_suppressed():
-            return await wrapped(*args, **kwargs)
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = start(kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        call, kwargs, state = started
         try:
-            call, kwargs, state = begin(kwargs)
-        except Exception:
-            warn_once("begin", f"starting an {sdk} span failed")
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return finish(call, result, state)
+
+    async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = start(kwargs)
+        if started is None:
             return await wrapped(*args, **kwargs)
+        call, kwargs, state = started
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             call.fail(exc)
             raise
-        try:
-            return complete(call, result, state)
-        except Exception:
-            warn_once("complete", f"recording an {sdk} result failed")
-            return result
+        return finish(call, result, state)
 
     return sync_wrapper, async_wrapper
 

@@ -48,12 +48,23 @@ def error_attributes(exc: BaseException) -> dict[str, Any]:
     return attrs
 
 
-class StreamProxy(wrapt.ObjectProxy[Any]):
-    """Transparent proxy over a sync SDK stream: the event is sent when the stream ends."""
+class _CallProxy(wrapt.ObjectProxy[Any]):
+    """A stream proxy's shared part: the call it reports to, and the report if it is never closed."""
 
     def __init__(self, wrapped: Any, call: StreamCall) -> None:
         super().__init__(wrapped)
         self._self_call = call
+
+    def __del__(self) -> None:
+        try:
+            call = self._self_call
+            call.finish_stream(completed=False, end_ns=call.epoch_of_last_event())
+        except Exception:
+            pass
+
+
+class StreamProxy(_CallProxy):
+    """Transparent proxy over a sync SDK stream: the event is sent when the stream ends."""
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -88,20 +99,9 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
         finally:
             self._self_call.finish_stream(completed=False)
 
-    def __del__(self) -> None:
-        try:
-            call = self._self_call
-            call.finish_stream(completed=False, end_ns=call.epoch_of_last_event())
-        except Exception:
-            pass
 
-
-class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
+class AsyncStreamProxy(_CallProxy):
     """Transparent proxy over an async SDK stream."""
-
-    def __init__(self, wrapped: Any, call: StreamCall) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -135,10 +135,3 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
             return await self.__wrapped__.__aexit__(*exc)
         finally:
             self._self_call.finish_stream(completed=False)
-
-    def __del__(self) -> None:
-        try:
-            call = self._self_call
-            call.finish_stream(completed=False, end_ns=call.epoch_of_last_event())
-        except Exception:
-            pass
