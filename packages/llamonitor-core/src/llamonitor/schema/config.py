@@ -352,3 +352,9 @@ class OTLPConfig(_Strict):
     max_pending_requests: int = Field(default=64, ge=1, le=100_000)
     #: extra resource attributes (``deployment.environment``...)
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    #: tries per export request on 429 / 502 / 503 / 504 or a lost connection (first try included)
+    max_export_attempts: int = Field(default=5, ge=1, le=100)
+    #: first retry delay (seconds); doubles per try, full jitter, ``Retry-After`` honoured
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: cap on one retry delay (seconds)
+    retry_max_backoff_seconds: float = Field(default=8.0, ge=0, le=600)
