@@ -171,9 +171,9 @@ class MonitorConfig(_Strict):
     def from_env(cls, environ: dict[str, str] | None = None) -> MonitorConfig:
         """Build a config from ``LLMOPS_*`` variables (``LLAMONITOR_*`` works too).
 
-        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``BATCH_SIZE``,
-        ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``, ``OVERFLOW_POLICY``, ``SPILL_DIR``,
-        ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
+        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``TABLE_NAME``,
+        ``SCHEMA_NAME``, ``BATCH_SIZE``, ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``,
+        ``OVERFLOW_POLICY``, ``SPILL_DIR``, ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
         """
         env = os.environ if environ is None else environ
 
@@ -206,7 +206,8 @@ class MonitorConfig(_Strict):
 
         storage: dict[str, Any] = {}
         for key, value in (("backend", get("BACKEND")), ("connection_string", get("CONNECTION_STRING")),
-                           ("output_dir", get("OUTPUT_DIR")), ("batch_size", number("BATCH_SIZE", int)),
+                           ("output_dir", get("OUTPUT_DIR")), ("table_name", get("TABLE_NAME")),
+                           ("schema_name", get("SCHEMA_NAME")), ("batch_size", number("BATCH_SIZE", int)),
                            ("flush_interval_seconds", number("FLUSH_INTERVAL_SECONDS", float))):
             if value is not None:
                 storage[key] = value
