@@ -261,8 +261,38 @@ def _after_fork_in_child() -> None:
         STATE.writer = writer
         STATE.recorder = writer.recorder
         _register_exit_finalizers()
+        if parent.config.handle_sigterm:
+            _follow_gunicorn_signals()
     finally:
         STATE.lock.release()
+
+
+def _follow_gunicorn_signals() -> None:
+    """Keep draining on SIGTERM in gunicorn workers, which reset every signal after the fork.
+
+    A gunicorn worker sets its own handlers in ``init_signals`` (uvicorn's worker class even
+    resets SIGTERM to the default action, and re-raises it after its graceful shutdown, ending
+    the process without ``atexit``). Our handler is chained in after theirs, so the queue is
+    written first and their behaviour follows unchanged (``siginterrupt`` as gunicorn sets it).
+    """
+    base = sys.modules.get("gunicorn.workers.base")
+    if base is None:
+        return
+    pending = [base.Worker]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        original = cls.__dict__.get("init_signals")
+        if original is None or getattr(original, "_llamonitor", False):
+            continue
+
+        def init_signals(self: Any, _original: Any = original) -> None:
+            _original(self)
+            if install_signal_handlers() and hasattr(signal, "siginterrupt"):
+                signal.siginterrupt(signal.SIGTERM, False)
+
+        init_signals._llamonitor = True  # type: ignore[attr-defined]
+        cls.init_signals = init_signals
 
 
 class _ForkHook:
