@@ -261,10 +261,32 @@ def _after_fork_in_child() -> None:
         STATE.writer = writer
         STATE.recorder = writer.recorder
         _register_exit_finalizers()
+        _follow_celery_pool_exit()
         if parent.config.handle_sigterm:
             _follow_gunicorn_signals()
     finally:
         STATE.lock.release()
+
+
+def _drain_celery_process(**_kwargs: Any) -> None:
+    _drain_at_exit()
+
+
+def _follow_celery_pool_exit() -> None:
+    """Drain when a Celery prefork pool process ends.
+
+    billiard's pool processes leave with ``os._exit`` from their own exit path, before any
+    finalizer or ``atexit`` hook; Celery's ``worker_process_shutdown`` signal, sent in the child
+    just before, is the one place left.
+    """
+    signals = sys.modules.get("celery.signals")
+    if signals is not None:
+        try:
+            signals.worker_process_shutdown.connect(_drain_celery_process, weak=False,
+                                                    dispatch_uid="llamonitor-drain")
+        except Exception:  # pragma: no cover - an incompatible version
+            logger.warning("llamonitor: could not follow Celery's worker_process_shutdown; events of "
+                           "pool processes may be lost at shutdown", exc_info=True)
 
 
 def _follow_gunicorn_signals() -> None:
