@@ -132,7 +132,7 @@ class MonitorConfig(_Strict):
     auto_replay: bool = True
     #: longest ``shutdown`` waits to drain before spilling what is left
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
-    #: on SIGTERM, drain the queue before the process ends (only when no other handler is set)
+    #: on SIGTERM / SIGINT, write the queue first, then chain to the handler that was in place
     handle_sigterm: bool = True
     #: default text measurement of ``@monitor_llm(measure_text=True)`` (mode name, dict or model)
     measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
