@@ -82,6 +82,7 @@ class MonitoringWriter:
         self._caller_builder = EventBuilder(config)
         self._caller_lock = threading.Lock()
         self.spill = SpillStore(config.spill_dir)
+        self._json_fixed_before = json_values_fixed()  # the JSON counter is per process
         self.sinks = [SinkState(s) for s in sinks]
         #: the flat layouts the sinks read from a batch, made ready on the build thread
         self._layouts = {getattr(s, "batch_layout", None) for s in sinks}
@@ -196,7 +197,7 @@ class MonitoringWriter:
             "build_errors": self.builder.build_errors,
             "fast_path_events": self.builder.plain_built,
             "sanitized_values": (self.builder.sanitized_values + self._caller_builder.sanitized_values
-                                 + json_values_fixed()),
+                                 + json_values_fixed() - self._json_fixed_before),
             "dropped_overflow": rec.dropped_overflow,
             "spilled_overflow": rec.spilled_overflow,
             "blocked_calls": rec.blocked_total,
@@ -384,9 +385,11 @@ class MonitoringWriter:
             return
         state.dead_lettered += 1
         if state.dead_lettered == 1:
+            # The first line only: servers add the refused row's values (captured content...)
+            # after it; the dead-letter file keeps the whole error.
             logger.warning("llamonitor: sink %s refused an event on its own (%s); it was written to %s, the "
                            "rest of its batch was stored (counted in dead_lettered; logged once)",
-                           state.name, error, path)
+                           state.name, error.splitlines()[0][:300], path)
 
     def _isolate(self, state: SinkState, events: Sequence[MetricEvent], first_error: BaseException) -> bool:
         """Write ``events`` around the ones ``state``'s sink refuses; ``False`` if the sink failed meanwhile
