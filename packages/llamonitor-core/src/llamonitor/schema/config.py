@@ -132,7 +132,7 @@ class MonitorConfig(_Strict):
     auto_replay: bool = True
     #: longest ``shutdown`` waits to drain before spilling what is left
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
-    #: on SIGTERM, drain the queue before the process ends (only when no other handler is set)
+    #: on SIGTERM / SIGINT, write the queue first, then chain to the handler that was in place
     handle_sigterm: bool = True
     #: default text measurement of ``@monitor_llm(measure_text=True)`` (mode name, dict or model)
     measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
@@ -171,9 +171,9 @@ class MonitorConfig(_Strict):
     def from_env(cls, environ: dict[str, str] | None = None) -> MonitorConfig:
         """Build a config from ``LLMOPS_*`` variables (``LLAMONITOR_*`` works too).
 
-        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``BATCH_SIZE``,
-        ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``, ``OVERFLOW_POLICY``, ``SPILL_DIR``,
-        ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
+        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``TABLE_NAME``,
+        ``SCHEMA_NAME``, ``BATCH_SIZE``, ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``,
+        ``OVERFLOW_POLICY``, ``SPILL_DIR``, ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
         """
         env = os.environ if environ is None else environ
 
@@ -206,7 +206,8 @@ class MonitorConfig(_Strict):
 
         storage: dict[str, Any] = {}
         for key, value in (("backend", get("BACKEND")), ("connection_string", get("CONNECTION_STRING")),
-                           ("output_dir", get("OUTPUT_DIR")), ("batch_size", number("BATCH_SIZE", int)),
+                           ("output_dir", get("OUTPUT_DIR")), ("table_name", get("TABLE_NAME")),
+                           ("schema_name", get("SCHEMA_NAME")), ("batch_size", number("BATCH_SIZE", int)),
                            ("flush_interval_seconds", number("FLUSH_INTERVAL_SECONDS", float))):
             if value is not None:
                 storage[key] = value
