@@ -2,8 +2,6 @@
 
 import asyncio
 import contextlib
-import hmac
-import html
 import json
 import logging
 import os
@@ -11,9 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
 
 from llamonitor.api.hub import CLOSE_TOO_MANY, LiveHub, TooManyConnections
+from llamonitor.api.security import BearerAuth
 from llamonitor.query.types import QueryBackend
 from llamonitor.schema.config import APIConfig, MonitorConfig, WebSocketConfig
 
@@ -71,43 +69,6 @@ class APIState:
             await backend.close()
 
 
-class BearerAuth:
-    """ASGI middleware: every HTTP request and WebSocket needs the token (constant-time compare).
-
-    The token is read from ``Authorization: Bearer <token>`` or, for browsers (WebSocket, the
-    dashboard page), from a ``token`` query parameter. Refusals: HTTP 401, WebSocket close 1008.
-    """
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.token = token.encode()
-
-    def allowed(self, scope: Scope) -> bool:
-        """Whether the request carries the token."""
-        given = b""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                given = value[7:].strip()
-        if not given:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            given = (query.get("token") or [""])[0].encode()
-        return bool(given) and hmac.compare_digest(given, self.token)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or self.allowed(scope):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008, "reason": "missing or wrong bearer token"})
-            return
-        body = json.dumps({"detail": "missing or wrong bearer token"}).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
 def resolve_token(token: str | None, api: APIConfig) -> str | None:
     """Argument, then ``extensions["api"]["token"]``, then ``LLAMONITOR_API_TOKEN``; empty means none."""
     return token or api.token or os.environ.get(TOKEN_ENV) or None
@@ -115,11 +76,14 @@ def resolve_token(token: str | None, api: APIConfig) -> str | None:
 
 def create_api_server(config: MonitorConfig | None = None, *, token: str | None = None,
                       cors_origins: Sequence[str] | None = None, graphql: bool = True,
-                      dashboard: bool = True) -> Any:
+                      dashboard: bool = True, allowed_hosts: Sequence[str] | None = None,
+                      bound_host: str | None = None) -> Any:
     """The FastAPI app serving REST, WebSocket streams, GraphQL and the dashboard over ``config.storage``.
 
     ``token`` (else ``config.extensions["api"]["token"]``, else ``LLAMONITOR_API_TOKEN``) guards
     every route when set. ``cors_origins`` turns CORS on for those origins (off by default).
+    ``allowed_hosts`` (else ``extensions["api"]["allowed_hosts"]``, else the loopback names plus
+    ``bound_host``) are the Host headers answered; others get a 400 (DNS rebinding).
     Live streams receive what a writer running in this process records.
     """
     try:
@@ -232,24 +196,38 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
         page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
         @app.get("/", include_in_schema=False)
-        async def index(request: Request) -> HTMLResponse:
-            """The dashboard; a ``?token=`` is passed on to its assets."""
-            given = request.query_params.get("token")
-            if not given:
-                return HTMLResponse(page)
-            suffix = "?token=" + html.escape(quote(given, safe=""))
-            return HTMLResponse(page.replace('.css"', '.css' + suffix + '"').replace('.js"', '.js' + suffix + '"'))
+        async def index() -> HTMLResponse:
+            """The dashboard (a ``?token=`` was exchanged for a cookie by :class:`BearerAuth`)."""
+            return HTMLResponse(page)
 
+    protect(app, api, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts, bound_host=bound_host)
+    return app
+
+
+def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequence[str] | None,
+            allowed_hosts: Sequence[str] | None, bound_host: str | None) -> None:
+    """The middleware stack, outermost first: Host check, CORS (preflights answered before auth),
+    bearer token, then input checks; JSON 503s for storage failures (see ``api/security.py``,
+    ``api/errors.py``)."""
+    from llamonitor.api.errors import CheckGraphQLBody, RefuseUnstorableInput, declare_no_nul, install_error_handlers
+    from llamonitor.api.security import HostCheck
+    from llamonitor.api.security import allowed_hosts as hosts_for
+
+    install_error_handlers(app, app.state.llamonitor.config.storage.connection_string)
+    declare_no_nul(app)
+    app.add_middleware(CheckGraphQLBody)
+    app.add_middleware(RefuseUnstorableInput)
+    secret = resolve_token(token, api)
+    if secret:
+        app.add_middleware(BearerAuth, token=secret)
     origins = list(cors_origins) if cors_origins is not None else list(api.cors_origins)
     if origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
-                           allow_headers=["authorization", "content-type"])
-    secret = resolve_token(token, api)
-    if secret:
-        app.add_middleware(BearerAuth, token=secret)  # outermost: guards everything
-    return app
+                           allow_headers=["authorization", "content-type"], allow_credentials=True)
+    hosts = hosts_for(allowed_hosts if allowed_hosts is not None else api.allowed_hosts, bound_host or api.host)
+    app.add_middleware(HostCheck, allowed_hosts=hosts)
 
 
 def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,

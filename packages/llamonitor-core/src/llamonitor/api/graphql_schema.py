@@ -6,20 +6,27 @@ Field names are camelCase; the seed's ``totalCost_usd`` is kept exactly, next to
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import logging
+from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
+from llamonitor.api.errors import storage_detail, storage_error_types
+from llamonitor.api.graphql_limits import limit_extensions
+from llamonitor.api.routes import MAX_OFFSET
 from llamonitor.query.summary import GroupStats
 from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend, decode_cursor
 from llamonitor.schema.events import MetricEvent
 
 if TYPE_CHECKING:
     from llamonitor.api.app import APIState
+
+logger = logging.getLogger("llamonitor")
 
 
 @strawberry.type(description="Totals over the stored events")
@@ -208,12 +215,22 @@ def check_paging(prefix: str, limit: int, offset: int) -> None:
         raise bad_input(f"{prefix}limit must be between 1 and {MAX_PAGE}; got {limit}")
     if offset < 0:
         raise bad_input(f"{prefix}offset must be >= 0; got {offset}")
+    if offset > MAX_OFFSET:
+        raise bad_input(f"{prefix}offset must be at most {MAX_OFFSET} (page further with filter.cursor); got {offset}")
+
+
+def check_text(**values: str | None) -> None:
+    """No NUL byte in a string argument (no stored value holds one; PostgreSQL refuses it)."""
+    for name, value in values.items():
+        if value is not None and "\x00" in value:
+            raise bad_input(f"{name} contains a NUL byte (U+0000), which no stored value holds")
 
 
 @strawberry.type
 class Query:
     @strawberry.field(description="Totals, error rate, latency percentiles, tokens, cost")
     async def summary(self, info: Info[Any, Any], session_id: str | None = None) -> SummaryType:
+        check_text(sessionId=session_id)
         s = await _backend(info).summary(EventFilter(session_id=session_id))
         return SummaryType(total_events=s.total_events, errors=s.errors, error_rate=s.error_rate,
                            sessions=s.sessions, traces=s.traces, total_cost_usd=s.total_cost_usd,
@@ -224,20 +241,25 @@ class Query:
 
     @strawberry.field(description="Aggregates per operation")
     async def operations(self, info: Info[Any, Any], session_id: str | None = None) -> list[GroupType]:
+        check_text(sessionId=session_id)
         return [to_group(g) for g in await _backend(info).aggregates("operation", EventFilter(session_id=session_id))]
 
     @strawberry.field(description="Aggregates per model")
     async def models(self, info: Info[Any, Any], session_id: str | None = None) -> list[GroupType]:
+        check_text(sessionId=session_id)
         return [to_group(g) for g in await _backend(info).aggregates("model", EventFilter(session_id=session_id))]
 
     @strawberry.field(description="Aggregates per recorded agent")
     async def agents(self, info: Info[Any, Any], session_id: str | None = None) -> list[GroupType]:
+        check_text(sessionId=session_id)
         return [to_group(g) for g in await _backend(info).aggregates("agent", EventFilter(session_id=session_id))]
 
     @strawberry.field(description="Events in (start time, event id) order")
     async def events(self, info: Info[Any, Any], filter: EventFilterInput | None = None) -> list[EventType]:
         f = filter or EventFilterInput()
         check_paging("filter.", f.limit, f.offset)
+        check_text(**{f"filter.{k}": getattr(f, k) for k in
+                      ("session_id", "trace_id", "operation_name", "model", "agent_name", "cursor")})
         for name, value in (("start", f.start), ("end", f.end)):
             if value is not None and not 1970 <= value.year <= 2261:
                 raise bad_input(f"filter.{name} must be between 1970 and 2261")
@@ -260,12 +282,14 @@ class Query:
 
     @strawberry.field(description="Traces of a session")
     async def traces(self, info: Info[Any, Any], session_id: str) -> list[TraceType]:
+        check_text(sessionId=session_id)
         rows = await _backend(info).traces(session_id)
         return [TraceType(**{k: getattr(r, k) for k in TraceType.__annotations__}) for r in rows]
 
     @strawberry.field(description="Events (spans) of one trace")
     async def trace_events(self, info: Info[Any, Any], trace_id: str,
                            session_id: str | None = None) -> list[EventType]:
+        check_text(traceId=trace_id, sessionId=session_id)
         return [to_event(e) for e in await _backend(info).trace_events(trace_id, session_id=session_id)]
 
 
@@ -280,7 +304,36 @@ class Subscription:
             yield to_event(event)
 
 
-schema = strawberry.Schema(query=Query, subscription=Subscription)
+class StorageErrors(SchemaExtension):
+    """A storage failure inside a resolver: ``extensions.code = "STORAGE_UNAVAILABLE"``, message masked."""
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        kinds = storage_error_types()
+        state = self.execution_context.context["llamonitor"]
+        for i, error in enumerate(result.errors):
+            if isinstance(error.original_error, kinds):
+                result.errors[i] = GraphQLError(
+                    storage_detail(error.original_error, state.config.storage.connection_string),
+                    nodes=error.nodes, path=error.path, extensions={"code": "STORAGE_UNAVAILABLE"})
+
+
+class QuietSchema(strawberry.Schema):
+    """Logs refusals and storage failures as one line, not a traceback (they are not server bugs)."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        expected = [e for e in errors if (e.extensions or {}).get("code") in ("BAD_USER_INPUT", "STORAGE_UNAVAILABLE")]
+        for error in expected:
+            logger.info("llamonitor GraphQL: %s", error.message)
+        rest = [e for e in errors if e not in expected]
+        if rest:
+            super().process_errors(rest, execution_context)
+
+
+schema = QuietSchema(query=Query, subscription=Subscription, extensions=[*limit_extensions(), StorageErrors])
 
 
 def graphql_router(state: APIState) -> Any:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator
 
 from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend, collect_events
@@ -35,6 +36,9 @@ BAD = INVALID | {400: {"model": Problem, "description": "parameters that contrad
 NOT_FOUND = INVALID | {404: {"model": Problem, "description": "nothing stored under this id"}}
 
 router = APIRouter()
+
+#: deepest ``offset`` a page may start at (deeper pages: follow ``next_cursor``); bigger is a 422
+MAX_OFFSET = 1_000_000_000
 
 
 def iso_only(value: Any) -> Any:
@@ -87,18 +91,26 @@ def group_to_dict(group: Any) -> dict[str, Any]:
     return out
 
 
-@router.get("/api/health", tags=["health"])
-async def health(request: Request) -> dict[str, Any]:
-    """Liveness, the storage backend, and the live-feed counters."""
+@router.get("/api/health", tags=["health"], responses={503: {"description": "the storage does not answer"}})
+async def health(request: Request) -> JSONResponse:
+    """Whether the storage answers: ``status`` ``ok`` (200), ``degraded`` (slow, 200) or ``down`` (503);
+    with the backend name, the masked cause, and the live-feed counters."""
+    from llamonitor.api.errors import storage_status
+
     state = request.app.state.llamonitor
-    return {"status": "ok", "backend": state.config.storage.backend, "live": state.hub.stats()}
+    status, cause = await storage_status(lambda: state.backend, state.config.storage.connection_string)
+    body = {"status": status, "storage": status, "backend": state.config.storage.backend,
+            "live": state.hub.stats()}
+    if cause is not None:
+        body["detail"] = cause
+    return JSONResponse(body, status_code=503 if status == "down" else 200)
 
 
 @router.get("/api/v1/events", tags=["events"], responses=BAD)
 async def events(request: Request, start: Instant | None = Start, end: Instant | None = End,
                  session_id: str | None = None, trace_id: str | None = None, operation_name: str | None = None,
                  model: str | None = None, agent_name: str | None = None, errors_only: bool = False,
-                 limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0),
+                 limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                  cursor: str | None = Query(None, description="next_cursor of the previous page")) -> dict[str, Any]:
     """Events ordered by (start time, event id); page with ``cursor`` (or ``offset``)."""
     flt = make_filter(start, end, session_id, trace_id, operation_name, model, agent_name, errors_only)
@@ -116,7 +128,7 @@ async def events(request: Request, start: Instant | None = Start, end: Instant |
 async def sessions(request: Request, start: Instant | None = Start, end: Instant | None = End,
                    operation_name: str | None = None, model: str | None = None, agent_name: str | None = None,
                    errors_only: bool = False, limit: int = Query(100, ge=1, le=MAX_PAGE),
-                   offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                   offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> dict[str, Any]:
     """Sessions, most recent first."""
     flt = make_filter(start, end, None, None, operation_name, model, agent_name, errors_only)
     rows = await backend_of(request).sessions(flt, limit=limit, offset=offset)
@@ -136,7 +148,7 @@ async def session(request: Request, session_id: str = Path(...)) -> dict[str, An
 
 @router.get("/api/v1/sessions/{session_id}/traces", tags=["sessions"], responses=INVALID)
 async def session_traces(request: Request, session_id: str = Path(...), limit: int = Query(1000, ge=1, le=MAX_PAGE),
-                         offset: int = Query(0, ge=0),
+                         offset: int = Query(0, ge=0, le=MAX_OFFSET),
                          include_events: bool = Query(False, description="add every trace's events as spans"),
                          ) -> dict[str, Any]:
     """Traces of a session in order; with ``include_events`` each trace carries its events (span tree)."""

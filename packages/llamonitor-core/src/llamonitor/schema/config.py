@@ -387,6 +387,8 @@ class APIConfig(_Strict):
     token: str | None = None
     #: origins allowed by CORS (empty: CORS off)
     cors_origins: list[str] = Field(default_factory=list)
+    #: Host headers answered (``*.example.com`` wildcards; empty: the loopback names and the bound host)
+    allowed_hosts: list[str] = Field(default_factory=list)
     #: most events loaded for the agent analytics routes
     max_analysis_events: int = Field(default=50_000, ge=1)
 
