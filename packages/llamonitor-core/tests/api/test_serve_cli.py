@@ -98,7 +98,7 @@ def test_a_public_bind_without_a_token_warns(tmp_path: Path) -> None:
             time.sleep(0.2)
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert "WARNING" in err and "without a token" in err, err
 
 

@@ -8,7 +8,8 @@ uvicorn on 127.0.0.1. Needs the ``api`` extra (and ``graphql`` for ``/graphql``)
 
 from __future__ import annotations
 
-from llamonitor.api.app import APIState, BearerAuth, create_api_server, run_api_server
+from llamonitor.api.app import APIState, create_api_server, run_api_server
 from llamonitor.api.hub import LiveHub, event_message
+from llamonitor.api.security import BearerAuth
 
 __all__ = ["APIState", "BearerAuth", "LiveHub", "create_api_server", "event_message", "run_api_server"]

@@ -232,14 +232,22 @@ def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequen
 
 def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,
                    token: str | None = None, cors_origins: Sequence[str] | None = None,
-                   log_level: str = "info") -> None:
-    """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080)."""
+                   log_level: str = "info", allowed_hosts: Sequence[str] | None = None,
+                   on_bound: Callable[[str, int], None] | None = None) -> None:
+    """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080).
+
+    The port is bound before anything is printed (``on_bound(host, port)`` then runs); a bind failure
+    raises :class:`llamonitor.api.server.BindError`. Query-string secrets never reach the access log.
+    """
     try:
-        import uvicorn
+        from llamonitor.api.server import serve
     except ImportError as exc:  # pragma: no cover - extra missing
         raise _missing("api", exc) from exc
     if config is None:
         config = MonitorConfig.from_env()
     api = APIConfig.model_validate(config.extensions.get("api") or {})
-    app = create_api_server(config, token=token, cors_origins=cors_origins)
-    uvicorn.run(app, host=host or api.host, port=api.port if port is None else port, log_level=log_level)
+    bound = host or api.host
+    app = create_api_server(config, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
+                            bound_host=bound)
+    serve(app, bound, api.port if port is None else port, token=resolve_token(token, api), log_level=log_level,
+          on_bound=on_bound)

@@ -10,10 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import (FieldNode, GraphQLError, IntValueNode, ObjectValueNode, SelectionSetNode, ValidationContext,
-                     ValidationRule)
-from strawberry.extensions import (AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter,
-                                   SchemaExtension)
+from graphql import (
+    ASTValidationRule,
+    FieldNode,
+    GraphQLError,
+    IntValueNode,
+    ObjectValueNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+)
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 
 from llamonitor.query.types import MAX_PAGE
 
@@ -105,6 +118,6 @@ class TagRefusals(SchemaExtension):
 
 def limit_extensions() -> list[Any]:
     """The schema extensions that bound a request's cost (see the module docstring)."""
-    rules = [row_budget_rule(ROW_BUDGET), nesting_rule(MAX_NESTING)]
+    rules: list[type[ASTValidationRule]] = [row_budget_rule(ROW_BUDGET), nesting_rule(MAX_NESTING)]
     return [lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS), lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES), lambda: AddValidationRules(rules), TagRefusals]

@@ -169,11 +169,11 @@ class HostCheck:
         from starlette.middleware.trustedhost import TrustedHostMiddleware
 
         self.app = app
-        self.checked = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts)  # type: ignore[arg-type]
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client") or ("",)
         if client[0] == "testclient" and dict(_headers(scope)).get(b"host") == b"testserver":
             await self.app(scope, receive, send)
             return
-        await self.checked(scope, receive, send)  # type: ignore[arg-type]
+        await self.checked(scope, receive, send)

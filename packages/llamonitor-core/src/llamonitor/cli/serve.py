@@ -57,20 +57,74 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                     "(--token or LLAMONITOR_API_TOKEN) then guards every route.")
     add_storage_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--port", type=port_number, default=8080, help="port, 0-65535 (default 8080; 0: any free)")
     serve.add_argument("--token", default=None, help="bearer token (default: LLAMONITOR_API_TOKEN; none: no auth)")
+    serve.add_argument("--allowed-host", action="append", default=None, dest="allowed_hosts",
+                       help="answer requests for this Host name (repeatable; default: 127.0.0.1, localhost, ::1 "
+                            "and --host; others get 400, against DNS rebinding)")
     serve.add_argument("--cors-origin", action="append", default=None, dest="cors_origins",
                        help="allow this origin through CORS (repeatable; default: CORS off)")
 
 
+def port_number(value: str) -> int:
+    """An ``argparse`` type: a TCP port, 0-65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {port}")
+    return port
+
+
+#: configuration fields and the options that set them, for error messages
+_OPTION_OF = {"backend": "--backend", "output_dir": "--dir", "connection_string": "--connection-string",
+              "table_name": "--table", "schema_name": "--schema"}
+
+
+def storage_config_error(exc: ValueError) -> str:
+    """A pydantic ``ValidationError`` (or a plain ``ValueError``) as one line naming the options."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for err in errors():
+        field = next((str(p) for p in reversed(err.get("loc", ())) if str(p) in _OPTION_OF), "")
+        name = _OPTION_OF.get(field, ".".join(str(p) for p in err.get("loc", ())))
+        given = err.get("input")
+        parts.append(f"{name} {given!r}: {err.get('msg', 'invalid')}" if isinstance(given, str)
+                     else f"{name}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the server until interrupted."""
+    """Run the server until interrupted (exit 2: bad options; 1: the port cannot be bound)."""
+    def fail(message: str, code: int = 2) -> int:
+        print(f"llamonitor serve: {message}", file=sys.stderr)
+        return code
+
     try:
         config = serve_config(args)
+    except ValueError as exc:  # pydantic's ValidationError included: its messages, not a traceback
+        return fail(f"invalid storage configuration: {storage_config_error(exc)}")
+    storage = config.storage
+    if storage.backend == "parquet" and not os.path.isdir(storage.output_dir):
+        where = "--dir" if args.dir is not None else "the Parquet folder"
+        return fail(f"{where} {storage.output_dir}: no such folder. Run `llamonitor demo --dir {storage.output_dir}`, "
+                    "or pass --dir with the output_dir your application writes to.")
+    try:
         from llamonitor.api import run_api_server
-    except (ImportError, ValueError) as exc:
-        print(f"llamonitor serve: {exc}", file=sys.stderr)
-        return 2
-    print(f"llamonitor serve: http://{args.host}:{args.port}/ (docs at /docs, GraphQL at /graphql)", flush=True)
-    run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins)
+        from llamonitor.api.server import BindError
+    except ImportError as exc:
+        return fail(str(exc))
+
+    def banner(host: str, port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"llamonitor serve: http://{shown}:{port}/ (docs at /docs, GraphQL at /graphql)", flush=True)
+
+    try:
+        run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins,
+                       allowed_hosts=args.allowed_hosts, on_bound=banner)
+    except BindError as exc:
+        return fail(str(exc), 1)
     return 0

@@ -1,0 +1,61 @@
+"""Running the API with uvicorn: bind first (a taken port is a clear error, not a banner then a
+traceback), secrets masked in the access log, a loud warning for an exposed server without a token.
+
+Tests: ``tests/api/test_serve_cli.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from llamonitor.api.security import install_log_redaction, is_loopback
+
+logger = logging.getLogger("llamonitor")
+
+
+class BindError(OSError):
+    """The address could not be bound; the message names host and port."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (IPv6 when ``host`` has a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)  # connections wait in the backlog while the app starts: the banner is true at once
+    sock.set_inheritable(True)
+    return sock
+
+
+def exposure_warning(host: str, token: str | None) -> str | None:
+    """The warning for binding a non-loopback address without a token, or ``None``."""
+    if token or is_loopback(host):
+        return None
+    return (f"WARNING: llamonitor serve listens on {host} without a token: anyone who can reach this address "
+            "reads every stored prompt and response. Set --token (or LLAMONITOR_API_TOKEN), or bind 127.0.0.1.")
+
+
+def serve(app: Any, host: str, port: int, *, token: str | None, log_level: str = "info",
+          on_bound: Callable[[str, int], None] | None = None) -> None:
+    """Bind ``host``:``port`` (raises :class:`BindError`), call ``on_bound(host, actual_port)``, serve until
+    interrupted."""
+    import uvicorn
+
+    warning = exposure_warning(host, token)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    sock = bind(host, port)
+    config = uvicorn.Config(app, log_level=log_level)  # configures uvicorn's loggers: filters go on after
+    install_log_redaction()
+    if on_bound is not None:
+        on_bound(host, sock.getsockname()[1])
+    uvicorn.Server(config).run(sockets=[sock])
