@@ -210,3 +210,19 @@ def test_health_is_ok_when_storage_answers(tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     print(json.dumps({"ok": True}))
+
+
+# -- offline docs ---------------------------------------------------------------------------------
+def test_docs_pages_load_only_local_assets(tmp_path: Path) -> None:
+    import re
+
+    with TestClient(create_api_server(_config(tmp_path)), base_url=LOCAL) as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page)
+            assert html.status_code == 200
+            urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url:\\s*['"]([^'"]+)['"]""", html.text)
+            assets = [u for pair in urls for u in pair if u]
+            assert assets, html.text
+            assert not [u for u in assets if u.startswith(("http:", "https:", "//"))], (page, assets)
+            for url in assets:
+                assert client.get(url).status_code == 200, (page, url)

@@ -87,10 +87,11 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
     Live streams receive what a writer running in this process records.
     """
     try:
-        from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+        from fastapi import Request, WebSocket, WebSocketDisconnect
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import HTMLResponse, JSONResponse
         from fastapi.staticfiles import StaticFiles
+        from fastapi_offline import FastAPIOffline
     except ImportError as exc:  # pragma: no cover - extra missing
         raise _missing("api", exc) from exc
     from llamonitor.api.routes import router
@@ -114,7 +115,8 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
             hub.detach()
             await state.close()
 
-    app = FastAPI(title="llamonitor", version="1", lifespan=lifespan,
+    # /docs and /redoc from assets shipped in the fastapi-offline wheel: no CDN, nothing leaves the machine
+    app = FastAPIOffline(title="llamonitor", version="1", lifespan=lifespan,
                   description="Read-only query API over llamonitor's stored events, live streams and GraphQL.")
     app.state.llamonitor = state
 
