@@ -217,12 +217,13 @@ def test_docs_pages_load_only_local_assets(tmp_path: Path) -> None:
     import re
 
     with TestClient(create_api_server(_config(tmp_path)), base_url=LOCAL) as client:
-        for page in ("/docs", "/redoc"):
-            html = client.get(page)
+        for page in ("/docs", "/redoc", "/graphql"):
+            html = client.get(page, headers={"accept": "text/html"})
             assert html.status_code == 200
             urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url:\\s*['"]([^'"]+)['"]""", html.text)
-            assets = [u for pair in urls for u in pair if u]
+            assets = [u for pair in urls for u in pair if u.startswith(("/", "http:", "https:"))]
             assert assets, html.text
             assert not [u for u in assets if u.startswith(("http:", "https:", "//"))], (page, assets)
+            assert "unpkg.com" not in html.text and "cdn.jsdelivr" not in html.text, page
             for url in assets:
                 assert client.get(url).status_code == 200, (page, url)

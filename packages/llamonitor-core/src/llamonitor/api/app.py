@@ -191,6 +191,9 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
             raise _missing("graphql", exc) from exc
 
         app.include_router(graphql_router(state), prefix="/graphql")
+        from llamonitor.api.graphql_schema import GRAPHIQL_ASSETS
+
+        app.mount(GRAPHIQL_ASSETS, StaticFiles(directory=STATIC_DIR / "graphiql"), name="graphiql")
 
     if dashboard:
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -343,4 +343,35 @@ def graphql_router(state: APIState) -> Any:
     async def context() -> dict[str, Any]:
         return {"llamonitor": state}
 
-    return GraphQLRouter(schema, context_getter=context)
+    class LocalGraphiQLRouter(GraphQLRouter[Any, Any]):
+        @property
+        def graphql_ide_html(self) -> str:
+            return page
+
+    page = local_graphiql(GraphQLRouter(schema).graphql_ide_html)
+    return LocalGraphiQLRouter(schema, context_getter=context)
+
+
+#: where ``create_api_server`` mounts ``static/graphiql`` (the vendored GraphiQL build)
+GRAPHIQL_ASSETS = "/graphiql-assets"
+_CDN_FILES = {
+    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
+    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
+    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": "plugin-explorer.umd.js",
+}
+
+
+def local_graphiql(page: str) -> str:
+    """Strawberry's GraphiQL page with its CDN assets served from this package (nothing leaves the machine).
+
+    Raises ``RuntimeError`` when Strawberry's page names an asset not vendored (a Strawberry upgrade
+    changed the versions: vendor them as ``static/graphiql/README.md`` says)."""
+    for url, name in _CDN_FILES.items():
+        page = page.replace(url, f"{GRAPHIQL_ASSETS}/{name}")
+    if "https://unpkg.com" in page:
+        raise RuntimeError("Strawberry's GraphiQL page loads assets not vendored in llamonitor/api/static/graphiql")
+    return page
