@@ -285,6 +285,10 @@ class PrometheusConfig(_Strict):
     namespace: str = Field(default="", pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$")
     #: distinct values kept per label; later ones are reported as ``"other"`` (and counted)
     max_label_values: int = Field(default=1000, ge=1)
+    #: folder where every process of a multi-process app publishes its counts, merged into the
+    #: one ``/metrics`` the serving process answers (gunicorn / Celery workers; see
+    #: ``docs/exporters/prometheus.md``); forked workers get a temporary one by themselves
+    shared_dir: str | None = None
     #: upper bounds (seconds) of the ``llm_operation_duration_seconds`` histogram buckets
     duration_buckets: list[float] = Field(default_factory=lambda: [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
