@@ -296,6 +296,10 @@ class MonitorConfig(_Strict):
         return Path(self.spill_dir)
 
 
+class UnwritablePathError(ValueError, OSError):
+    """A configured folder cannot be written (a ``ValueError`` and, as before, an ``OSError``)."""
+
+
 def check_writable_dir(field: str, raw: str) -> None:
     """``raw`` is (or is created as) a folder this process can write a file in; else ``ValueError``.
 
@@ -307,14 +311,14 @@ def check_writable_dir(field: str, raw: str) -> None:
     for probe in (path, *path.parents):
         if probe.exists():
             if not probe.is_dir():
-                raise ValueError(f"{field}={raw!r}: {str(probe)!r} is a file, not a folder")
+                raise UnwritablePathError(f"{field}={raw!r}: {str(probe)!r} is a file, not a folder")
             break
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise ValueError(f"{field}={raw!r}: cannot write in this folder ({exc.strerror or exc})") from None
+        raise UnwritablePathError(f"{field}={raw!r}: cannot write in this folder ({exc.strerror or exc})") from None
 
 
 class PrometheusConfig(_Strict):
