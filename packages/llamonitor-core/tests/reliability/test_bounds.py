@@ -97,7 +97,7 @@ def test_block_policy_32_threads_measure_text_parquet_drops_nothing(tmp_path: Pa
     llamonitor.initialize_monitoring_sync(MonitorConfig(
         storage=StorageConfig(output_dir=str(out), batch_size=500, max_batch_size=2_000,
                               flush_interval_seconds=0.1),
-        max_queue_size=1_000, block_timeout_seconds=0.05, spill_dir=str(tmp_path / "spill")))
+        max_queue_size=1_000, block_timeout_seconds=0.25, spill_dir=str(tmp_path / "spill")))
 
     @monitor_llm("measured", measure_text=True)
     def call(prompt: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMN_NAMES,
     COLUMNS,
@@ -155,7 +156,7 @@ class ClickHouseBackend(ServerBackend):
         try:
             await asyncio.to_thread(self._insert, names, rows)
         except Exception as exc:
-            raise StorageWriteError(str(self.error("write to", exc))) from None
+            raise StorageWriteError(str(self.error("write to", exc)), refused_data=refused_data(exc)) from None
         self.rows_written += len(rows)
 
     def fetch_sync(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMNS,
     COMMENT_PREFIX,
@@ -125,7 +126,7 @@ class MySQLBackend(ServerBackend):
                     conn.close()  # cancelled by the write timeout: drop the connection (state unknown)
                     raise
         except Exception as exc:
-            raise StorageWriteError(str(self.error("write to", exc))) from None
+            raise StorageWriteError(str(self.error("write to", exc)), refused_data=refused_data(exc)) from None
         self.rows_written += len(rows)
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

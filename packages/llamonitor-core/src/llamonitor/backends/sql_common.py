@@ -25,6 +25,7 @@ from llamonitor.backends.identifiers import validate_identifier
 from llamonitor.schema.batch import EventBatch, batch_rows
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
+from llamonitor.schema.sanitize import clean_events
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes, loads_attributes
 
 logger = logging.getLogger("llamonitor")
@@ -176,6 +177,7 @@ def rows_to_write(events: Sequence[MetricEvent]) -> tuple[tuple[str, ...], list[
     if isinstance(events, EventBatch):
         positions, rows = events.compact_rows()
         return tuple(COLUMN_NAMES[i] for i in positions), rows
+    clean_events(events)  # built batches are clean already; anything else is made storable here
     return COLUMN_NAMES, events_to_rows(events)
 
 
@@ -312,4 +314,12 @@ class ServerBackend(StorageBackend):
 
 
 class StorageWriteError(RuntimeError):
-    """A batch could not be written (the message is scrubbed of passwords); the writer retries."""
+    """A batch could not be written (the message is scrubbed of passwords); the writer retries.
+
+    ``refused_data`` says the server refused a value (see :mod:`llamonitor.backends.errors`):
+    the writer then isolates the refused event instead of retrying the batch.
+    """
+
+    def __init__(self, message: str, *, refused_data: bool = False) -> None:
+        super().__init__(message)
+        self.refused_data = refused_data

@@ -171,7 +171,7 @@ class MonitorConfig(_Strict):
     auto_replay: bool = True
     #: longest ``shutdown`` waits to drain before spilling what is left
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
-    #: on SIGTERM, drain the queue before the process ends (only when no other handler is set)
+    #: on SIGTERM / SIGINT, write the queue first, then chain to the handler that was in place
     handle_sigterm: bool = True
     #: default text measurement of ``@monitor_llm(measure_text=True)`` (mode name, dict or model)
     measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
@@ -226,9 +226,9 @@ class MonitorConfig(_Strict):
     def from_env(cls, environ: dict[str, str] | None = None) -> MonitorConfig:
         """Build a config from ``LLMOPS_*`` variables (``LLAMONITOR_*`` works too).
 
-        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``BATCH_SIZE``,
-        ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``, ``OVERFLOW_POLICY``, ``SPILL_DIR``,
-        ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
+        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``TABLE_NAME``,
+        ``SCHEMA_NAME``, ``BATCH_SIZE``, ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``,
+        ``OVERFLOW_POLICY``, ``SPILL_DIR``, ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
         """
         env = os.environ if environ is None else environ
 
@@ -261,7 +261,8 @@ class MonitorConfig(_Strict):
 
         storage: dict[str, Any] = {}
         for key, value in (("backend", get("BACKEND")), ("connection_string", get("CONNECTION_STRING")),
-                           ("output_dir", get("OUTPUT_DIR")), ("batch_size", number("BATCH_SIZE", int)),
+                           ("output_dir", get("OUTPUT_DIR")), ("table_name", get("TABLE_NAME")),
+                           ("schema_name", get("SCHEMA_NAME")), ("batch_size", number("BATCH_SIZE", int)),
                            ("flush_interval_seconds", number("FLUSH_INTERVAL_SECONDS", float))):
             if value is not None:
                 storage[key] = value
@@ -448,3 +449,9 @@ class OTLPConfig(_Strict):
     max_pending_requests: int = Field(default=64, ge=1, le=100_000)
     #: extra resource attributes (``deployment.environment``...)
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    #: tries per export request on 429 / 502 / 503 / 504 or a lost connection (first try included)
+    max_export_attempts: int = Field(default=5, ge=1, le=100)
+    #: first retry delay (seconds); doubles per try, full jitter, ``Retry-After`` honoured
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: cap on one retry delay (seconds)
+    retry_max_backoff_seconds: float = Field(default=8.0, ge=0, le=600)

@@ -162,8 +162,11 @@ class Recorder:
         """Wait for room while the writer makes progress; enqueue and return ``True`` once there is."""
         with self._count_lock:
             self.blocked_total += 1
-        started = time.monotonic()
         self.wake.set()
+        # Stall time is counted in the waiter's own slices, each at most twice its length: time
+        # this thread spent unscheduled (many threads, a busy machine) is not the writer's stall.
+        seen, stalled, before = self.progress_at, 0.0, time.monotonic()
+        slice_ = min(self.beat_every, 0.01)
         with self._space:
             self._waiters += 1
             try:
@@ -173,13 +176,17 @@ class Recorder:
                             self.bytes += size
                             self.dq.append(record)
                             return True
+                    now = time.monotonic()
+                    if self.progress_at != seen:  # the writer moved: start counting again
+                        seen, stalled = self.progress_at, 0.0
+                    else:
+                        stalled += min(now - before, 2 * slice_)
+                    before = now
                     # Dropped only when the writer made no progress for block_timeout (not when
                     # it is busy retrying, building a big batch or writing slowly).
-                    remaining = max(started, self.progress_at) + self.block_timeout - time.monotonic()
-                    if remaining <= 0:
+                    if stalled >= self.block_timeout:
                         return False
-                    # Short slices: a notify can race with our registration as a waiter.
-                    self._space.wait(min(remaining, 0.01))
+                    self._space.wait(slice_)
                     self.wake.set()
             finally:
                 self._waiters -= 1
