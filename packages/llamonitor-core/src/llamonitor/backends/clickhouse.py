@@ -27,6 +27,7 @@ from llamonitor.backends.sql_common import (
     COLUMN_NAMES,
     COLUMNS,
     COMMENT_PREFIX,
+    SEED_TIMESTAMP_COLUMN,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -127,6 +128,8 @@ class ClickHouseBackend(ServerBackend):
             return
         c.command(f"CREATE DATABASE IF NOT EXISTS {q(self.database)}")
         defs = [f"{q(STORED_NAME.get(col.name, col.name))} {column_type(col.kind, col.nullable)}" for col in COLUMNS]
+        # The seed's queries read a ``timestamp`` column: an ALIAS, computed on read, never stored.
+        defs.append(f"{q(SEED_TIMESTAMP_COLUMN)} DateTime64(9, 'UTC') ALIAS start_time")
         defs += [f"INDEX {q(name + '_idx')} {q(name)} TYPE bloom_filter GRANULARITY 4" for name in SKIP_INDEXES]
         c.command(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(defs)}) "
                   f"ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "

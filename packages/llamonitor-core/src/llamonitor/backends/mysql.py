@@ -18,6 +18,7 @@ from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMNS,
     COMMENT_PREFIX,
+    SEED_TIMESTAMP_COLUMN,
     MissingDatabaseError,
     ServerBackend,
     StorageWriteError,
@@ -105,6 +106,9 @@ class MySQLBackend(ServerBackend):
                 await cur.execute(f"CREATE DATABASE IF NOT EXISTS {q(self.database)} CHARACTER SET utf8mb4")
             defs = [f"{q(c.name)} {column_type(c.name, c.kind)}{'' if c.nullable else ' NOT NULL'}"
                     for c in COLUMNS]
+            # The seed's queries read a ``timestamp`` column: virtual, so it costs no storage or write.
+            defs.append(f"{q(SEED_TIMESTAMP_COLUMN)} DATETIME(6) AS "
+                        f"(TIMESTAMPADD(MICROSECOND, start_time_ns DIV 1000, '1970-01-01')) VIRTUAL")
             defs.append("PRIMARY KEY (event_id)")
             defs += [f"KEY {q(self.table[:50] + '_' + suffix)} ({', '.join(q(c.strip()) for c in cols.split(','))})"
                      for suffix, cols in INDEXES]

@@ -27,6 +27,7 @@ from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMNS,
     COMMENT_PREFIX,
+    SEED_TIMESTAMP_COLUMN,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -109,6 +110,9 @@ class PostgresBackend(ServerBackend):
                 if self.schema:
                     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
                 ddl = self._columns_ddl(constraints=True)
+                # The seed's queries read a ``timestamp`` column; generated, so writers never send it.
+                ddl += (f', {q(SEED_TIMESTAMP_COLUMN)} timestamptz GENERATED ALWAYS AS '
+                        f'(to_timestamp(start_time_ns / 1e9)) STORED')
                 await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({ddl})")
                 for suffix, cols in INDEXES:
                     index = f"{self.table}_{suffix}_idx"[:63]

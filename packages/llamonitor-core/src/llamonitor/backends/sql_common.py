@@ -232,7 +232,7 @@ def check_existing_table(where: str, comment: str | None, columns: Sequence[str]
         problems.append(f"its schema_version is {version}, this llamonitor writes version {SCHEMA_VERSION}")
     present = {c.lower() for c in columns}
     missing = [c for c in COLUMN_NAMES if c not in present]
-    expected = set(COLUMN_NAMES) | {"start_time", "end_time"}
+    expected = set(COLUMN_NAMES) | {"start_time", "end_time", SEED_TIMESTAMP_COLUMN}
     extra = sorted(c for c in present if c not in expected)
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
@@ -323,3 +323,8 @@ class StorageWriteError(RuntimeError):
     def __init__(self, message: str, *, refused_data: bool = False) -> None:
         super().__init__(message)
         self.refused_data = refused_data
+
+
+#: derived read-only column holding the start time as a timestamp, for the seed's
+#: ``ORDER BY timestamp`` queries (see docs/backends/README.md); optional in existing tables
+SEED_TIMESTAMP_COLUMN = "timestamp"

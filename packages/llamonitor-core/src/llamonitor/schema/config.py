@@ -296,6 +296,45 @@ class MonitorConfig(_Strict):
         """The spill directory as a path."""
         return Path(self.spill_dir)
 
+    # -- seed fields (llmops_monitoring); see docs/seed-compatibility.md -------------------------
+    #: seed field; llamonitor never raises into user code (``False`` warns once, no effect)
+    fail_silently: bool = True
+    #: seed field; ``initialize_monitoring`` always starts the writer (``False`` warns once)
+    auto_start: bool = True
+    #: seed field; one writer thread and one build thread (other values warn once, no effect)
+    worker_threads: int = Field(default=1, ge=1)
+    #: seed field; ``False`` means ``max_retries=1`` (spill after the first failure) unless set
+    retry_failed_writes: bool = True
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> MonitorConfig:
+        if not self.retry_failed_writes and "max_retries" not in self.model_fields_set:
+            object.__setattr__(self, "max_retries", 1)  # not re-validated: 1 is in range
+        if not self.fail_silently:
+            seed_field_deprecated("MonitorConfig.fail_silently=False", "llamonitor never raises into user "
+                                  "code; failures are logged once and counted in health()")
+        if not self.auto_start:
+            seed_field_deprecated("MonitorConfig.auto_start=False", "use MonitorConfig(enabled=False), or "
+                                  "call initialize_monitoring() when monitoring should start")
+        if self.worker_threads != 1:
+            seed_field_deprecated("MonitorConfig.worker_threads", "llamonitor runs one writer thread and one "
+                                  "build thread; tune storage.batch_size / storage.max_batch_size")
+        return self
+
+
+_warned_seed_fields: set[str] = set()
+
+
+def seed_field_deprecated(what: str, replacement: str) -> None:
+    """Warn once per process that a seed config field has no effect, naming what replaces it."""
+    if what in _warned_seed_fields:
+        return
+    _warned_seed_fields.add(what)
+    import warnings
+
+    warnings.warn(f"{what} is a llmops_monitoring setting without effect in llamonitor: {replacement}",
+                  DeprecationWarning, stacklevel=4)
+
 
 class UnwritablePathError(ValueError, OSError):
     """A configured folder cannot be written (a ``ValueError`` and, as before, an ``OSError``)."""
@@ -356,6 +395,21 @@ class PrometheusConfig(_Strict):
             raise ValueError("buckets must be a non-empty, strictly increasing list of numbers")
         return value
 
+    #: seed field; the endpoint is always ``/metrics`` (other values warn once)
+    path: str = "/metrics"
+    #: seed field; labels are fixed (operation_name, model, operation_type, ...) and their values
+    #: bounded by ``max_label_values`` (other lists warn once)
+    include_labels: list[str] = Field(default_factory=lambda: ["operation_name", "model", "operation_type"])
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> PrometheusConfig:
+        if self.path != "/metrics":
+            seed_field_deprecated("PrometheusConfig.path", "the exporter serves /metrics on host:port")
+        if self.include_labels != ["operation_name", "model", "operation_type"]:
+            seed_field_deprecated("PrometheusConfig.include_labels", "labels are fixed; bound their "
+                                  "values with max_label_values")
+        return self
+
 
 class DatadogConfig(_Strict):
     """Datadog exporter settings (``config.extensions["datadog"]``).
@@ -404,6 +458,15 @@ class WebSocketConfig(_Strict):
     enabled: bool = True
     max_connections: int = Field(default=100, ge=1)
     queue_size_per_client: int = Field(default=1000, ge=1)
+    #: seed field; the API server's feed is always ``/api/v1/stream`` (other values warn once)
+    path: str = "/api/v1/stream"
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> WebSocketConfig:
+        if self.path != "/api/v1/stream":
+            seed_field_deprecated("WebSocketConfig.path", "the API server streams on /api/v1/stream "
+                                  "(and /api/v1/stream/sessions/{id})")
+        return self
 
 
 class APIConfig(_Strict):

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from llamonitor.backends.base import StorageBackend
@@ -65,6 +65,17 @@ class SinkState:
         }
 
 
+class Started:
+    """What :meth:`MonitoringWriter.start` returns: nothing, but awaitable (the seed awaited it)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
+
+
+STARTED = Started()
+
+
 class MonitoringWriter:
     """Owns the recorder, the worker thread and the sinks of one monitoring configuration."""
 
@@ -105,10 +116,13 @@ class MonitoringWriter:
         self.started_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the worker thread and initialise every sink; re-raises an init failure."""
+    def start(self, timeout: float = 30.0) -> Started:
+        """Start the worker thread and initialise every sink; re-raises an init failure.
+
+        Synchronous; the result may be awaited (the seed's ``await writer.start()``).
+        """
         if self._thread is not None:
-            return
+            return STARTED
         self._thread = threading.Thread(target=self._run, name="llamonitor-writer", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -117,6 +131,7 @@ class MonitoringWriter:
             self._thread.join(5)
             raise self._init_error
         self.started_at = time.time()
+        return STARTED
 
     @property
     def running(self) -> bool:
@@ -555,3 +570,48 @@ class MonitoringWriter:
             event = self._caller_builder.build(record)
         self.spill.append_overflow(event)
         self._overflow_pending = True
+
+    # -- seed API (llmops_monitoring.transport.writer.MonitoringWriter) -----------------------
+    @classmethod
+    async def get_instance(cls, config: MonitorConfig | None = None, auto_start: bool = True) -> MonitoringWriter:
+        """The active writer; starts monitoring with ``config`` when none runs (seed singleton API)."""
+        from llamonitor import runtime
+
+        writer = runtime.get_writer()
+        if writer is None:
+            writer = await runtime.initialize_monitoring(config)
+        return writer
+
+    @classmethod
+    def get_instance_sync(cls) -> MonitoringWriter | None:
+        """The active writer, or ``None`` (seed name of ``llamonitor.get_writer()``)."""
+        from llamonitor import runtime
+
+        return runtime.get_writer()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Drain and stop (seed name); also ends monitoring when this is the active writer."""
+        from llamonitor import runtime
+
+        if runtime.get_writer() is self:
+            await runtime.shutdown_monitoring(timeout)
+        else:
+            await self.ashutdown(timeout)
+
+    async def health_check(self) -> dict[str, Any]:
+        """:meth:`health` plus the seed's keys: ``buffer_size`` (events being built or written)
+        and ``backend_healthy`` (no sink degraded)."""
+        health = self.health()
+        health["buffer_size"] = self.in_flight
+        health["backend_healthy"] = self.running and not any(s.degraded for s in self.sinks)
+        return health
+
+    async def write_event(self, event: MetricEvent) -> None:
+        """Queue an already built event (seed API); it reaches every sink on the next write.
+
+        Built events do not fit the recorder's raw records, so they take the overflow path:
+        appended to the spill folder's overflow file, delivered to every sink by the worker.
+        """
+        await asyncio.to_thread(self.spill.append_overflow, event)
+        self._overflow_pending = True
+        self.recorder.wake.set()
