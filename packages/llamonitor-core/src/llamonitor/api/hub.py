@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llamonitor.api.tail import StorageTail
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_to_dict
 
@@ -67,6 +68,8 @@ class LiveHub:
         self.refused_clients = 0
         self._writer: Any = None
         self._lock = threading.Lock()
+        #: polls storage for events of writers in other processes (see :mod:`llamonitor.api.tail`)
+        self.tail: StorageTail | None = None
 
     # -- wiring ------------------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -90,7 +93,34 @@ class LiveHub:
             self._writer = writer
             if writer is not None:
                 writer.add_listener(self.on_batch)
+        if writer is not None and self.tail is not None and self.tail.running:
+            self.tail.halt()  # the in-process listener sees every event: tailing would repeat them
         return writer is not None
+
+    def start_tail(self, tail: StorageTail) -> bool:
+        """Tail storage with ``tail`` unless a writer runs in this process (call on the loop).
+
+        Returns whether the tail runs.
+        """
+        self.tail = tail
+        if not self.enabled or self.attach():
+            return False
+        tail.start()
+        return True
+
+    async def stop_tail(self) -> None:
+        """Stop the storage tail, if any."""
+        if self.tail is not None:
+            await self.tail.stop()
+
+    @property
+    def mode(self) -> str:
+        """Where live events come from: ``in-process``, the tail's mode, or ``off``."""
+        if self._writer is not None:
+            return "in-process"
+        if self.tail is not None and self.tail.running:
+            return self.tail.mode
+        return "off"
 
     def detach(self) -> None:
         """Stop listening to the writer and end every stream."""
@@ -172,6 +202,9 @@ class LiveHub:
 
     def stats(self) -> dict[str, Any]:
         """Counters for ``/api/health``."""
-        return {"enabled": self.enabled, "writer_attached": self._writer is not None,
+        tail = self.tail
+        return {"enabled": self.enabled, "writer_attached": self._writer is not None, "mode": self.mode,
+                "tail_published": 0 if tail is None else tail.published,
+                "tail_errors": 0 if tail is None else tail.errors,
                 "clients": len(self.subscribers), "max_connections": self.max_connections,
                 "dropped_clients": self.dropped_clients, "refused_clients": self.refused_clients}

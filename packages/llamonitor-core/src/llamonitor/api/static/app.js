@@ -204,13 +204,14 @@
   }
 
   // -- live feed --------------------------------------------------------------------------
-  function live() {
+  function live(mode) {
+    const on = `live: on (${mode || "in-process"})`;
     const url = new URL("api/v1/stream", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     if (token) url.searchParams.set("token", token);
     let ws;
     try { ws = new WebSocket(url); } catch (err) { return; }
-    ws.onopen = () => { $("live").textContent = "live: on"; $("live").className = "live on"; };
+    ws.onopen = () => { $("live").textContent = on; $("live").className = "live on"; };
     ws.onclose = () => { $("live").textContent = "live: off"; $("live").className = "live off"; };
     ws.onmessage = (msg) => {
       const d = JSON.parse(msg.data).data;
@@ -244,7 +245,7 @@
       await openSession(sessions.sessions[0]);
     }
     document.body.dataset.ready = "1";
-    live();
+    live(health.live && health.live.mode);
   }
   main().catch((err) => { document.body.dataset.error = String(err); const p = document.createElement("p"); p.className = "err"; p.textContent = String(err); document.querySelector("main").prepend(p); });
 })();
