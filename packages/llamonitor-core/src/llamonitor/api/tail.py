@@ -96,7 +96,7 @@ class ParquetFiles:
                 events.extend(table_to_events(pq.read_table(path)))
             except FileNotFoundError:  # compacted away meanwhile
                 continue
-            except Exception:  # noqa: BLE001 - one unreadable file must not stop the tail
+            except Exception:  # one unreadable file must not stop the tail
                 logger.warning("llamonitor api: live tail could not read a Parquet file", exc_info=True)
         self.known = current
         events.sort(key=lambda e: (e.start_time_ns, e.event_id))
@@ -165,7 +165,7 @@ class StorageTail:
                 self.scans += 1
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - storage down: keep trying, health shows the count
+            except Exception:  # storage down: keep trying, health shows the count
                 self.errors += 1
                 if self.errors == 1:
                     logger.warning("llamonitor api: live tail failed to read storage", exc_info=True)
