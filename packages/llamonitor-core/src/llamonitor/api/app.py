@@ -194,12 +194,12 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
         watcher = asyncio.create_task(watch())
         watcher.add_done_callback(lambda _task: hub.end(sub))
         try:
-            async for _event, text in hub.stream(sub):
+            async for text in hub.messages(sub):  # live hook: events, or a coalesced batch
                 if watcher.done():
                     break
                 await websocket.send_text(text)
             if not watcher.done():
-                await websocket.close(code=1013, reason="client too slow: live queue overflowed")
+                await websocket.close(code=1013, reason="client too slow: live backlog overflowed")
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:

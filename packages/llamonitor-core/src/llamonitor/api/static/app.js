@@ -213,12 +213,15 @@
     try { ws = new WebSocket(url); } catch (err) { return; }
     ws.onopen = () => { $("live").textContent = on; $("live").className = "live on"; };
     ws.onclose = () => { $("live").textContent = "live: off"; $("live").className = "live off"; };
-    ws.onmessage = (msg) => {
-      const d = JSON.parse(msg.data).data;
+    const show = (d) => {
       const li = document.createElement("li");
       li.textContent = `${d.start_time.slice(11, 23)} ${d.operation_name} ${fmt.ms(d.duration_ms)}`;
       if (d.error) li.className = "err";
       $("live-events").prepend(li);
+    };
+    ws.onmessage = (msg) => {
+      const m = JSON.parse(msg.data);
+      (m.type === "batch" ? m.data.slice(-50) : [m.data]).forEach(show);  // a batch: a client that fell behind
       while ($("live-events").children.length > 50) $("live-events").lastChild.remove();
     };
   }
