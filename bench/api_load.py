@@ -141,7 +141,7 @@ async def load(base: str, rate: int, seconds: float, ws_clients: int, live: int,
             await asyncio.sleep(max(0.0, t0 + n / rate - time.monotonic()))
             route = plan[n % len(plan)].format(session=sessions[n % len(sessions)])
             tasks.append(asyncio.create_task(one(route)))
-        done, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)  # bounded in time
+        _done, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)  # bounded in time
         for task in pending:
             task.cancel()
         elapsed = time.monotonic() - t0

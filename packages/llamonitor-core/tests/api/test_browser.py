@@ -107,7 +107,8 @@ from llamonitor import monitor_llm
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 
 llamonitor.initialize_monitoring_sync(MonitorConfig(
-    storage=StorageConfig(backend="parquet", output_dir=sys.argv[1], flush_interval_seconds=0.1), spill_dir=sys.argv[2]))
+    storage=StorageConfig(backend="parquet", output_dir=sys.argv[1], flush_interval_seconds=0.1),
+    spill_dir=sys.argv[2]))
 
 @monitor_llm(operation_name="tail_mode_live_op")
 def op(i):
