@@ -10,7 +10,9 @@ Each row is measured in this process, its reference in the same run:
 - events/s decorator -> each backend (``storage.py``) vs that backend's raw driver;
 - peak memory (tracemalloc: every Python allocation, all threads) while the sink is stalled
   for ``--stall-seconds`` under 5,000 events/s offered, vs the same stall with an unbounded queue;
-- API latency (``api.py``) over N stored events vs the query layer called in-process.
+- API latency (``api.py``) over N stored events vs the query layer called in-process;
+- integrity (``integrity.py``): events offered / stored / dead-lettered / lost under poison values,
+  server refusals, forks, SIGTERM and SIGKILL; lost is 0 everywhere but SIGKILL.
 
 Sizes: ``tiny`` (CI test, < 1 min), ``smoke`` (< 3 min on 2 cores), ``full`` (the issue's
 figures: 60 s stall, API over 1,000,000 events; about 15 min).
@@ -40,13 +42,13 @@ sys.path.insert(0, str(HERE))
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": dict(calls=2_000, repeats=3, events=10_000, sdk_calls=50, sdk_rounds=3, sdk_warmup=50,
                  write_events=3_000, backends="parquet,postgres,mysql,clickhouse", stall_s=3.0,
-                 api_events=2_000, api_runs=5),
+                 api_events=2_000, api_runs=5, integrity_events=500),
     "smoke": dict(calls=10_000, repeats=5, events=50_000, sdk_calls=200, sdk_rounds=5, sdk_warmup=100,
                   write_events=20_000, backends="parquet,postgres,mysql,clickhouse", stall_s=5.0,
-                  api_events=20_000, api_runs=10),
+                  api_events=20_000, api_runs=10, integrity_events=1_000),
     "full": dict(calls=20_000, repeats=7, events=200_000, sdk_calls=500, sdk_rounds=20, sdk_warmup=300,
                  write_events=100_000, backends="parquet,postgres,mysql,clickhouse", stall_s=60.0,
-                 api_events=1_000_000, api_runs=20),
+                 api_events=1_000_000, api_runs=20, integrity_events=10_000),
 }
 RATE = 5_000  # events/s offered while the sink is stalled
 
@@ -250,8 +252,21 @@ def api_rows(p: dict[str, Any]) -> list[Row]:
     return rows
 
 
+# -- integrity: offered / stored / dead-lettered / lost ---------------------------------------------
+def integrity_rows(p: dict[str, Any]) -> list[Row]:
+    import integrity
+
+    rows: list[Row] = []
+    for scenario, offered, stored, dead, lost, note in integrity.run(p["backends"].split(","), p["integrity_events"]):
+        reference = ("lost <= the last flush interval's events (docs/reliability.md)" if scenario.startswith("SIGKILL")
+                     else "lost 0 (docs/reliability.md)")
+        rows.append(("integrity", scenario, f"{offered:,} offered / {stored:,} stored / {dead:,} dead-lettered / "
+                     f"{lost:,} lost", f"{reference}; {note}"))
+    return rows
+
+
 SECTIONS = {"decorator": decorator_rows, "sdk": sdk_rows, "storage": storage_rows, "memory": memory_rows,
-            "api": api_rows}
+            "api": api_rows, "integrity": integrity_rows}
 
 
 def main(argv: list[str] | None = None) -> int:

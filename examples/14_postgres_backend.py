@@ -3,7 +3,7 @@
 Shows: ``StorageConfig(backend="postgres")`` (asyncpg, binary COPY, table created on first use)
 and the query layer (``create_query_backend``) over it. Needs a PostgreSQL server; by default
 ``postgresql://postgres@127.0.0.1:5432/test`` (override with ``LLAMONITOR_EXAMPLE_POSTGRES``).
-Uses its own table and drops it at the end.
+Uses its own schema (the event table and the rollup tables kept beside it) and drops it at the end.
 
 Run: ``uv run python examples/14_postgres_backend.py``
 """
@@ -24,7 +24,8 @@ from llamonitor import (
 from llamonitor.query import EventFilter, create_query_backend
 
 DSN = os.environ.get("LLAMONITOR_EXAMPLE_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-TABLE = f"example_events_{uuid.uuid4().hex[:8]}"
+SCHEMA = f"example_{uuid.uuid4().hex[:8]}"
+TABLE = "example_events"
 
 
 @monitor_llm("answer", measure_text=True, custom_attributes={"model": "gpt-4o-mini"})
@@ -35,7 +36,8 @@ async def answer(question: str) -> str:
 
 
 async def main() -> None:
-    storage = StorageConfig(backend="postgres", connection_string=DSN, table_name=TABLE, batch_size=50)
+    storage = StorageConfig(backend="postgres", connection_string=DSN, schema_name=SCHEMA, table_name=TABLE,
+                            batch_size=50)
     await initialize_monitoring(MonitorConfig(storage=storage))
     with monitoring_session("user-42"):
         for q in ["one", "two", "three", "please fail"]:
@@ -49,14 +51,15 @@ async def main() -> None:
     try:
         summary = await query.summary()
         errors = await query.events(EventFilter(session_id="user-42", errors_only=True), limit=10)
-        print(f"recorded {summary.total_events} events in table {TABLE}, {summary.errors} error(s)")
+        print(f"recorded {summary.total_events} events in table {SCHEMA}.{TABLE}, {summary.errors} error(s)")
         print(f"p50 latency {summary.latency.p50_ms:.3f} ms")
         for e in errors.events:
             print(f"  error event: {e.operation_name} {e.error_type}: {e.error_message}")
     finally:
         await query.close()
         conn = await asyncpg.connect(DSN)
-        await conn.execute(f'DROP TABLE IF EXISTS "{TABLE}"')
+        # CASCADE: the rollup tables and functions (<table>_r_*) live in the same schema
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
         await conn.close()
 
 

@@ -34,7 +34,7 @@ EXPECTED: dict[str, str] = {
     "11_anomaly_detection.py": r"^ALERT retrieve: duration_ms (HIGH|CRITICAL)",
     "12_datadog_integration.py": r"^  llmops\.operations\.count:3\|c\|#.*operation_name:classify",
     "13_measurement_strategies.py": r"^  auto:claude-sonnet-4-6 .* \(estimated, ",
-    "14_postgres_backend.py": r"^recorded 4 events in table example_events_\w+, 1 error\(s\)$",
+    "14_postgres_backend.py": r"^recorded 4 events in table example_\w+\.example_events, 1 error\(s\)$",
     "20_openai.py": r"^recorded 3 events$",
     "21_anthropic.py": r"^  chat claude-haiku-4-5 agent=support-bot input=820 \(cached 800\)",
     "22_crewai.py": r"^  agent +crewai\.agent Writer +role=Writer handoff_from=Researcher$",
@@ -91,3 +91,34 @@ def test_example_runs(script: str, tmp_path: Path) -> None:
     assert re.search(EXPECTED[script], proc.stdout, re.MULTILINE), f"expected /{EXPECTED[script]}/\n{output}"
     assert not list(tmp_path.iterdir()) or all(p.name.startswith(".") for p in tmp_path.iterdir()), \
         f"{script} left files in its working directory: {sorted(p.name for p in tmp_path.iterdir())}"
+
+
+@pytest.mark.timeout(90)
+def test_postgres_example_leaves_no_table_behind(tmp_path: Path) -> None:
+    """The example drops what it made: its event table and the rollup tables beside it."""
+    import asyncio
+
+    import asyncpg
+
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "14_postgres_backend.py")], cwd=tmp_path,
+                          env={**os.environ, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=80)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = re.search(r"in table (?:(\w+)\.)?(\w+),", proc.stdout)
+    assert found, proc.stdout
+    schema, table = found.group(1), found.group(2)
+
+    async def leftovers() -> list[str]:
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            if schema:  # the example's own schema must be gone, with everything in it
+                rows = await conn.fetch("SELECT schemaname || '.' || tablename AS t FROM pg_tables "
+                                        "WHERE schemaname = $1 UNION ALL SELECT nspname FROM pg_namespace "
+                                        "WHERE nspname = $1", schema)
+            else:
+                rows = await conn.fetch("SELECT schemaname || '.' || tablename AS t FROM pg_tables "
+                                        "WHERE tablename LIKE $1", table + "%")
+            return [r["t"] for r in rows]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(leftovers()) == []

@@ -215,12 +215,18 @@ def test_replay_keeps_files_that_fail(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["replay", "--spill-dir", str(spill), "--backend", "parquet", "--dir", str(out)]) == 1
     captured = capsys.readouterr()
     assert "Replayed 5 events from 2 of 3 files" in captured.out and "batch_0_0_0.parquet" in captured.err
-    assert _spill_files(spill) == [bad]  # given back under its own name, for the next run
+    # an unreadable file can never be replayed: it is moved aside with its error, out of the next run's way
+    moved = spill / "_dead_letter" / "parquet" / "unreadable_batch_0_0_0.parquet"
+    assert sorted(_spill_files(spill)) == [moved, moved.with_name(moved.name + ".error.txt")]
+    assert "moved to" in captured.err
+    assert main(["replay", "--spill-dir", str(spill), "--backend", "parquet", "--dir", str(out)]) == 0
+    assert "Nothing to replay" in capsys.readouterr().out
+    for path in _spill_files(spill):
+        path.unlink()
 
     down = InMemoryBackend(fail_forever=True)
     register_backend("down", lambda cfg: down)
     try:
-        bad.unlink()
         _spill(spill)
         report = replay_spill(MonitorConfig(storage=StorageConfig(backend="down"), spill_dir=str(spill)))
     finally:

@@ -57,6 +57,10 @@ from llamonitor.schema.events import (
 
 __version__ = "0.1.0"
 
+from llamonitor import _arrow_hook
+
+_arrow_hook.install()  # pandas reads custom_attributes as dicts (registered when pyarrow loads)
+
 __all__ = [
     "SCHEMA_VERSION",
     "AgentIdentity",

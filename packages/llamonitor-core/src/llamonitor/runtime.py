@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -22,10 +23,12 @@ logger = logging.getLogger("llamonitor")
 
 
 class _State:
-    __slots__ = ("lock", "recorder", "uninitialized_calls", "warned_uninitialized", "writer")
+    __slots__ = ("closing", "lock", "recorder", "uninitialized_calls", "warned_uninitialized", "writer")
 
     def __init__(self) -> None:
         self.writer: MonitoringWriter | None = None
+        #: a writer being shut down (its queue still draining), so a signal can wait for it
+        self.closing: MonitoringWriter | None = None
         self.recorder: Recorder | None = None
         self.lock = threading.RLock()
         self.uninitialized_calls = 0
@@ -73,7 +76,7 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
         writer.recorder.keep_io = config.capture_content
         writer.start()
         if config.handle_sigterm:
-            _install_sigterm_handler()
+            install_signal_handlers()
         STATE.writer = writer
         STATE.recorder = writer.recorder
         STATE.warned_uninitialized = False
@@ -81,8 +84,15 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
 
 
 async def initialize_monitoring(config: MonitorConfig | None = None) -> MonitoringWriter:
-    """Async form of :func:`initialize_monitoring_sync` (sink set-up runs off the event loop)."""
-    return await asyncio.to_thread(initialize_monitoring_sync, config)
+    """Async form of :func:`initialize_monitoring_sync` (sink set-up runs off the event loop).
+
+    The signal handlers are installed from the awaiting thread (signals can only be handled on
+    the main thread, and the set-up runs on a worker thread).
+    """
+    writer = await asyncio.to_thread(initialize_monitoring_sync, config)
+    if writer.config.enabled and writer.config.handle_sigterm:
+        install_signal_handlers()
+    return writer
 
 
 def get_writer() -> MonitoringWriter | None:
@@ -112,7 +122,14 @@ def shutdown_sync(timeout: float | None = None) -> bool:
         writer = STATE.writer
         STATE.recorder = None
         STATE.writer = None
-    return True if writer is None else writer.shutdown(timeout)
+    if writer is None:
+        return True
+    STATE.closing = writer
+    try:
+        return writer.shutdown(timeout)
+    finally:
+        if STATE.closing is writer:
+            STATE.closing = None
 
 
 async def shutdown_monitoring(timeout: float | None = None) -> bool:
@@ -130,34 +147,69 @@ def health() -> dict[str, Any]:
     return base
 
 
-_sigterm_installed = False
+#: signal -> the handler that was in place before ours (``SIG_DFL``, the app's, ``default_int_handler``)
+_previous_handlers: dict[int, Any] = {}
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # Drain, then die of SIGTERM as the process would have without us (exit status included).
-    try:
-        shutdown_sync()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+def _handled_signals() -> tuple[int, ...]:
+    return tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name))
 
 
-def _install_sigterm_handler() -> None:
-    """Drain on SIGTERM, but only where the default handler is in place.
-
-    Python's default SIGTERM action kills the process without running ``atexit``, which
-    would lose what is queued. An application (or server) that set its own handler keeps it;
-    it should call ``shutdown_sync()`` itself.
-    """
-    global _sigterm_installed
-    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+def _on_signal(signum: int, frame: Any) -> None:
+    """Write what is queued, then do what the signal did before llamonitor was there."""
+    previous = _previous_handlers.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        # The application's handler (or Python's KeyboardInterrupt) decides whether the process
+        # ends; events it records meanwhile are still taken, and the exit hook drains them.
+        try:
+            flush_sync(_flush_timeout())
+        except Exception:
+            logger.exception("llamonitor: flush on signal %d failed", signum)
+        previous(signum, frame)
         return
+    # SIG_DFL: drain, then die of the signal as the process would have (exit status included).
     try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-            _sigterm_installed = True
-    except (ValueError, OSError):  # not the main interpreter / platform without SIGTERM
-        pass
+        closing = STATE.closing  # an exit hook already draining (a pool worker leaving): let it finish
+        shutdown_sync()
+        if closing is not None:
+            closing.wait_stopped(closing.config.shutdown_timeout_seconds)
+    finally:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _flush_timeout() -> float:
+    writer = STATE.writer
+    return writer.config.shutdown_timeout_seconds if writer is not None else 0.0
+
+
+def install_signal_handlers() -> bool:
+    """Drain on SIGTERM / SIGINT, chaining to whatever handled them before; ``True`` if installed.
+
+    Python's default SIGTERM action kills the process without running ``atexit``, which would lose
+    what is queued. Our handler writes the queue first, then calls the handler that was in place
+    (an application's own, or Python's ``KeyboardInterrupt`` for SIGINT), or -- for the default
+    action -- shuts monitoring down and lets the signal end the process as before. A signal the
+    application ignores (``SIG_IGN``) stays ignored. Must run on the main thread (Python's rule);
+    ``initialize_monitoring`` calls it from the thread that awaited it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    installed = False
+    for signum in _handled_signals():
+        try:
+            current = signal.getsignal(signum)
+            if current is _on_signal:
+                installed = True
+                continue
+            if current is None or current is signal.SIG_IGN:
+                continue  # set outside Python, or ignored on purpose: not ours to change
+            _previous_handlers[signum] = current
+            signal.signal(signum, _on_signal)
+            installed = True
+        except (ValueError, OSError):  # not the main interpreter / platform without it
+            continue
+    return installed
 
 
 @atexit.register
@@ -170,11 +222,127 @@ def _drain_at_exit() -> None:
             logger.exception("llamonitor: shutdown at exit failed")
 
 
+#: writers a forked child inherited from its parent: kept referenced and never closed (their
+#: connections and files are the parent's), and their queued events are the parent's to write
+_inherited: list[MonitoringWriter] = []
+
+
+def _before_fork() -> None:
+    STATE.lock.acquire()  # no fork while a writer is being replaced
+
+
+def _after_fork_in_parent() -> None:
+    STATE.lock.release()
+
+
 def _after_fork_in_child() -> None:
-    # The writer thread does not exist in a forked child; stop recording into a dead queue.
-    STATE.writer = None
-    STATE.recorder = None
+    """A forked child (gunicorn / Celery / uWSGI worker, ``multiprocessing``) records into its own writer.
+
+    The parent's writer thread does not exist here. Its queue is a copy of events the parent
+    writes itself, so it is dropped, and a new writer with the same configuration starts: its own
+    queue, thread, files and connections. It drains at exit: ``atexit``, and the exit finalizers
+    of ``multiprocessing`` and ``billiard`` (Celery), whose workers leave with ``os._exit``.
+    """
+    try:
+        parent = STATE.writer
+        STATE.writer = None
+        STATE.recorder = None
+        if parent is None or not parent.config.enabled:
+            return
+        _inherited.append(parent)
+        try:
+            writer = MonitoringWriter(parent.config, _build_sinks(parent.config))
+            writer.recorder.keep_io = parent.config.capture_content
+            writer.start()
+        except Exception:
+            logger.exception("llamonitor: could not start the writer of forked process %d; its events are "
+                             "not recorded", os.getpid())
+            return
+        STATE.writer = writer
+        STATE.recorder = writer.recorder
+        _register_exit_finalizers()
+        _follow_celery_pool_exit()
+        if parent.config.handle_sigterm:
+            _follow_gunicorn_signals()
+    finally:
+        STATE.lock.release()
+
+
+def _drain_celery_process(**_kwargs: Any) -> None:
+    _drain_at_exit()
+
+
+def _follow_celery_pool_exit() -> None:
+    """Drain when a Celery prefork pool process ends.
+
+    billiard's pool processes leave with ``os._exit`` from their own exit path, before any
+    finalizer or ``atexit`` hook; Celery's ``worker_process_shutdown`` signal, sent in the child
+    just before, is the one place left.
+    """
+    signals = sys.modules.get("celery.signals")
+    if signals is not None:
+        try:
+            signals.worker_process_shutdown.connect(_drain_celery_process, weak=False,
+                                                    dispatch_uid="llamonitor-drain")
+        except Exception:  # pragma: no cover - an incompatible version
+            logger.warning("llamonitor: could not follow Celery's worker_process_shutdown; events of "
+                           "pool processes may be lost at shutdown", exc_info=True)
+
+
+def _follow_gunicorn_signals() -> None:
+    """Keep draining on SIGTERM in gunicorn workers, which reset every signal after the fork.
+
+    A gunicorn worker sets its own handlers in ``init_signals`` (uvicorn's worker class even
+    resets SIGTERM to the default action, and re-raises it after its graceful shutdown, ending
+    the process without ``atexit``). Our handler is chained in after theirs, so the queue is
+    written first and their behaviour follows unchanged (``siginterrupt`` as gunicorn sets it).
+    """
+    base = sys.modules.get("gunicorn.workers.base")
+    if base is None:
+        return
+    pending = [base.Worker]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        original = cls.__dict__.get("init_signals")
+        if original is None or getattr(original, "_llamonitor", False):
+            continue
+
+        def init_signals(self: Any, _original: Any = original) -> None:
+            _original(self)
+            if install_signal_handlers() and hasattr(signal, "siginterrupt"):
+                signal.siginterrupt(signal.SIGTERM, False)
+
+        init_signals._llamonitor = True  # type: ignore[attr-defined]
+        cls.init_signals = init_signals
+
+
+class _ForkHook:
+    """A weak-referenceable owner for the multiprocessing after-fork callbacks."""
+
+
+_fork_hook = _ForkHook()
+
+
+def _register_exit_finalizers() -> None:
+    """Drain when a ``multiprocessing`` / ``billiard`` (Celery) child ends: they leave with ``os._exit``.
+
+    Their bootstrap clears the finalizers inherited through the fork and then runs the after-fork
+    callbacks, so the exit finalizer is registered from such a callback (and directly, for
+    children that do not go through that bootstrap).
+    """
+    for name in ("multiprocessing.util", "billiard.util"):
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        try:
+            module.Finalize(None, _drain_at_exit, exitpriority=100)
+            module.register_after_fork(
+                _fork_hook, lambda _hook, m=module: m.Finalize(None, _drain_at_exit, exitpriority=100))
+        except Exception:  # pragma: no cover - an incompatible version: atexit still applies
+            pass
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -53,9 +53,11 @@ def record_llm_call(name: str = "chat", model: str = "gpt-4o", input_tokens: int
 class Receiver:
     """A loopback HTTP server that stores every request (path, headers, body)."""
 
-    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+    def __init__(self, status: int = 200, body: bytes = b"", statuses: list[int] | None = None) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.status = status
+        #: answered first, one per request, before ``status``
+        self.statuses = list(statuses or [])
         self.body = body
         receiver = self
 
@@ -64,7 +66,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 data = self.rfile.read(length)
                 receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, data))
-                self.send_response(receiver.status)
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else receiver.status)
                 self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
                 self.wfile.write(receiver.body)

@@ -171,7 +171,8 @@ def test_collector_errors_and_partial_rejections_are_counted(make_config, tmp_pa
     partial.partial_success.rejected_spans = 1
     receiver = Receiver(status=200, body=partial.SerializeToString())
     try:
-        llamonitor.initialize_monitoring_sync(otlp_config(make_config, tmp_path, receiver.url + "/v1/traces"))
+        llamonitor.initialize_monitoring_sync(otlp_config(make_config, tmp_path, receiver.url + "/v1/traces",
+                                                          retry_backoff_seconds=0.01, max_export_attempts=2))
         record_llm_call()
         record_llm_call()
         assert llamonitor.flush_sync(10)
@@ -182,7 +183,8 @@ def test_collector_errors_and_partial_rejections_are_counted(make_config, tmp_pa
         record_llm_call()
         assert llamonitor.flush_sync(10)
         wait_for(lambda: exporter.exporter_stats().get("spans_dropped") == 1)
-        assert exporter.exporter_stats()["errors_status"] == 1
+        assert exporter.exporter_stats()["errors_status"] == 1  # once per request, after its 2 tries
+        assert exporter.exporter_stats()["retries"] == 1
     finally:
         llamonitor.shutdown_sync(10)
         receiver.stop()

@@ -16,6 +16,7 @@ import pytest
 from llamonitor.backends import pg_rollups
 from llamonitor.backends.postgres import PostgresBackend
 from llamonitor.backends.registry import create_backend
+from llamonitor.backends.sql_common import StorageWriteError
 from llamonitor.query import EventFilter, create_query_backend
 from llamonitor.query.rollups import bin_of, histogram_quantiles, plan, usable
 from llamonitor.schema.config import StorageConfig
@@ -194,25 +195,29 @@ def test_bad_rollup_options_are_refused_with_their_name() -> None:
 
 async def test_a_batch_split_over_two_connections_lands_once_when_one_part_fails(pg: StorageConfig) -> None:
     events = make_events(4000, seed=21)
-    # PostgreSQL text cannot hold NUL: the second part's COPY fails while the first commits; the
-    # retry (NUL replaced) must add the second part and nothing of the first.
-    events[3500].error_message = "broken \x00 message"
-    backend = await write(pg, events)
+    # The second part's COPY fails (a CHECK refuses one of its rows) while the first commits; once
+    # the check is gone, the redelivered batch must add the second part and nothing of the first.
+    events[3500].error_message = "refused for now"
+    backend = await write(pg)
+    conn = await asyncpg.connect(PG_DSN)
     try:
+        await conn.execute(f"ALTER TABLE {backend.qualified} ADD CONSTRAINT for_now "
+                           "CHECK (error_message IS DISTINCT FROM 'refused for now')")
+        with pytest.raises(StorageWriteError) as refused:
+            await backend.write_batch(events)
+        assert refused.value.refused_data  # a data refusal: the writer isolates it, never retries it whole
         assert backend.copy_streams == 2
-        assert backend.nul_replaced_batches == 1 and backend.redelivered_batches == 1
-        conn = await asyncpg.connect(PG_DSN)
-        try:
-            names = backend.rollup_names
-            assert await conn.fetchval(f"SELECT COUNT(*) FROM {backend.qualified}") == 4000
-            assert await conn.fetchval(f"SELECT SUM(events) FROM {names.day}") == 4000
-            assert await conn.fetchval(f"SELECT COUNT(*) FROM {names.trace}") == len(
-                {(e.session_id, e.trace_id) for e in events})
-            assert await conn.fetchval(f"SELECT error_message FROM {backend.qualified} WHERE event_id = $1",
-                                       events[3500].event_id) == "broken \ufffd message"
-        finally:
-            await conn.close()
+        assert 0 < await conn.fetchval(f"SELECT COUNT(*) FROM {backend.qualified}") < 4000
+        await conn.execute(f"ALTER TABLE {backend.qualified} DROP CONSTRAINT for_now")
+        await backend.write_batch(events)
+        assert backend.redelivered_batches >= 1
+        names = backend.rollup_names
+        assert await conn.fetchval(f"SELECT COUNT(*) FROM {backend.qualified}") == 4000
+        assert await conn.fetchval(f"SELECT SUM(events) FROM {names.day}") == 4000
+        assert await conn.fetchval(f"SELECT COUNT(*) FROM {names.trace}") == len(
+            {(e.session_id, e.trace_id) for e in events})
     finally:
+        await conn.close()
         await backend.close()
 
 

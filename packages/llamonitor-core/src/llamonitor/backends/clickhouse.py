@@ -22,10 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMN_NAMES,
     COLUMNS,
     COMMENT_PREFIX,
+    SEED_TIMESTAMP_COLUMN,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -126,6 +128,8 @@ class ClickHouseBackend(ServerBackend):
             return
         c.command(f"CREATE DATABASE IF NOT EXISTS {q(self.database)}")
         defs = [f"{q(STORED_NAME.get(col.name, col.name))} {column_type(col.kind, col.nullable)}" for col in COLUMNS]
+        # The seed's queries read a ``timestamp`` column: an ALIAS, computed on read, never stored.
+        defs.append(f"{q(SEED_TIMESTAMP_COLUMN)} DateTime64(9, 'UTC') ALIAS start_time")
         defs += [f"INDEX {q(name + '_idx')} {q(name)} TYPE bloom_filter GRANULARITY 4" for name in SKIP_INDEXES]
         c.command(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(defs)}) "
                   f"ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) "
@@ -155,7 +159,7 @@ class ClickHouseBackend(ServerBackend):
         try:
             await asyncio.to_thread(self._insert, names, rows)
         except Exception as exc:
-            raise StorageWriteError(str(self.error("write to", exc))) from None
+            raise StorageWriteError(str(self.error("write to", exc)), refused_data=refused_data(exc)) from None
         self.rows_written += len(rows)
 
     def fetch_sync(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -21,6 +21,7 @@ from llamonitor.backends.arrow import EVENT_SCHEMA, JSON_TYPE
 from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_columns
 from llamonitor.schema.batch import Column, EventBatch
 from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.sanitize import clean_events
 from llamonitor.schema.serialize import EVENT_FIELDS, NESTED_FIELDS
 
 _INDEX = {name: i for i, name in enumerate(COLUMN_NAMES)}
@@ -53,6 +54,7 @@ def batch_columns(events: Sequence[MetricEvent]) -> list[Column]:
     """The flat columns of ``events`` (an :class:`EventBatch` has them; others are converted)."""
     if isinstance(events, EventBatch):
         return events.columns
+    clean_events(events)  # built batches are clean already; anything else is made storable here
     return events_to_columns(events)
 
 

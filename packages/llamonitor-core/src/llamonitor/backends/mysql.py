@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMNS,
     COMMENT_PREFIX,
+    SEED_TIMESTAMP_COLUMN,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -99,6 +101,9 @@ class MySQLBackend(ServerBackend):
                 await cur.execute(f"CREATE DATABASE IF NOT EXISTS {q(self.database)} CHARACTER SET utf8mb4")
             defs = [f"{q(c.name)} {column_type(c.name, c.kind)}{'' if c.nullable else ' NOT NULL'}"
                     for c in COLUMNS]
+            # The seed's queries read a ``timestamp`` column: virtual, so it costs no storage or write.
+            defs.append(f"{q(SEED_TIMESTAMP_COLUMN)} DATETIME(6) AS "
+                        f"(TIMESTAMPADD(MICROSECOND, start_time_ns DIV 1000, '1970-01-01')) VIRTUAL")
             defs.append("PRIMARY KEY (event_id)")
             defs += [f"KEY {q(self.table[:50] + '_' + suffix)} ({', '.join(q(c.strip()) for c in cols.split(','))})"
                      for suffix, cols in INDEXES]
@@ -120,7 +125,7 @@ class MySQLBackend(ServerBackend):
                     conn.close()  # cancelled by the write timeout: drop the connection (state unknown)
                     raise
         except Exception as exc:
-            raise StorageWriteError(str(self.error("write to", exc))) from None
+            raise StorageWriteError(str(self.error("write to", exc)), refused_data=refused_data(exc)) from None
         self.rows_written += len(rows)
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

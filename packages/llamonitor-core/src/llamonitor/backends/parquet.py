@@ -43,7 +43,7 @@ from llamonitor.backends.sql_common import COLUMN_NAMES
 from llamonitor.schema.batch import Column
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
-from llamonitor.transport.spill import safe_name
+from llamonitor.schema.sanitize import session_partition
 
 #: footer key naming the batch a file was written by (read by :mod:`llamonitor.query.parquet`)
 BATCH_KEY = b"llamonitor.batch"
@@ -121,7 +121,7 @@ class ParquetBackend(StorageBackend):
             sessions = columns[_SESSION] or []
             groups: dict[str, list[int]] = defaultdict(list)
             for i in positions:
-                groups[safe_name(sessions[i] or "default")].append(i)
+                groups[session_partition(sessions[i])].append(i)
             return groups
         starts = columns[_START] or []
         days = [starts[i] // _NS_PER_DAY for i in positions]

@@ -23,9 +23,11 @@ from typing import Any
 
 from llamonitor.backends import pg_rollups
 from llamonitor.backends.dsn import scrub, strip_driver
+from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COLUMNS,
     COMMENT_PREFIX,
+    SEED_TIMESTAMP_COLUMN,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -47,12 +49,6 @@ INDEXES: tuple[tuple[str, str], ...] = (
 
 #: a batch is split over several connections only into parts of at least this many rows
 MIN_STREAM_ROWS = 1_000
-
-
-def _without_nul(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``row`` with NUL characters (raw, or escaped inside JSON text) replaced by U+FFFD."""
-    return tuple(v.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd") if isinstance(v, str) else v
-                 for v in row)
 
 
 def q(name: str) -> str:
@@ -82,7 +78,6 @@ class PostgresBackend(ServerBackend):
         self.copy_streams = min(streams, config.pool_size)
         #: batches (or parts) that already had stored events (re-deliveries) and went through staging
         self.redelivered_batches = 0
-        self.nul_replaced_batches = 0
 
     def _columns_ddl(self, *, constraints: bool) -> str:
         parts = []
@@ -115,6 +110,9 @@ class PostgresBackend(ServerBackend):
                 if self.schema:
                     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
                 ddl = self._columns_ddl(constraints=True)
+                # The seed's queries read a ``timestamp`` column; generated, so writers never send it.
+                ddl += (f', {q(SEED_TIMESTAMP_COLUMN)} timestamptz GENERATED ALWAYS AS '
+                        f'(to_timestamp(start_time_ns / 1e9)) STORED')
                 await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({ddl})")
                 for suffix, cols in INDEXES:
                     index = f"{self.table}_{suffix}_idx"[:63]
@@ -200,19 +198,14 @@ class PostgresBackend(ServerBackend):
         if not events:
             return
         await self.ensure_ready()
-        import asyncpg
 
         names, rows = rows_to_write(events)
         try:
-            try:
-                await self._copy(names, rows)
-            except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
-                # PostgreSQL text and jsonb cannot hold NUL: store U+FFFD instead of failing
-                # (and spilling) this batch forever.
-                self.nul_replaced_batches += 1
-                await self._copy(names, [_without_nul(row) for row in rows])
+            # NUL, which text and jsonb cannot hold, was made U+FFFD with every other value that no
+            # store can hold (schema/sanitize.py), before the batch got here.
+            await self._copy(names, rows)
         except Exception as exc:
-            raise StorageWriteError(str(self.error("write to", exc))) from None
+            raise StorageWriteError(str(self.error("write to", exc)), refused_data=refused_data(exc)) from None
         self.rows_written += len(rows)
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -223,8 +216,7 @@ class PostgresBackend(ServerBackend):
         return [tuple(r) for r in records]
 
     async def health(self) -> dict[str, Any]:
-        return {**await super().health(), "redelivered_batches": self.redelivered_batches,
-                "nul_replaced_batches": self.nul_replaced_batches}
+        return {**await super().health(), "redelivered_batches": self.redelivered_batches}
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -25,6 +25,7 @@ from llamonitor.backends.identifiers import validate_identifier
 from llamonitor.schema.batch import EventBatch, batch_rows
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
+from llamonitor.schema.sanitize import clean_events
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes, loads_attributes
 
 logger = logging.getLogger("llamonitor")
@@ -176,6 +177,7 @@ def rows_to_write(events: Sequence[MetricEvent]) -> tuple[tuple[str, ...], list[
     if isinstance(events, EventBatch):
         positions, rows = events.compact_rows()
         return tuple(COLUMN_NAMES[i] for i in positions), rows
+    clean_events(events)  # built batches are clean already; anything else is made storable here
     return COLUMN_NAMES, events_to_rows(events)
 
 
@@ -226,7 +228,7 @@ def check_existing_table(where: str, comment: str | None, columns: Sequence[str]
         problems.append(f"its schema_version is {version}, this llamonitor writes version {SCHEMA_VERSION}")
     present = {c.lower() for c in columns}
     missing = [c for c in COLUMN_NAMES if c not in present]
-    expected = set(COLUMN_NAMES) | {"start_time", "end_time"}
+    expected = set(COLUMN_NAMES) | {"start_time", "end_time", SEED_TIMESTAMP_COLUMN}
     extra = sorted(c for c in present if c not in expected)
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
@@ -308,4 +310,17 @@ class ServerBackend(StorageBackend):
 
 
 class StorageWriteError(RuntimeError):
-    """A batch could not be written (the message is scrubbed of passwords); the writer retries."""
+    """A batch could not be written (the message is scrubbed of passwords); the writer retries.
+
+    ``refused_data`` says the server refused a value (see :mod:`llamonitor.backends.errors`):
+    the writer then isolates the refused event instead of retrying the batch.
+    """
+
+    def __init__(self, message: str, *, refused_data: bool = False) -> None:
+        super().__init__(message)
+        self.refused_data = refused_data
+
+
+#: derived read-only column holding the start time as a timestamp, for the seed's
+#: ``ORDER BY timestamp`` queries (see docs/backends/README.md); optional in existing tables
+SEED_TIMESTAMP_COLUMN = "timestamp"

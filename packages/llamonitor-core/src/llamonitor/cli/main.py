@@ -57,16 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--dir", default="./llamonitor_data", help="Parquet folder (default ./llamonitor_data)")
     report.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
+    from llamonitor.cli.serve import add_storage_options
+
     replay = sub.add_parser(
         "replay", help="send spilled events to the configured storage backend",
         description="Re-send the batches and overflow files in the spill directory to the storage "
-                    "backend configured by LLMOPS_* variables, or by --backend / --dir. Each file is "
-                    "deleted only after it was written.")
+                    "backend configured by LLMOPS_* variables, or by the storage options below (the same "
+                    "as serve and export: give the --table / --schema the application wrote to). Each "
+                    "file is deleted only after it was written; an event the backend refuses on its own "
+                    "is dead-lettered, the rest of its file written.")
     replay.add_argument("--spill-dir", default=None,
                         help="spill directory (default: LLMOPS_SPILL_DIR or ./.llamonitor_spill)")
-    replay.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
-    replay.add_argument("--dir", default=None, help="Parquet output folder (default: LLMOPS_OUTPUT_DIR)")
-    replay.add_argument("--json", action="store_true", help="print the replay counts as JSON")
+    add_storage_options(replay)
+    replay.add_argument("--json", action="store_true", help="print the replay counts (and each file's) as JSON")
 
     analyze = sub.add_parser(
         "analyze", help="multi-agent findings (agents, handoffs, drift, bottlenecks, coalitions) and anomalies",

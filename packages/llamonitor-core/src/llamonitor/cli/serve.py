@@ -29,15 +29,23 @@ def serve_config(args: argparse.Namespace) -> MonitorConfig:
         environ["LLMOPS_OUTPUT_DIR"] = DEFAULT_DIR
     if args.connection_string is not None:
         environ["LLMOPS_CONNECTION_STRING"] = args.connection_string
+    if getattr(args, "table", None) is not None:
+        environ["LLMOPS_TABLE_NAME"] = args.table
+    if getattr(args, "schema", None) is not None:
+        environ["LLMOPS_SCHEMA_NAME"] = args.schema
     return MonitorConfig.from_env(environ)
 
 
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
-    """``--dir`` / ``--backend`` / ``--connection-string``, read by :func:`serve_config`."""
+    """Storage options read by :func:`serve_config`: --dir, --backend, --connection-string, --table, --schema."""
     parser.add_argument("--dir", default=None, help=f"Parquet folder (default: LLMOPS_OUTPUT_DIR or {DEFAULT_DIR})")
     parser.add_argument("--backend", default=None, help="storage backend (default: LLMOPS_BACKEND or parquet)")
     parser.add_argument("--connection-string", default=None,
                         help="server backend DSN (default: LLMOPS_CONNECTION_STRING)")
+    parser.add_argument("--table", default=None,
+                        help="table of a SQL backend (default: LLMOPS_TABLE_NAME or metric_events)")
+    parser.add_argument("--schema", default=None,
+                        help="PostgreSQL schema / ClickHouse database (default: LLMOPS_SCHEMA_NAME or the DSN's)")
 
 
 def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

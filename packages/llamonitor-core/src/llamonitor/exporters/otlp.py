@@ -8,8 +8,11 @@ The writer thread only appends events to a bounded buffer; the exporter's sender
 encodes ``ExportTraceServiceRequest`` messages (protobuf wire format written by
 :mod:`llamonitor.exporters._otlp_wire`; ``opentelemetry-proto`` parses the responses) of at most
 ``max_spans_per_request`` spans and POSTs them with ``Content-Type: application/x-protobuf``.
-Spans beyond the buffer's bound, and spans of a failed request, are dropped and counted (no
-retry: the next batch would wait behind a dead collector).
+A request answered 429 / 502 / 503 / 504, or whose connection failed, is sent again after a
+jittered, doubling delay (``Retry-After`` honoured), at most ``max_export_attempts`` times; spans
+beyond the buffer's bound, and spans of a request that still failed, are dropped and counted.
+The standard ``OTEL_EXPORTER_OTLP_*``, ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``
+variables fill the settings the configuration left at their defaults (:mod:`.otel_env`).
 
 Mapping (OpenTelemetry GenAI semantic conventions, see ``OTEL_ATTRIBUTE_NAMES``): span name =
 ``operation_name``; kind CLIENT for model calls (an event with a model or provider), INTERNAL
@@ -26,21 +29,28 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from llamonitor.exporters._common import ExporterSink, require
 from llamonitor.exporters._otlp_wire import WireEncoder
+from llamonitor.exporters.otel_env import otlp_settings_from_env, service_name_from_env
 from llamonitor.schema.config import MonitorConfig, OTLPConfig
 from llamonitor.schema.events import MetricEvent
 
 #: ``Span.SpanKind`` values of trace.proto
 SPAN_KIND_INTERNAL, SPAN_KIND_CLIENT = 1, 3
 _MAX_ATTR_CHARS = 4096
+#: answers worth sending the same request again for (the OTLP specification's list)
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+__all__ = ["OTLPExporter", "create_otlp_exporter", "otel_id", "otlp_settings_from_env"]
 
 
 def otel_id(value: str, width: int) -> tuple[bytes, bool]:
@@ -88,9 +98,9 @@ class OTLPExporter(ExporterSink):
         self._client: Any = None
         self._wire = WireEncoder(_MAX_ATTR_CHARS)
         self._resource_attrs: dict[str, Any] = {
-            "service.name": self.service_name, "telemetry.sdk.name": "llamonitor",
-            "telemetry.sdk.language": "python", "telemetry.sdk.version": _version(),
-            **settings.resource_attributes}
+            "telemetry.sdk.name": "llamonitor", "telemetry.sdk.language": "python",
+            "telemetry.sdk.version": _version(), **settings.resource_attributes,
+            "service.name": self.service_name}
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -155,6 +165,38 @@ class OTLPExporter(ExporterSink):
                 continue
             self._send(body, len(batch))
 
+    def _retry_delay(self, attempt: int, retry_after: str | None) -> float:
+        """Full-jitter exponential backoff; a numeric ``Retry-After`` is honoured up to the cap."""
+        cap = self.settings.retry_max_backoff_seconds
+        if retry_after is not None:
+            try:
+                return min(cap, max(0.0, float(retry_after)))
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return random.uniform(0, min(cap, self.settings.retry_backoff_seconds * (2 ** attempt)))
+
+    def _post(self, client: Any, body: bytes) -> Any:
+        """POST with bounded retries; returns the last response, or raises the last connection error.
+
+        No retry once the exporter is closing: ``close`` waits only ``timeout_seconds`` for us.
+        """
+        attempts = self.settings.max_export_attempts
+        for attempt in range(attempts):
+            last = attempt == attempts - 1 or self._stop.is_set()
+            retry_after: str | None = None
+            try:
+                response = client.post(self.settings.endpoint, content=body)
+            except Exception:
+                if last:
+                    raise
+            else:
+                if response.status_code not in RETRYABLE_STATUS or last:
+                    return response
+                retry_after = response.headers.get("retry-after")
+            self.count("retries")
+            time.sleep(self._retry_delay(attempt, retry_after))
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _send(self, body: bytes, n: int) -> None:
         client = self._client
         if client is None:
@@ -163,7 +205,7 @@ class OTLPExporter(ExporterSink):
         if self.settings.compression == "gzip":
             body = gzip.compress(body, compresslevel=5)
         try:
-            response = client.post(self.settings.endpoint, content=body)
+            response = self._post(client, body)
         except Exception as exc:  # the message names the endpoint, never the headers
             self.note_error("request", exc)
             self.count("spans_dropped", n)
@@ -257,7 +299,16 @@ class OTLPExporter(ExporterSink):
         return wire.request(self._resource_attrs, "llamonitor", _version(), spans)
 
 
-def create_otlp_exporter(config: MonitorConfig, settings: dict[str, Any]) -> OTLPExporter:
-    """Factory registered under ``extensions["otlp"]``."""
-    cfg = OTLPConfig.model_validate(settings)
-    return OTLPExporter(cfg, config.service_name or cfg.service_name)
+def create_otlp_exporter(config: MonitorConfig, settings: dict[str, Any],
+                         environ: Mapping[str, str] | None = None) -> OTLPExporter:
+    """Factory registered under ``extensions["otlp"]``; ``environ`` (default ``os.environ``) supplies
+    the ``OTEL_*`` variables.
+
+    The service name is ``MonitorConfig.service_name``, else a non-default
+    ``OTLPConfig.service_name``, else ``OTEL_SERVICE_NAME`` (or ``service.name`` in
+    ``OTEL_RESOURCE_ATTRIBUTES``), else ``"llamonitor"``.
+    """
+    env = os.environ if environ is None else environ
+    cfg = otlp_settings_from_env(OTLPConfig.model_validate(settings), env)
+    explicit = cfg.service_name if cfg.service_name != OTLPConfig().service_name else None
+    return OTLPExporter(cfg, config.service_name or explicit or service_name_from_env(env) or cfg.service_name)

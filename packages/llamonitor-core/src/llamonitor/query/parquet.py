@@ -98,7 +98,7 @@ from llamonitor.query.types import (
 )
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
-from llamonitor.transport.spill import safe_name
+from llamonitor.schema.sanitize import session_partition
 
 _TS = pa.timestamp("ns", tz="UTC")
 _NS_PER_DAY = 86_400_000_000_000
@@ -205,7 +205,7 @@ class ParquetQueryBackend:
             if f.session_id is not None:
                 parts.append(ds.field("session_id") == f.session_id)
                 if not by_date:
-                    parts.append(ds.field(_PART) == safe_name(f.session_id or "default"))
+                    parts.append(ds.field(_PART) == session_partition(f.session_id))
             for column, value in (("trace_id", f.trace_id), ("operation_name", f.operation_name),
                                   ("model", f.model)):
                 if value is not None:

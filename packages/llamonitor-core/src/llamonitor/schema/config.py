@@ -132,7 +132,7 @@ class MonitorConfig(_Strict):
     auto_replay: bool = True
     #: longest ``shutdown`` waits to drain before spilling what is left
     shutdown_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
-    #: on SIGTERM, drain the queue before the process ends (only when no other handler is set)
+    #: on SIGTERM / SIGINT, write the queue first, then chain to the handler that was in place
     handle_sigterm: bool = True
     #: default text measurement of ``@monitor_llm(measure_text=True)`` (mode name, dict or model)
     measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
@@ -171,9 +171,9 @@ class MonitorConfig(_Strict):
     def from_env(cls, environ: dict[str, str] | None = None) -> MonitorConfig:
         """Build a config from ``LLMOPS_*`` variables (``LLAMONITOR_*`` works too).
 
-        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``BATCH_SIZE``,
-        ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``, ``OVERFLOW_POLICY``, ``SPILL_DIR``,
-        ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
+        Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``TABLE_NAME``,
+        ``SCHEMA_NAME``, ``BATCH_SIZE``, ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``,
+        ``OVERFLOW_POLICY``, ``SPILL_DIR``, ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
         """
         env = os.environ if environ is None else environ
 
@@ -206,7 +206,8 @@ class MonitorConfig(_Strict):
 
         storage: dict[str, Any] = {}
         for key, value in (("backend", get("BACKEND")), ("connection_string", get("CONNECTION_STRING")),
-                           ("output_dir", get("OUTPUT_DIR")), ("batch_size", number("BATCH_SIZE", int)),
+                           ("output_dir", get("OUTPUT_DIR")), ("table_name", get("TABLE_NAME")),
+                           ("schema_name", get("SCHEMA_NAME")), ("batch_size", number("BATCH_SIZE", int)),
                            ("flush_interval_seconds", number("FLUSH_INTERVAL_SECONDS", float))):
             if value is not None:
                 storage[key] = value
@@ -223,6 +224,45 @@ class MonitorConfig(_Strict):
     def spill_path(self) -> Path:
         """The spill directory as a path."""
         return Path(self.spill_dir)
+
+    # -- seed fields (llmops_monitoring); see docs/seed-compatibility.md -------------------------
+    #: seed field; llamonitor never raises into user code (``False`` warns once, no effect)
+    fail_silently: bool = True
+    #: seed field; ``initialize_monitoring`` always starts the writer (``False`` warns once)
+    auto_start: bool = True
+    #: seed field; one writer thread and one build thread (other values warn once, no effect)
+    worker_threads: int = Field(default=1, ge=1)
+    #: seed field; ``False`` means ``max_retries=1`` (spill after the first failure) unless set
+    retry_failed_writes: bool = True
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> MonitorConfig:
+        if not self.retry_failed_writes and "max_retries" not in self.model_fields_set:
+            object.__setattr__(self, "max_retries", 1)  # not re-validated: 1 is in range
+        if not self.fail_silently:
+            seed_field_deprecated("MonitorConfig.fail_silently=False", "llamonitor never raises into user "
+                                  "code; failures are logged once and counted in health()")
+        if not self.auto_start:
+            seed_field_deprecated("MonitorConfig.auto_start=False", "use MonitorConfig(enabled=False), or "
+                                  "call initialize_monitoring() when monitoring should start")
+        if self.worker_threads != 1:
+            seed_field_deprecated("MonitorConfig.worker_threads", "llamonitor runs one writer thread and one "
+                                  "build thread; tune storage.batch_size / storage.max_batch_size")
+        return self
+
+
+_warned_seed_fields: set[str] = set()
+
+
+def seed_field_deprecated(what: str, replacement: str) -> None:
+    """Warn once per process that a seed config field has no effect, naming what replaces it."""
+    if what in _warned_seed_fields:
+        return
+    _warned_seed_fields.add(what)
+    import warnings
+
+    warnings.warn(f"{what} is a llmops_monitoring setting without effect in llamonitor: {replacement}",
+                  DeprecationWarning, stacklevel=4)
 
 
 class PrometheusConfig(_Strict):
@@ -258,6 +298,21 @@ class PrometheusConfig(_Strict):
         if not value or any(b <= a for a, b in pairwise(value)):
             raise ValueError("buckets must be a non-empty, strictly increasing list of numbers")
         return value
+
+    #: seed field; the endpoint is always ``/metrics`` (other values warn once)
+    path: str = "/metrics"
+    #: seed field; labels are fixed (operation_name, model, operation_type, ...) and their values
+    #: bounded by ``max_label_values`` (other lists warn once)
+    include_labels: list[str] = Field(default_factory=lambda: ["operation_name", "model", "operation_type"])
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> PrometheusConfig:
+        if self.path != "/metrics":
+            seed_field_deprecated("PrometheusConfig.path", "the exporter serves /metrics on host:port")
+        if self.include_labels != ["operation_name", "model", "operation_type"]:
+            seed_field_deprecated("PrometheusConfig.include_labels", "labels are fixed; bound their "
+                                  "values with max_label_values")
+        return self
 
 
 class DatadogConfig(_Strict):
@@ -307,6 +362,15 @@ class WebSocketConfig(_Strict):
     enabled: bool = True
     max_connections: int = Field(default=100, ge=1)
     queue_size_per_client: int = Field(default=1000, ge=1)
+    #: seed field; the API server's feed is always ``/api/v1/stream`` (other values warn once)
+    path: str = "/api/v1/stream"
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> WebSocketConfig:
+        if self.path != "/api/v1/stream":
+            seed_field_deprecated("WebSocketConfig.path", "the API server streams on /api/v1/stream "
+                                  "(and /api/v1/stream/sessions/{id})")
+        return self
 
 
 class APIConfig(_Strict):
@@ -352,3 +416,9 @@ class OTLPConfig(_Strict):
     max_pending_requests: int = Field(default=64, ge=1, le=100_000)
     #: extra resource attributes (``deployment.environment``...)
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    #: tries per export request on 429 / 502 / 503 / 504 or a lost connection (first try included)
+    max_export_attempts: int = Field(default=5, ge=1, le=100)
+    #: first retry delay (seconds); doubles per try, full jitter, ``Retry-After`` honoured
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    #: cap on one retry delay (seconds)
+    retry_max_backoff_seconds: float = Field(default=8.0, ge=0, le=600)

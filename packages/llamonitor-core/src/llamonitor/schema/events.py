@@ -9,6 +9,8 @@ Field names follow the seed project's Parquet layout (``text_metrics.char_count`
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -132,6 +134,68 @@ class MetricEvent:
     output_content: str | None = None
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+
+    # Written by hand (the dataclass keeps it) so the seed's keywords work: ``timestamp`` and
+    # optional ids / clocks are filled only when a caller leaves ours out; the writer always
+    # passes them, so its cost is that of the generated ``__init__`` plus one test.
+    def __init__(self, *, event_id: str | None = None, session_id: str, trace_id: str, span_id: str,
+                 operation_name: str, start_time_ns: int | None = None, end_time_ns: int | None = None,
+                 duration_ms: float | None = None, parent_span_id: str | None = None,
+                 operation_type: str = "llm_call", error: bool | str | None = False, error_type: str | None = None,
+                 error_message: str | None = None, model: str | None = None, provider: str | None = None,
+                 text_metrics: TextMetrics | None = None, image_metrics: ImageMetrics | None = None,
+                 usage: TokenUsage | None = None, cost: CostInfo | None = None, agent: AgentIdentity | None = None,
+                 input_content: str | None = None, output_content: str | None = None,
+                 custom_attributes: dict[str, Any] | None = None, schema_version: int = SCHEMA_VERSION,
+                 timestamp: datetime | None = None) -> None:
+        self.event_id = event_id  # type: ignore[assignment]  # filled below when None
+        self.session_id = session_id
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.operation_name = operation_name
+        self.start_time_ns = start_time_ns  # type: ignore[assignment]
+        self.end_time_ns = end_time_ns  # type: ignore[assignment]
+        self.duration_ms = duration_ms  # type: ignore[assignment]
+        self.parent_span_id = parent_span_id
+        self.operation_type = operation_type
+        self.error = error  # type: ignore[assignment]
+        self.error_type = error_type
+        self.error_message = error_message
+        self.model = model
+        self.provider = provider
+        self.text_metrics = text_metrics
+        self.image_metrics = image_metrics
+        self.usage = usage
+        self.cost = cost
+        self.agent = agent
+        self.input_content = input_content
+        self.output_content = output_content
+        self.custom_attributes = {} if custom_attributes is None else custom_attributes
+        self.schema_version = schema_version
+        if start_time_ns is None or end_time_ns is None or duration_ms is None or event_id is None or timestamp:
+            self._fill_seed_fields(timestamp)
+
+    def _fill_seed_fields(self, timestamp: datetime | None) -> None:
+        """Defaults of the seed's constructor: a uuid4 id, ``timestamp`` (now) as start, ``error`` text."""
+        fields: Any = self  # the fields may still be None here
+        if fields.event_id is None:
+            self.event_id = str(uuid.uuid4())
+        if timestamp is not None:
+            self.start_time_ns = datetime_to_ns(timestamp)
+        elif fields.start_time_ns is None:
+            end = fields.end_time_ns
+            self.start_time_ns = time.time_ns() if end is None or fields.duration_ms is None else \
+                end - round(fields.duration_ms * 1e6)
+        if fields.duration_ms is None:
+            end = fields.end_time_ns
+            self.duration_ms = 0.0 if end is None else (end - self.start_time_ns) / 1e6
+        if fields.end_time_ns is None or timestamp is not None:
+            self.end_time_ns = self.start_time_ns + round(self.duration_ms * 1e6)
+        if isinstance(fields.error, str):  # the seed's ``error`` held the message
+            self.error_message = self.error_message or fields.error
+            self.error = True
+        elif fields.error is None:
+            self.error = False
 
     @classmethod
     def at(cls, *, start_time: datetime, end_time: datetime, **fields: Any) -> MetricEvent:

@@ -16,6 +16,7 @@ from llamonitor.schema.events import (
     TokenUsage,
     datetime_to_ns,
 )
+from llamonitor.schema.sanitize import clean_json, has_non_finite_token
 
 #: nested field name -> dataclass
 NESTED: dict[str, type[Any]] = {
@@ -54,8 +55,15 @@ def dumps_attributes(attrs: dict[str, Any] | None) -> str | None:
     if not attrs:
         return None if attrs is None else "{}"
     try:
-        return _encode(attrs)
+        text = _encode(attrs)
     except (ValueError, TypeError, RecursionError):
+        pass
+    else:
+        # Cheap scans; the slow path only for NaN / Infinity, surrogates or NUL (see schema.sanitize).
+        if has_non_finite_token(text) or "\\u0000" in text or not text.isascii():
+            return clean_json(text, attrs, _encode)
+        return text
+    try:
         # Cyclic or otherwise unserialisable: keep what can be kept, key by key.
         safe: dict[str, Any] = {}
         for key, value in attrs.items():
@@ -64,7 +72,9 @@ def dumps_attributes(attrs: dict[str, Any] | None) -> str | None:
                 safe[str(key)] = value
             except Exception:
                 safe[str(key)] = _safe_default(value) if not isinstance(value, (dict, list)) else "<cyclic>"
-        return json.dumps(safe, default=_safe_default, ensure_ascii=False)
+        return clean_json(json.dumps(safe, default=_safe_default, ensure_ascii=False), safe, _encode)
+    except Exception:  # pragma: no cover - keys that cannot even be made strings
+        return "{}"
 
 
 def loads_attributes(text: str | None) -> dict[str, Any]:

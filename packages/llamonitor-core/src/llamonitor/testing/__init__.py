@@ -9,15 +9,16 @@ assert what was recorded::
     ...; flush_sync()
     assert backend.events[0].operation_name == "generate"
 
-It can also simulate an outage (``fail_times``, ``fail_forever``) or a slow destination
-(``delay``), which is how the pipeline's own fault tests drive retries and spilling.
+It can also simulate an outage (``fail_times``, ``fail_forever``), a slow destination
+(``delay``) or a destination that refuses some values (``refuse``), which is how the pipeline's
+own fault tests drive retries, spilling and dead-lettering.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from llamonitor.backends.base import StorageBackend
 from llamonitor.schema.events import MetricEvent
@@ -28,7 +29,8 @@ class InMemoryBackend(StorageBackend):
 
     name = "memory"
 
-    def __init__(self, *, fail_times: int = 0, fail_forever: bool = False, delay: float = 0.0) -> None:
+    def __init__(self, *, fail_times: int = 0, fail_forever: bool = False, delay: float = 0.0,
+                 refuse: Callable[[MetricEvent], bool] | None = None) -> None:
         self.events: list[MetricEvent] = []
         #: the first ``fail_times`` writes raise ``ConnectionError``
         self.fail_times = fail_times
@@ -36,6 +38,9 @@ class InMemoryBackend(StorageBackend):
         self.fail_forever = fail_forever
         #: seconds each write takes
         self.delay = delay
+        #: a batch holding an event for which this is true is refused whole (``ValueError``), as a
+        #: database refuses a batch with one value it cannot store
+        self.refuse = refuse
         self.attempts = 0
         self.initialized = False
         self.closed = False
@@ -50,6 +55,8 @@ class InMemoryBackend(StorageBackend):
             await asyncio.sleep(self.delay)
         if self.fail_forever or self.attempts <= self.fail_times:
             raise ConnectionError(f"in-memory backend: simulated outage (attempt {self.attempts})")
+        if self.refuse is not None and any(self.refuse(e) for e in events):
+            raise ValueError("in-memory backend: a value of this batch is refused")
         with self._lock:
             self.events.extend(events)
 

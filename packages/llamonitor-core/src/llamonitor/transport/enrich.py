@@ -18,6 +18,7 @@ from llamonitor.instrumentation.base import CollectorRegistry
 from llamonitor.schema.batch import Column, EventBatch, Row, columns_to_rows
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import MetricEvent, TokenUsage
+from llamonitor.schema.sanitize import clean_event
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes
 from llamonitor.transport.records import OperationSpec
 
@@ -57,8 +58,9 @@ class EventBuilder:
         self._spec_json: dict[int, tuple[OperationSpec, str]] = {}
         #: events that went the fast path (plain records straight to rows)
         self.plain_built = 0
+        #: values made storable (surrogates, NUL, over-long names; see schema.sanitize)
+        self.sanitized_values = 0
         self.build_errors = 0
-        self._plain_columns_fn: Callable[..., list[Column]] | None = None
         self._warned_plain = False
 
     def _trace(self, trace: int | str | None) -> str:
@@ -95,13 +97,13 @@ class EventBuilder:
         return [r[0] in plain and (e is None or e.get("usage") is None) for r, e in zip(records, extras, strict=True)]
 
     def _plain_columns(self, records: list[tuple[Any, ...]]) -> list[Column]:
-        if self._plain_columns_fn is None:
-            from llamonitor.transport.plain import plain_columns
+        from llamonitor.transport.plain import clean_columns, plain_columns
 
-            self._plain_columns_fn = plain_columns
-        return self._plain_columns_fn(
+        cols = plain_columns(
             records, default_session=self.config.default_session_id, attributes_json=self._attributes_json,
             safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE))
+        self.sanitized_values += clean_columns(cols)
+        return cols
 
     def build_batch(self, records: list[tuple[Any, ...]], *,
                     to_event: Callable[[tuple[Any, ...]], MetricEvent] | None = None) -> EventBatch:
@@ -203,6 +205,7 @@ class EventBuilder:
         capture = spec_t.capture_content if spec_t.capture_content is not None else self.config.capture_content
         if capture:
             self._capture(event, extra, args, kwargs, result)
+        self.sanitized_values += clean_event(event)
         return event
 
     def _run_collectors(self, event: MetricEvent, names: tuple[str, ...], spec: OperationSpec,

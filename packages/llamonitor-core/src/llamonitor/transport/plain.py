@@ -22,11 +22,14 @@ from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.ids import span_and_event_ids, span_hex, trace_hexes
 from llamonitor.schema.batch import Column
 from llamonitor.schema.events import SCHEMA_VERSION
+from llamonitor.schema.sanitize import LIMITS, clean_column
 from llamonitor.schema.serialize import dumps_attributes
 
 _AGENT_BIT = 1 << list(PREFIXES).index("agent")
 _AGENT_COLUMNS = tuple((COLUMN_NAMES.index(c.name), str(c.field)) for c in COLUMNS if c.group == "agent")
 _AT = {name: i for i, name in enumerate(COLUMN_NAMES)}
+#: (index, length limit) of every string column the fast path can fill
+_STRING_COLUMNS = tuple((i, LIMITS.get(c.name)) for i, c in enumerate(COLUMNS) if c.kind in ("key", "str", "text"))
 
 
 def _same(values: list[Any]) -> bool:
@@ -100,3 +103,16 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
     cols[_AT["custom_attributes"]] = attributes
     cols[_AT["schema_version"]] = [SCHEMA_VERSION] * n
     return cols
+
+
+def clean_columns(cols: list[Column]) -> int:
+    """Sanitise the string columns of a fast-path batch in place (see :mod:`llamonitor.schema.sanitize`).
+
+    Returns how many values changed. Custom attributes are JSON made clean by ``dumps_attributes``.
+    """
+    changed = 0
+    for at, limit in _STRING_COLUMNS:
+        column = cols[at]
+        if column is not None:
+            changed += clean_column(column, limit)
+    return changed

@@ -4,6 +4,7 @@ Layout under ``spill_dir``::
 
     <sink name>/batch_<time>_<pid>_<n>.parquet   # one failed batch for one sink
     _overflow/overflow_<pid>_<time>.jsonl        # queue overflow (policy "spill"), for every sink
+    _dead_letter/<sink name>/dead_<pid>_<time>.jsonl  # events a sink refused on their own (never replayed)
 
 Files are written to a temporary name and renamed, so a reader never sees half a file; a
 replayed file is deleted only after its sink accepted it.
@@ -14,24 +15,19 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.sanitize import safe_name
 from llamonitor.schema.serialize import event_from_dict, event_to_dict
 
 OVERFLOW_DIR = "_overflow"
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: events a sink refused even alone, with the error (kept for a person to look at, never replayed)
+DEAD_LETTER_DIR = "_dead_letter"
 _seq = itertools.count(1)
-
-
-def safe_name(name: str) -> str:
-    """A file-system-safe folder name (no separators, no dot-dot)."""
-    cleaned = _SAFE.sub("_", name).strip(".")
-    return cleaned[:100] or "sink"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -62,6 +58,7 @@ class SpillStore:
         self.root = Path(root)
         self._overflow_lock = threading.Lock()
         self._overflow_file: Path | None = None
+        self._dead_files: dict[str, Path] = {}
 
     def write_batch(self, sink: str, events: Sequence[MetricEvent]) -> Path:
         """Spill one batch for ``sink`` as a Parquet file; returns its path."""
@@ -90,6 +87,38 @@ class SpillStore:
             with open(self._overflow_file, "a", encoding="utf-8") as fh:
                 fh.write(line)
 
+    def write_dead_letter(self, sink: str, event: MetricEvent, error: str) -> Path:
+        """Append one refused event, with the sink's (masked) error, to this process's dead-letter file.
+
+        JSON lines, ASCII-escaped, so a value no store could hold (a lone surrogate) is kept exactly
+        as it was recorded: ``{"sink", "error", "dead_lettered_at", "event"}``.
+        """
+        line = json.dumps({"sink": sink, "error": error, "dead_lettered_at": time.time(),
+                           "event": event_to_dict(event)}, ensure_ascii=True, default=str) + "\n"
+        with self._overflow_lock:
+            path = self._dead_files.get(sink)
+            if path is None:
+                folder = self.root / DEAD_LETTER_DIR / safe_name(sink)
+                folder.mkdir(parents=True, exist_ok=True)
+                path = self._dead_files[sink] = folder / f"dead_{os.getpid()}_{time.time_ns()}.jsonl"
+            with open(path, "a", encoding="ascii") as fh:
+                fh.write(line)
+        return path
+
+    def quarantine(self, claimed: Path, sink: str, error: str) -> Path:
+        """Move a spill file that cannot be read to the dead-letter folder (with its error beside it)."""
+        folder = self.root / DEAD_LETTER_DIR / safe_name(sink)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / ("unreadable_" + claimed.name.rsplit(".claimed-", 1)[0])
+        os.replace(claimed, target)
+        target.with_name(target.name + ".error.txt").write_text(error + "\n", encoding="utf-8")
+        return target
+
+    def dead_letters(self) -> list[Path]:
+        """Every dead-letter file under this spill directory."""
+        folder = self.root / DEAD_LETTER_DIR
+        return sorted(folder.glob("*/*.jsonl")) if folder.is_dir() else []
+
     def close_overflow(self) -> None:
         """Start a new overflow file next time (the current one becomes replayable)."""
         with self._overflow_lock:
@@ -102,7 +131,7 @@ class SpillStore:
         if sink is not None:
             folders = [self.root / safe_name(sink)]
         else:
-            folders = [p for p in self.root.iterdir() if p.is_dir()]
+            folders = [p for p in self.root.iterdir() if p.is_dir() and p.name != DEAD_LETTER_DIR]
         files: list[Path] = []
         for folder in folders:
             if folder.is_dir():

@@ -14,14 +14,17 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from llamonitor.backends.base import StorageBackend
+from llamonitor.backends.errors import refused_data
 from llamonitor.schema.batch import EventBatch
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.sanitize import json_values_fixed
 from llamonitor.transport.enrich import EventBuilder
+from llamonitor.transport.isolate import IsolationInterrupted, write_isolating
 from llamonitor.transport.pipeline import Job, JobThread
 from llamonitor.transport.recorder import Recorder
 from llamonitor.transport.spill import SpillStore
@@ -42,6 +45,10 @@ class SinkState:
         self.spilled_events = 0
         self.replayed_events = 0
         self.lost_events = 0
+        #: events the sink refused even alone, written to the dead-letter folder with the error
+        self.dead_lettered = 0
+        #: spill files that could not be read, moved to the dead-letter folder
+        self.quarantined_files = 0
         self.degraded = False
         self.probe_at = 0.0
         self.last_error: str | None = None
@@ -51,10 +58,22 @@ class SinkState:
             "written": self.written, "failed_attempts": self.failed_attempts,
             "spilled_batches": self.spilled_batches, "spilled_events": self.spilled_events,
             "replayed_events": self.replayed_events, "lost_events": self.lost_events,
+            "dead_lettered": self.dead_lettered, "quarantined_files": self.quarantined_files,
             "degraded": self.degraded, "last_error": self.last_error,
             # exporters report their own sent / dropped counters
             **({"exporter": self.sink.exporter_stats()} if hasattr(self.sink, "exporter_stats") else {}),
         }
+
+
+class Started:
+    """What :meth:`MonitoringWriter.start` returns: nothing, but awaitable (the seed awaited it)."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
+
+
+STARTED = Started()
 
 
 class MonitoringWriter:
@@ -74,6 +93,7 @@ class MonitoringWriter:
         self._caller_builder = EventBuilder(config)
         self._caller_lock = threading.Lock()
         self.spill = SpillStore(config.spill_dir)
+        self._json_fixed_before = json_values_fixed()  # the JSON counter is per process
         self.sinks = [SinkState(s) for s in sinks]
         #: the flat layouts the sinks read from a batch, made ready on the build thread
         self._layouts = {getattr(s, "batch_layout", None) for s in sinks}
@@ -96,10 +116,13 @@ class MonitoringWriter:
         self.started_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the worker thread and initialise every sink; re-raises an init failure."""
+    def start(self, timeout: float = 30.0) -> Started:
+        """Start the worker thread and initialise every sink; re-raises an init failure.
+
+        Synchronous; the result may be awaited (the seed's ``await writer.start()``).
+        """
         if self._thread is not None:
-            return
+            return STARTED
         self._thread = threading.Thread(target=self._run, name="llamonitor-writer", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -108,6 +131,7 @@ class MonitoringWriter:
             self._thread.join(5)
             raise self._init_error
         self.started_at = time.time()
+        return STARTED
 
     @property
     def running(self) -> bool:
@@ -152,6 +176,13 @@ class MonitoringWriter:
             return False
         return True
 
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until the writer thread has ended (after :meth:`shutdown` began elsewhere)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
+
     async def ashutdown(self, timeout: float | None = None) -> bool:
         """:meth:`shutdown` without blocking the caller's event loop."""
         return await asyncio.to_thread(self.shutdown, timeout)
@@ -180,6 +211,8 @@ class MonitoringWriter:
             "batches": self.batches,
             "build_errors": self.builder.build_errors,
             "fast_path_events": self.builder.plain_built,
+            "sanitized_values": (self.builder.sanitized_values + self._caller_builder.sanitized_values
+                                 + json_values_fixed() - self._json_fixed_before),
             "dropped_overflow": rec.dropped_overflow,
             "spilled_overflow": rec.spilled_overflow,
             "blocked_calls": rec.blocked_total,
@@ -318,10 +351,17 @@ class MonitoringWriter:
             self._spill_batch(state, events)
             return
         attempts = 1 if state.degraded else cfg.max_retries
+        delivered = False
         for attempt in range(attempts):
             try:
                 self._write(state, events)
             except Exception as exc:
+                if refused_data(exc):
+                    # Retrying cannot help: write the rest, dead-letter what the sink refuses alone.
+                    if not self._isolate(state, events, exc):
+                        return  # the sink failed meanwhile: the rest was spilled, the circuit opened
+                    delivered = True
+                    break
                 state.failed_attempts += 1
                 state.last_error = self._describe(exc)
                 if state.failed_attempts == 1 or attempt == attempts - 1:
@@ -332,43 +372,124 @@ class MonitoringWriter:
                     time.sleep(delay)
                 continue
             state.written += len(events)
-            if state.degraded:
-                state.degraded = False
-                logger.warning("llamonitor: sink %s recovered", state.name)
-                if cfg.auto_replay:
-                    self._replay_sink(state)
+            delivered = True
+            break
+        if not delivered:
+            self._open_circuit(state)
+            self._spill_batch(state, events)
             return
+        if state.degraded:
+            state.degraded = False
+            logger.warning("llamonitor: sink %s recovered", state.name)
+            if cfg.auto_replay:
+                self._replay_sink(state)
+
+    def _open_circuit(self, state: SinkState) -> None:
         state.degraded = True
-        state.probe_at = time.monotonic() + cfg.circuit_open_seconds
-        self._spill_batch(state, events)
+        state.probe_at = time.monotonic() + self.config.circuit_open_seconds
+
+    def _dead_letter(self, state: SinkState, event: MetricEvent, exc: BaseException) -> None:
+        """Keep one event the sink refused on its own (with the error) in the dead-letter folder."""
+        error = self._describe(exc)
+        try:
+            path = self.spill.write_dead_letter(state.name, event, error)
+        except Exception:
+            state.lost_events += 1
+            logger.exception("llamonitor: could not dead-letter an event refused by sink %s: it is lost "
+                             "(counted in lost_events)", state.name)
+            return
+        state.dead_lettered += 1
+        if state.dead_lettered == 1:
+            # The first line only: servers add the refused row's values (captured content...)
+            # after it; the dead-letter file keeps the whole error.
+            logger.warning("llamonitor: sink %s refused an event on its own (%s); it was written to %s, the "
+                           "rest of its batch was stored (counted in dead_lettered; logged once)",
+                           state.name, error.splitlines()[0][:300], path)
+
+    def _isolate(self, state: SinkState, events: Sequence[MetricEvent], first_error: BaseException) -> bool:
+        """Write ``events`` around the ones ``state``'s sink refuses; ``False`` if the sink failed meanwhile
+        (what was not written is then spilled and the circuit opened)."""
+        try:
+            done = write_isolating(events, lambda part: self._write(state, part),
+                                   lambda event, exc: self._dead_letter(state, event, exc), first_error)
+        except IsolationInterrupted as stop:
+            state.written += stop.done.written
+            state.failed_attempts += 1
+            state.last_error = self._describe(stop.cause)
+            logger.warning("llamonitor: sink %s failed while isolating a refused event: %s", state.name,
+                           state.last_error)
+            self._open_circuit(state)
+            self._spill_batch(state, stop.remaining)
+            return False
+        state.written += done.written
+        return True
 
     def _spill_batch(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         try:
             self.spill.write_batch(state.name, events)
             state.spilled_batches += 1
             state.spilled_events += len(events)
-        except Exception:
+        except Exception as exc:
+            if refused_data(exc) and len(events) > 0:
+                self._spill_isolating(state, events, exc)
+                return
             state.lost_events += len(events)
             logger.exception("llamonitor: could not spill %d events for sink %s: they are lost "
                              "(counted in lost_events)", len(events), state.name)
 
+    def _spill_isolating(self, state: SinkState, events: Sequence[MetricEvent], first_error: BaseException) -> None:
+        # A value the spill file cannot hold: spill the rest, dead-letter the event alone.
+        def spill_part(part: Sequence[MetricEvent]) -> None:
+            self.spill.write_batch(state.name, part)
+            state.spilled_batches += 1
+            state.spilled_events += len(part)
+
+        try:
+            write_isolating(events, spill_part, lambda event, exc: self._dead_letter(state, event, exc),
+                            first_error)
+        except IsolationInterrupted as stop:  # the disk itself failed
+            state.lost_events += len(stop.remaining)
+            logger.error("llamonitor: could not spill %d events for sink %s: they are lost (counted in "
+                         "lost_events): %s", len(stop.remaining), state.name, self._describe(stop.cause))
+
     def _replay_sink(self, state: SinkState) -> bool:
-        """Send this sink's spilled batches, oldest first; stop at the first failure."""
+        """Send this sink's spilled batches, oldest first; ``False`` when the sink failed.
+
+        A file whose events the sink refuses is written around them (the refused ones are
+        dead-lettered), and a file that cannot be read is moved to the dead-letter folder: neither
+        stops the replay. Only a failing sink does (it is down; its files wait for the next probe).
+        """
         for path in self.spill.pending(state.name):
             claimed = self.spill.claim(path)
             if claimed is None:
                 continue
             try:
                 events = self.spill.read(claimed)
+            except Exception as exc:
+                moved = self.spill.quarantine(claimed, state.name, self._describe(exc))
+                state.quarantined_files += 1
+                logger.error("llamonitor: spill file %s cannot be read (%s); moved to %s", path.name,
+                             self._describe(exc), moved)
+                continue
+            written = len(events)
+            try:
                 self._write(state, events)
             except Exception as exc:
-                self.spill.release(claimed)
-                state.failed_attempts += 1
-                state.last_error = "replay: " + self._describe(exc)
-                logger.warning("llamonitor: replay of %s to %s failed: %s", path.name, state.name, state.last_error)
-                return False
+                try:
+                    if not refused_data(exc):
+                        raise
+                    written = write_isolating(events, lambda part: self._write(state, part),
+                                              lambda event, err: self._dead_letter(state, event, err), exc).written
+                except Exception as failure:
+                    cause = failure.cause if isinstance(failure, IsolationInterrupted) else failure
+                    self.spill.release(claimed)
+                    state.failed_attempts += 1
+                    state.last_error = "replay: " + self._describe(cause)
+                    logger.warning("llamonitor: replay of %s to %s failed: %s", path.name, state.name,
+                                   state.last_error)
+                    return False
             claimed.unlink(missing_ok=True)
-            state.replayed_events += len(events)
+            state.replayed_events += written
         return True
 
     def _startup_replay(self) -> None:
@@ -416,3 +537,48 @@ class MonitoringWriter:
             event = self._caller_builder.build(record)
         self.spill.append_overflow(event)
         self._overflow_pending = True
+
+    # -- seed API (llmops_monitoring.transport.writer.MonitoringWriter) -----------------------
+    @classmethod
+    async def get_instance(cls, config: MonitorConfig | None = None, auto_start: bool = True) -> MonitoringWriter:
+        """The active writer; starts monitoring with ``config`` when none runs (seed singleton API)."""
+        from llamonitor import runtime
+
+        writer = runtime.get_writer()
+        if writer is None:
+            writer = await runtime.initialize_monitoring(config)
+        return writer
+
+    @classmethod
+    def get_instance_sync(cls) -> MonitoringWriter | None:
+        """The active writer, or ``None`` (seed name of ``llamonitor.get_writer()``)."""
+        from llamonitor import runtime
+
+        return runtime.get_writer()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Drain and stop (seed name); also ends monitoring when this is the active writer."""
+        from llamonitor import runtime
+
+        if runtime.get_writer() is self:
+            await runtime.shutdown_monitoring(timeout)
+        else:
+            await self.ashutdown(timeout)
+
+    async def health_check(self) -> dict[str, Any]:
+        """:meth:`health` plus the seed's keys: ``buffer_size`` (events being built or written)
+        and ``backend_healthy`` (no sink degraded)."""
+        health = self.health()
+        health["buffer_size"] = self.in_flight
+        health["backend_healthy"] = self.running and not any(s.degraded for s in self.sinks)
+        return health
+
+    async def write_event(self, event: MetricEvent) -> None:
+        """Queue an already built event (seed API); it reaches every sink on the next write.
+
+        Built events do not fit the recorder's raw records, so they take the overflow path:
+        appended to the spill folder's overflow file, delivered to every sink by the worker.
+        """
+        await asyncio.to_thread(self.spill.append_overflow, event)
+        self._overflow_pending = True
+        self.recorder.wake.set()

@@ -2,7 +2,8 @@
 
 Recognises PIL images (duck-typed: ``.size`` and ``.format``), raw image bytes (PNG / JPEG /
 GIF / WebP signatures, size read from the header), ``data:image/...;base64,`` URLs and
-OpenAI-style ``{"type": "image_url", ...}`` blocks. Never decodes pixel data.
+OpenAI-style ``{"type": "image_url", ...}`` blocks, also inside a result object's ``.images``
+list. Never decodes pixel data.
 """
 
 from __future__ import annotations
@@ -113,3 +114,11 @@ class ImageCollector(MetricCollector):
         elif isinstance(value, (list, tuple, set, frozenset)):
             for item in value:
                 self._walk(item, acc, seen, depth + 1, budget)
+        else:
+            # Result objects carrying their images in ``.images`` (the seed's extraction pattern).
+            try:
+                images = getattr(value, "images", None)
+            except Exception:  # a property that fails is not ours to raise
+                images = None
+            if isinstance(images, (list, tuple)):
+                self._walk(images, acc, seen, depth + 1, budget)

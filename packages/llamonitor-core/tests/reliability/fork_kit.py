@@ -1,0 +1,117 @@
+"""Scenarios run in a fresh interpreter by test_fork.py / test_signals.py (never inside pytest's process).
+
+``python fork_kit.py SCENARIO OUTPUT_DIR`` records events under the scenario's process shape and
+prints one JSON line: {"offered": N, ...}. The test then counts what is stored in OUTPUT_DIR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import llamonitor
+from llamonitor import MonitorConfig, StorageConfig, monitor_llm
+
+
+def config(out: Path, **extra: object) -> MonitorConfig:
+    storage = StorageConfig(backend="parquet", output_dir=str(out / "data"), batch_size=500,
+                            flush_interval_seconds=30.0)  # nothing is written unless drained
+    return MonitorConfig(storage=storage, spill_dir=str(out / "spill"), **extra)  # type: ignore[arg-type]
+
+
+@monitor_llm("work")
+def work(i: int) -> int:
+    return i
+
+
+def task(i: int) -> int:
+    work(i)
+    return os.getpid()
+
+
+def os_fork(out: Path) -> dict[str, object]:
+    llamonitor.initialize_monitoring_sync(config(out))
+    for i in range(500):  # queued in the parent when it forks: the parent writes them, once
+        work(i)
+    pid = os.fork()
+    if pid == 0:
+        for i in range(1000):
+            work(i)
+        sys.exit(0)  # a normal exit: the child's own writer drains at exit
+    _, status = os.waitpid(pid, 0)
+    for i in range(300):
+        work(i)
+    llamonitor.shutdown_sync(60)
+    return {"offered": 1800, "child_status": status}
+
+
+def pool(out: Path, how: str) -> dict[str, object]:
+    llamonitor.initialize_monitoring_sync(config(out))
+    ctx = multiprocessing.get_context("fork")
+    if how == "with":  # Pool.__exit__ terminates the workers (SIGTERM)
+        with ctx.Pool(2) as p:
+            pids = set(p.map(task, range(1000), chunksize=10))
+    else:  # close + join: workers leave with os._exit after multiprocessing's finalizers
+        p = ctx.Pool(2)
+        pids = set(p.map(task, range(1000), chunksize=10))
+        p.close()
+        p.join()
+    llamonitor.shutdown_sync(60)
+    return {"offered": 1000, "worker_pids": len(pids)}
+
+
+def sigterm(out: Path, initialiser: str) -> dict[str, object]:
+    """Record 9,400 events with nothing written yet, then SIGTERM ourselves (the README way or sync)."""
+    if initialiser == "async":
+        asyncio.run(llamonitor.initialize_monitoring(config(out, max_queue_size=20_000)))
+    else:
+        llamonitor.initialize_monitoring_sync(config(out, max_queue_size=20_000))
+    for i in range(9400):
+        work(i)
+    print(json.dumps({"offered": 9400}), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)  # the signal ends the process before this returns
+    return {"offered": 9400, "survived": True}
+
+
+def chained(out: Path) -> dict[str, object]:
+    """The application has its own SIGTERM handler: ours flushes, then calls it; it exits normally."""
+    seen: list[int] = []
+
+    def app_handler(signum: int, frame: object) -> None:
+        seen.append(signum)
+        work(-1)  # the app's own shutdown still records events
+        raise SystemExit(3)
+
+    signal.signal(signal.SIGTERM, app_handler)
+    asyncio.run(llamonitor.initialize_monitoring(config(out)))
+    for i in range(2000):
+        work(i)
+    print(json.dumps({"offered": 2001}), flush=True)
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    finally:
+        assert seen == [signal.SIGTERM]
+    return {}
+
+
+if __name__ == "__main__":
+    scenario, out = sys.argv[1], Path(sys.argv[2])
+    if scenario == "os_fork":
+        result = os_fork(out)
+    elif scenario.startswith("pool_"):
+        result = pool(out, scenario.removeprefix("pool_"))
+    elif scenario.startswith("sigterm_"):
+        result = sigterm(out, scenario.removeprefix("sigterm_"))
+    elif scenario == "chained":
+        result = chained(out)
+    else:
+        raise SystemExit(f"unknown scenario {scenario!r}")
+    print(json.dumps(result), flush=True)

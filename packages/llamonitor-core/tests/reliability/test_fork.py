@@ -1,0 +1,55 @@
+"""Forked processes keep every event: ``os.fork``, ``multiprocessing`` fork pools (and, in
+integration_tests/, gunicorn and Celery prefork workers).
+
+Each scenario runs in a fresh interpreter (``fork_kit.py``); the Parquet output is then counted:
+every offered event stored exactly once (events queued in the parent when it forks are written by
+the parent only).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+KIT = Path(__file__).with_name("fork_kit.py")
+
+
+def run(scenario: str, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    proc = subprocess.run([sys.executable, str(KIT), scenario, str(out)], capture_output=True, text=True, timeout=120)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    merged: dict[str, object] = {}
+    for line in lines:
+        merged.update(line)
+    return proc, merged
+
+
+def stored_ids(out: Path) -> list[str]:
+    data = out / "data"
+    if not data.exists():
+        return []
+    return ds.dataset(str(data), format="parquet").to_table(columns=["event_id"]).column("event_id").to_pylist()
+
+
+@pytest.mark.timeout(180)
+def test_an_os_fork_child_records_into_its_own_writer_and_nothing_twice(tmp_path: Path) -> None:
+    proc, result = run("os_fork", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert result["child_status"] == 0
+    ids = stored_ids(tmp_path)
+    assert len(ids) == result["offered"] == 1800 and len(set(ids)) == 1800
+    assert "ran before initialize_monitoring" not in proc.stderr
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("how", ["with", "close"])
+def test_multiprocessing_fork_pool_workers_keep_every_event(how: str, tmp_path: Path) -> None:
+    proc, result = run(f"pool_{how}", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert result["worker_pids"] == 2
+    ids = stored_ids(tmp_path)
+    assert len(ids) == 1000 and len(set(ids)) == 1000, proc.stderr[-2000:]
