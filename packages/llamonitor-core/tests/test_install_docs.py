@@ -79,4 +79,5 @@ def test_readme_starts_with_the_two_setup_commands_ci_runs() -> None:
     block = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert block == [DEMO_COMMAND, TEST_COMMAND]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert TEST_COMMAND in ci.splitlines()
+    # .ci/run adds only pip's --quiet
+    assert TEST_COMMAND in [line.replace("pip install --quiet ", "pip install ") for line in ci.splitlines()]
