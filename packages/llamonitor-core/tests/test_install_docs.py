@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from pathlib import Path
+
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_COMMAND = "python3 -m pip install uv && uv run --no-dev --package llamonitor llamonitor demo"
@@ -21,7 +21,8 @@ TEST_COMMAND = "python3 -m pip install uv && uv run pytest"
 def _distributions() -> set[str]:
     names = set()
     for pyproject in ROOT.glob("packages/*/pyproject.toml"):
-        names.add(tomllib.loads(pyproject.read_text())["project"]["name"])
+        # the first top-level name = (tomllib is 3.11+; the project supports 3.10)
+        names.add(re.search(r'^name = "([^"]+)"', pyproject.read_text(), re.M).group(1))  # type: ignore[union-attr]
     return names
 
 

@@ -41,8 +41,9 @@ def _load() -> Any:
     with _lock:
         if not _loaded:
             try:
-                import genai_prices
                 from importlib.metadata import version
+
+                import genai_prices
 
                 _version = version("genai-prices")
                 _module = genai_prices
