@@ -12,7 +12,6 @@ import re
 import shlex
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_COMMAND = "python3 -m pip install uv && uv run --no-dev --package llamonitor llamonitor demo"
 TEST_COMMAND = "python3 -m pip install uv && uv run pytest"
