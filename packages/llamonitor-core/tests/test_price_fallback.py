@@ -95,3 +95,24 @@ def test_genai_prices_never_starts_its_updater() -> None:
 
     calculate_cost("mistral-large-latest", 1, 1)
     assert snapshot._custom_snapshot is None  # prices come from the bundled snapshot only
+
+
+def test_price_source_is_stored_with_the_event(make_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import llamonitor
+    import pyarrow.dataset as ds
+    from llamonitor.runtime import shutdown_sync
+    from llamonitor.tracing import start_span
+
+    llamonitor.initialize_monitoring_sync(make_config(tmp_path))
+    try:
+        for model in ("gpt-4o-mini", "mistral-large-latest", "my-secret-model"):
+            start_span("chat", model=model).end(usage=TokenUsage(input_tokens=M, output_tokens=0))
+    finally:
+        shutdown_sync()
+    rows = {r["model"]: r for r in ds.dataset(str(tmp_path / "data")).to_table().to_pylist()}
+    as_of = get_price_table().lookup("gpt-4o-mini").as_of  # type: ignore[union-attr]
+    # Parquet keeps CostInfo as the struct column ``cost`` (SQL backends: ``cost_price_source``)
+    assert rows["gpt-4o-mini"]["cost"]["price_source"] == f"gpt-4o-mini@{as_of}"
+    assert rows["mistral-large-latest"]["cost"]["price_source"] == "genai-prices@0.2.3:mistral/mistral-large"
+    assert rows["mistral-large-latest"]["cost"]["total_cost_usd"] == 2.0
+    assert rows["my-secret-model"]["cost"] is None
