@@ -116,3 +116,47 @@ def test_price_source_is_stored_with_the_event(make_config, tmp_path) -> None:  
     assert rows["mistral-large-latest"]["cost"]["price_source"] == "genai-prices@0.2.3:mistral/mistral-large"
     assert rows["mistral-large-latest"]["cost"]["total_cost_usd"] == 2.0
     assert rows["my-secret-model"]["cost"] is None
+
+
+def test_every_genai_prices_model_is_priced_as_genai_prices_prices_it() -> None:
+    """All ~2,300 (provider, model) pairs: the cached path (flattened or calc) gives its own figure."""
+    from genai_prices import Usage, calc_price, data_snapshot
+
+    usages = [TokenUsage(input_tokens=123_457, output_tokens=9_876),
+              TokenUsage(input_tokens=300_000, output_tokens=1_000, cached_input_tokens=200_000,
+                         cache_creation_input_tokens=50_000)]
+    checked = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            for usage in usages:
+                gp_usage = Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                 cache_read_tokens=usage.cached_input_tokens or 0,
+                                 cache_write_tokens=usage.cache_creation_input_tokens or 0)
+                try:
+                    expected = calc_price(gp_usage, model.id, provider_id=provider.id)
+                except LookupError:  # an id its own provider's match rules do not accept
+                    continue
+                cost = fallback_cost(model.id, usage, provider.id)
+                assert cost is not None, (provider.id, model.id)
+                assert cost.total_cost_usd == pytest.approx(float(expected.total_price), rel=1e-9, abs=1e-9), \
+                    (provider.id, model.id, usage)
+                assert cost.price_source == f"genai-prices@0.2.3:{provider.id}/{expected.model.id}"
+                checked += 1
+    assert checked > 4000
+
+
+@pytest.mark.parametrize(("model", "provider", "source"), [
+    ("gpt-4o", "openai", "openai/gpt-4o"),                       # the event's provider
+    ("openai/gpt-4o", None, "openai/gpt-4o"),                    # a provider prefix
+    ("gpt-4o", "my-proxy", "openai/gpt-4o"),                     # unknown provider: genai-prices infers
+    ("qwen3.6-plus", None, "quicksilverpro/qwen3.6-plus"),       # only one provider lists the id
+    ("meta-llama/Llama-3.1-8B-Instruct", "novita", "novita/meta-llama/llama-3.1-8b-instruct"),
+    ("meta-llama/Llama-3.1-8B-Instruct", None, None),            # 8 hosts list it: never guessed
+    ("meta-llama/Llama-3.1-8B-Instruct", "together", None),      # named host does not list it
+])
+def test_provider_choice(model: str, provider: str | None, source: str | None) -> None:
+    cost = fallback_cost(model, TokenUsage(input_tokens=M, output_tokens=0), provider)
+    if source is None:
+        assert cost is None
+    else:
+        assert cost is not None and cost.price_source == f"genai-prices@0.2.3:{source}"

@@ -145,7 +145,10 @@ class CostCollector(MetricCollector):
             cost: CostInfo | None = cost_for(price, usage)
             cost_model = price.model
         else:
-            cost = fallback_cost(model, usage)
+            provider = context.get("provider")
+            if not isinstance(provider, str) and event is not None:
+                provider = event.provider
+            cost = fallback_cost(model, usage, provider if isinstance(provider, str) else None)
             if cost is None:
                 return {"custom_attributes": {"cost_unknown_model": model}}
             cost_model = model
