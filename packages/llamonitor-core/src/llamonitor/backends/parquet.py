@@ -40,6 +40,7 @@ from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.columnar import batch_columns, columns_to_table
 from llamonitor.backends.parquet_rollups import ROLLUP_KEY, file_rollup
 from llamonitor.backends.sql_common import COLUMN_NAMES
+from llamonitor.backends.tmpfiles import remove_stale_tmp, tmp_path
 from llamonitor.schema.batch import Column
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
@@ -114,6 +115,8 @@ class ParquetBackend(StorageBackend):
             raise OSError(f"parquet backend: cannot create output_dir {str(self.root)!r}: {exc}") from exc
         if not os.access(self.root, os.W_OK):
             raise PermissionError(f"parquet backend: output_dir {str(self.root)!r} is not writable")
+        #: temporary files of killed writers removed at start (see backends/tmpfiles.py)
+        self.stale_tmp_removed = remove_stale_tmp(self.root)
 
     def _partitions(self, columns: list[Column], positions: list[int]) -> dict[str, list[int]]:
         """Partition name -> positions (in batch order) of the events it gets."""
@@ -150,7 +153,7 @@ class ParquetBackend(StorageBackend):
                 folder = self.root / partition
                 folder.mkdir(parents=True, exist_ok=True)
                 name = file_name([ids[i] for i in members], min(starts[i] for i in members))
-                tmp = folder / f".{name}.tmp"
+                tmp = tmp_path(folder / name, hidden=True)
                 staged.append((tmp, folder / name, len(members)))
                 part = table if len(members) == len(events) else table.take(members)
                 rollup = file_rollup(part) if self.rollups else None

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from llamonitor.backends.tmpfiles import pid_alive, remove_stale_tmp, tmp_path
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.sanitize import safe_name
 from llamonitor.schema.serialize import event_from_dict, event_to_dict
@@ -30,21 +31,11 @@ DEAD_LETTER_DIR = "_dead_letter"
 _seq = itertools.count(1)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def _recover_stale_claims(folder: Path) -> None:
     """Give back files claimed by a process that died mid-replay, so they are not stranded."""
     for path in folder.glob("*.claimed-*"):
         owner = path.name.rsplit(".claimed-", 1)[1]
-        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
+        if owner.isdigit() and int(owner) != os.getpid() and not pid_alive(int(owner)):
             try:
                 SpillStore.release(path)
             except OSError:
@@ -56,6 +47,8 @@ class SpillStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        #: temporary files of killed writers removed at start (see backends/tmpfiles.py)
+        self.stale_tmp_removed = remove_stale_tmp(self.root)
         self._overflow_lock = threading.Lock()
         self._overflow_file: Path | None = None
         self._dead_files: dict[str, Path] = {}
@@ -71,7 +64,7 @@ class SpillStore:
 
         name = f"batch_{time.time_ns()}_{os.getpid()}_{next(_seq)}.parquet"
         final = folder / name
-        tmp = folder / (name + ".tmp")
+        tmp = tmp_path(final)
         pq.write_table(events_to_table(events), tmp, compression="zstd")
         os.replace(tmp, final)
         return final
