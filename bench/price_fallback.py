@@ -18,7 +18,6 @@ from llamonitor.pricing.fallback import fallback_cost
 from llamonitor.schema.events import TokenUsage
 
 
-
 def main(n: int) -> None:
     usage = TokenUsage(input_tokens=1_234, output_tokens=567)
     t0 = time.perf_counter()
