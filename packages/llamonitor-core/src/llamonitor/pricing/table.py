@@ -482,8 +482,14 @@ def reset_price_table() -> None:
 
 def calculate_cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
                    cached_input_tokens: int | None = 0, cache_creation_input_tokens: int | None = 0,
-                   reasoning_tokens: int | None = 0, *, table: PriceTable | None = None) -> CostInfo | None:
-    """Cost of one call with OpenAI-style counts (input includes cached and cache writes)."""
+                   reasoning_tokens: int | None = 0, *, table: PriceTable | None = None,
+                   fallback: bool = True, provider: str | None = None) -> CostInfo | None:
+    """Cost of one call with OpenAI-style counts (input includes cached and cache writes).
+
+    The table (the process-wide one unless ``table`` is given) is asked first; a model it does
+    not know goes to the optional ``genai-prices`` fallback unless ``fallback=False``
+    (``provider`` helps it pick the provider, see :func:`llamonitor.pricing.fallback.fallback_cost`).
+    """
     usage = TokenUsage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -491,4 +497,9 @@ def calculate_cost(model: str | None, input_tokens: int | None, output_tokens: i
         cache_creation_input_tokens=cache_creation_input_tokens,
         reasoning_tokens=reasoning_tokens,
     )
-    return (table or get_price_table()).compute(model, usage)
+    cost = (table or get_price_table()).compute(model, usage)
+    if cost is None and fallback:
+        from llamonitor.pricing.fallback import fallback_cost  # that module imports this one
+
+        cost = fallback_cost(model, usage, provider)
+    return cost
