@@ -23,7 +23,7 @@ import logging
 import threading
 from typing import Any, NamedTuple
 
-from llamonitor.pricing.table import ModelPrice, cost_for
+from llamonitor.pricing.table import ModelPrice, cost_for, token_count
 from llamonitor.schema.events import CostInfo, TokenUsage
 
 __all__ = ["FALLBACK_SOURCE", "fallback_available", "fallback_cost", "reset_fallback"]
@@ -96,16 +96,6 @@ def fallback_available() -> bool:
     return _load() is not None
 
 
-def _count(value: Any) -> int:
-    if value is None or isinstance(value, bool):
-        return 0
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return 0
-    return max(number, 0)
-
-
 def fallback_cost(model: str | None, usage: TokenUsage | None, provider: str | None = None) -> CostInfo | None:
     """The cost of one call priced by ``genai-prices``; ``None`` if absent or the model is unknown.
 
@@ -127,10 +117,10 @@ def fallback_cost(model: str | None, usage: TokenUsage | None, provider: str | N
     raw_out = getattr(usage, "output_tokens", None)
     if raw_in is None and raw_out is None:
         return None
-    input_tokens = _count(raw_in)
-    cached = min(_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
-    created = min(_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
-    output_tokens = _count(raw_out)
+    input_tokens = token_count(raw_in)
+    cached = min(token_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
+    created = min(token_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
+    output_tokens = token_count(raw_out)
     name = model.strip()
     key = (provider.strip().lower() if isinstance(provider, str) else "", name)
     try:

@@ -363,7 +363,8 @@ class PriceTable:
         return cost_for(price, usage)
 
 
-def _count(value: Any) -> int:
+def token_count(value: Any) -> int:
+    """A usage field as a non-negative token count (``None``, booleans and junk count 0)."""
     if value is None or isinstance(value, bool):
         return 0
     try:
@@ -379,12 +380,12 @@ def cost_for(price: ModelPrice, usage: TokenUsage) -> CostInfo | None:
     raw_out = getattr(usage, "output_tokens", None)
     if raw_in is None and raw_out is None:
         return None
-    input_tokens = _count(raw_in)
-    output_tokens = _count(raw_out)
-    cached = min(_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
-    created = min(_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
+    input_tokens = token_count(raw_in)
+    output_tokens = token_count(raw_out)
+    cached = min(token_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
+    created = min(token_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
     uncached = input_tokens - cached - created
-    reasoning = min(_count(getattr(usage, "reasoning_tokens", None)), output_tokens)
+    reasoning = min(token_count(getattr(usage, "reasoning_tokens", None)), output_tokens)
 
     in_rate = price.input_per_mtok
     out_rate = price.output_per_mtok
