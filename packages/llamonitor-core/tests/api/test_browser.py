@@ -192,3 +192,17 @@ def test_live_panel_fills_from_a_writer_in_another_process(served: tuple[str, Pa
     finally:
         writer.terminate()
         writer.wait(30)
+
+
+#: the network guard: every name but loopback fails to resolve, so a CDN asset cannot load
+NO_NETWORK = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
+
+
+def test_docs_and_graphiql_render_without_network(served: tuple[str, Path], tmp_path: Path) -> None:
+    base, _root = served
+    docs = _chromium(base + "docs", tmp_path / "profile-docs", NO_NETWORK, "--dump-dom").stdout
+    assert "swagger-ui" in docs and "opblock" in docs and "/api/v1/events" in docs, docs[:2000]
+    redoc = _chromium(base + "redoc", tmp_path / "profile-redoc", NO_NETWORK, "--dump-dom").stdout
+    assert "/api/v1/events" in redoc, redoc[:2000]
+    gql = _chromium(base + "graphql", tmp_path / "profile-gql", NO_NETWORK, "--dump-dom").stdout
+    assert "graphiql-container" in gql and "Loading" not in gql.split("graphiql-container", 1)[1][:200], gql[:2000]
