@@ -325,9 +325,11 @@ class QuietSchema(strawberry.Schema):
     """Logs refusals and storage failures as one line, not a traceback (they are not server bugs)."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        expected = [e for e in errors if (e.extensions or {}).get("code") in ("BAD_USER_INPUT", "STORAGE_UNAVAILABLE")]
+        # refusals (parse / validation errors have no original error) are the client's: one short line
+        expected = [e for e in errors if e.original_error is None
+                    or (e.extensions or {}).get("code") in ("BAD_USER_INPUT", "STORAGE_UNAVAILABLE")]
         for error in expected:
-            logger.info("llamonitor GraphQL: %s", error.message)
+            logger.info("llamonitor GraphQL: %s", error.message.splitlines()[0][:200] if error.message else "")
         rest = [e for e in errors if e not in expected]
         if rest:
             super().process_errors(rest, execution_context)
