@@ -124,7 +124,8 @@ def storage_detail(exc: BaseException, dsn: str | None) -> str:
 
 
 def install_error_handlers(app: Any, dsn: str | None) -> None:
-    """503 JSON for storage failures (logged once per cause, one line, masked)."""
+    """503 JSON for storage failures (logged once per cause, one line, masked); any other unhandled
+    error is a JSON 500 (Starlette still logs its traceback: it is a bug to fix)."""
     from fastapi import Request
     from fastapi.responses import JSONResponse
 
@@ -137,8 +138,13 @@ def install_error_handlers(app: Any, dsn: str | None) -> None:
             logger.warning("llamonitor API: %s (%s %s)", detail, request.method, request.url.path)
         return JSONResponse({"detail": detail}, status_code=503, headers={"retry-after": "5"})
 
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not the client's input nor the storage: JSON like every other answer (the traceback is logged)
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
     for exc_type in storage_error_types():
         app.add_exception_handler(exc_type, unavailable)
+    app.add_exception_handler(Exception, internal)
 
 
 async def storage_status(backend_of: Callable[[], Any], dsn: str | None) -> tuple[str, str | None]:
