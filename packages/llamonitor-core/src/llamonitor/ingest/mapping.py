@@ -266,7 +266,10 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
     """Records for the GenAI spans; others are counted as skipped, unmappable ones as rejected.
 
     Agent identity flows down the parents within a request (a chat span inside an agent's span
-    belongs to that agent), as it does for in-process context; the session id likewise.
+    belongs to that agent), as it does for in-process context. The session is the span's
+    ``session.id``, else its enclosing span's session, else its own ``gen_ai.conversation.id``
+    (or OpenLLMetry's session association property). Only parents in the same request are seen:
+    the Collector's / SDK's batching decides what arrives together.
     """
     spans = list(spans)
     result = IngestResult()
@@ -286,10 +289,15 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
     def inherited_session(span: OtlpSpan, depth: int = 0) -> str | None:
         if span.span_id in sessions:
             return sessions[span.span_id]
-        value = first(span.attributes, SESSION)
-        session = str(value) if value is not None else None
+        # an explicit session id wins; else the enclosing span's session (a nested agent run has
+        # its own gen_ai.conversation.id but belongs to its caller's conversation); else its own
+        value = span.attributes.get(SESSION[0])
+        session = str(value) if value not in (None, "") else None
         if session is None and depth < 64 and span.parent_span_id in by_id:
             session = inherited_session(by_id[span.parent_span_id], depth + 1)  # type: ignore[index]
+        if session is None:
+            value = first(span.attributes, SESSION[1:])
+            session = str(value) if value is not None else None
         sessions[span.span_id] = session
         return session
 
