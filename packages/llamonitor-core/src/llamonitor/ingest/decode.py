@@ -124,20 +124,23 @@ def spans_of_request(request: Any) -> list[OtlpSpan]:
     return out
 
 
+_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
+
+
 def _pb_attrs(kvs: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in kvs}
+    out: dict[str, Any] = {}
+    scalars = _SCALARS
+    for kv in kvs:
+        v = kv.value
+        which = v.WhichOneof("value")
+        out[kv.key] = getattr(v, which) if which in scalars else _pb_value(v)
+    return out
 
 
 def _pb_value(v: Any) -> Any:
     which = v.WhichOneof("value")
-    if which == "string_value":
-        return v.string_value
-    if which == "int_value":
-        return v.int_value
-    if which == "double_value":
-        return v.double_value
-    if which == "bool_value":
-        return v.bool_value
+    if which in _SCALARS:
+        return getattr(v, which)
     if which == "array_value":
         return [_pb_value(x) for x in v.array_value.values]
     if which == "kvlist_value":

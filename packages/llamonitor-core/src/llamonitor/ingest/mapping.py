@@ -203,13 +203,22 @@ def custom_attributes(span: OtlpSpan) -> dict[str, Any]:
     if span.scope:
         out["otel.scope.name"] = span.scope
     out["otel.span.kind"] = span.kind
+    kept = _kept_keys
     for key, value in span.attributes.items():
-        if len(out) >= MAX_CUSTOM_ATTRIBUTES:
-            break
-        if key.startswith(CONTENT_PREFIXES) or isinstance(value, (dict, list)):
-            continue
-        out[key] = value
+        keep = kept.get(key)
+        if keep is None:
+            if len(kept) > 10_000:  # bounded against arbitrary attribute names
+                kept.clear()
+            keep = kept[key] = not key.startswith(CONTENT_PREFIXES)
+        if keep and not isinstance(value, (dict, list)):
+            out[key] = value
+            if len(out) >= MAX_CUSTOM_ATTRIBUTES:
+                break
     return out
+
+
+#: per attribute name: whether it may be copied into custom attributes (not content)
+_kept_keys: dict[str, bool] = {}
 
 
 class SpanError(Exception):
@@ -282,7 +291,7 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
             return agents[span.span_id]
         agent = agent_of(span.attributes, framework_of(span))
         if agent is None and depth < 64 and span.parent_span_id in by_id:
-            agent = inherited_agent(by_id[span.parent_span_id], depth + 1)  # type: ignore[index]
+            agent = inherited_agent(by_id[span.parent_span_id], depth + 1)
         agents[span.span_id] = agent
         return agent
 
@@ -294,7 +303,7 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
         value = span.attributes.get(SESSION[0])
         session = str(value) if value not in (None, "") else None
         if session is None and depth < 64 and span.parent_span_id in by_id:
-            session = inherited_session(by_id[span.parent_span_id], depth + 1)  # type: ignore[index]
+            session = inherited_session(by_id[span.parent_span_id], depth + 1)
         if session is None:
             value = first(span.attributes, SESSION[1:])
             session = str(value) if value is not None else None

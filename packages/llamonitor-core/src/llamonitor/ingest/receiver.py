@@ -243,7 +243,7 @@ async def _error(send: Send, status: int, reason: str, media: str,
         STATS.requests_refused += 1
     if media == PROTOBUF:
         try:
-            from google.rpc.status_pb2 import Status  # type: ignore[import-untyped]
+            from google.rpc.status_pb2 import Status
 
             body = bytes(Status(code=3 if status == 400 else 14 if status == 503 else 2,
                                 message=reason).SerializeToString())
