@@ -10,8 +10,10 @@ what is in storage afterwards:
   the refused ones dead-lettered, 0 lost (server backends);
 - ``os.fork``, ``fork pool``, ``SIGTERM (sync / async init)``: the scenarios of
   ``tests/reliability/fork_kit.py`` in fresh interpreters;
-- ``SIGKILL``: a child recording 5,000 events/s, killed mid-stream: lost is what was in memory, at
-  most the documented bound (docs/reliability.md, "What can still be lost").
+- ``SIGKILL``: a child recording 5,000 events/s, killed mid-stream (and, from
+  ``integrity_bounds.py``, killed once its producer blocks behind a slow sink): lost is what was in
+  memory, at most the documented bound (docs/reliability.md, "What can still be lost");
+- ``PostgreSQL severed, policy block`` (``integrity_bounds.py``): every event written or spilled.
 
 Lost must be 0 everywhere except SIGKILL.
 """
@@ -189,14 +191,32 @@ def sigkill_scenario(tmp: Path, seconds: float = 3.0, interval: float = 0.2, rat
     on_disk = sum(pq.ParquetFile(f).metadata.num_rows for f in out.rglob("*.parquet")) if out.exists() else 0
     bound = int(rate * interval)
     return ("SIGKILL mid-stream", produced, on_disk, 0, produced - on_disk,
-            f"<= {produced - on_disk} lost of the <= ~{bound} in one {interval} s flush interval "
-            f"(hard bound: max_queue_size {max_queue:,} + the batch in flight)")
+            f"<= {produced - on_disk} lost of the ~{bound} recorded per {interval} s flush interval "
+            f"(hard bound: max_queue_size {max_queue:,}, in-flight batches included)")
+
+
+def bounds_scenarios(tmp: Path, n: int) -> list[Outcome]:
+    """SIGKILL once the producer blocks, and PostgreSQL severed under ``block`` (``integrity_bounds.py``)."""
+    import integrity_bounds
+
+    out: list[Outcome] = []
+    scenario, offered, stored, _, lost = integrity_bounds.sigkill_row(tmp / "bounds_sigkill")
+    out.append((f"SIGKILL, producer blocked, {scenario.removeprefix('sigkill ')}", offered, stored, 0, lost,
+                "documented bound: max_queue_size (+49: the count is printed every 50 calls)"))
+    try:
+        scenario, offered, stored, dropped, lost = integrity_bounds.outage_row(tmp / "bounds_outage", max(n, 1000))
+        out.append(("PostgreSQL severed, policy block", offered, stored, 0, lost + dropped,
+                    f"written + spilled; {dropped} dropped"))
+    except Exception as exc:  # a server that is not running: say so in the table
+        out.append(("PostgreSQL severed, policy block", 0, 0, 0, 0, f"n/a: {type(exc).__name__}: {exc}"[:80]))
+    return out
 
 
 def run(backends: list[str], n: int) -> list[Outcome]:
     tmp = Path(tempfile.mkdtemp(prefix="llamonitor-integrity-"))
     try:
-        return [*storage_scenarios(backends, n, tmp), *process_scenarios(tmp), sigkill_scenario(tmp)]
+        return [*storage_scenarios(backends, n, tmp), *process_scenarios(tmp), sigkill_scenario(tmp),
+                *bounds_scenarios(tmp, n)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,8 +16,10 @@ from llamonitor import MonitorConfig, StorageConfig, monitor_llm
 OUT = os.environ["LLAMONITOR_TEST_OUT"]
 PROMETHEUS_PORT = int(os.environ.get("LLAMONITOR_TEST_PROMETHEUS_PORT", "0"))
 
+FLUSH = float(os.environ.get("LLAMONITOR_TEST_FLUSH", "30"))  # 30 s: written only when drained
+
 config = MonitorConfig(storage=StorageConfig(backend="parquet", output_dir=os.path.join(OUT, "data"),
-                                             flush_interval_seconds=30.0),  # written only when drained
+                                             flush_interval_seconds=FLUSH),
                        spill_dir=os.path.join(OUT, "spill"))
 if PROMETHEUS_PORT:
     config.extensions["prometheus"] = {"port": PROMETHEUS_PORT, "shared_dir": os.path.join(OUT, "prometheus")}

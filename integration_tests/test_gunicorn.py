@@ -91,3 +91,39 @@ def test_every_request_of_every_worker_is_stored_once(worker_class: str, app: st
     pings = len(ids) - REQUESTS
     assert 1 <= pings <= 300, (len(ids), log)
     assert "ran before initialize_monitoring" not in log
+
+
+def scrape_total(port: int) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(body):
+        if family.name == "llm_operations":
+            return sum(s.value for s in family.samples if s.name == "llm_operations_total"
+                       and s.labels.get("operation_name") == "answer")
+    return 0.0
+
+
+@pytest.mark.timeout(240)
+def test_one_scrape_counts_the_requests_of_every_worker(tmp_path: Path) -> None:
+    """The master serves /metrics (it initialised monitoring before forking); the workers publish
+    their counts to the shared folder; one scrape shows them all."""
+    port, metrics = free_port(), free_port()
+    proc = start_gunicorn(tmp_path, "sync", "prefork_app:wsgi", port, LLAMONITOR_TEST_FLUSH="0.1",
+                          LLAMONITOR_TEST_PROMETHEUS_PORT=str(metrics))
+    try:
+        pids = hammer(port)
+        answered = REQUESTS + 1  # the start-up probe that first got an answer
+        deadline = time.monotonic() + 20
+        total = 0.0
+        while time.monotonic() < deadline:
+            total = scrape_total(metrics)
+            if total >= answered:
+                break
+            time.sleep(0.2)
+    finally:
+        log = stop(proc)
+    assert len(pids) == 2, log
+    assert answered <= total <= answered + 300, (total, log)  # probes that failed to connect never ran
+    published = sorted(p.name for p in (tmp_path / "prometheus").glob("prometheus_*.json"))
+    assert len(published) >= 2, published  # each worker's own file

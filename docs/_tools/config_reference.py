@@ -74,7 +74,22 @@ def render() -> str:
     out = ["# Configuration reference", "",
            "Generated from the config models by `docs/_tools/config_reference.py`; "
            "`test_docs.py` fails when it is out of date. Every value is validated when a config is "
-           "built or assigned, and errors name the field.", ""]
+           "built or assigned, and errors name the field.", "",
+           "## Validation", "",
+           "Checked when a config is built (no I/O): `extensions` names (`\"promethues\"` -> "
+           "`unknown extension 'promethues'; did you mean 'prometheus'?`, closest name by difflib), "
+           "`storage.options` keys of the built-in backends (`BACKEND_OPTIONS` in `schema/config.py`, "
+           "closest key suggested; a registered backend reads its own options), an empty `output_dir` "
+           "or `spill_dir`.", "",
+           "Checked by `initialize_monitoring` before anything starts (`MonitorConfig.check_before_start`; "
+           "these do I/O, so constructing a config never does): `spill_dir` and, for Parquet, "
+           "`storage.output_dir` are created if missing and must accept a file "
+           "(`UnwritablePathError`, a `ValueError` and `OSError` naming the field, for a read-only "
+           "folder or a regular file in the way); names and options again (a dict mutated in place "
+           "escapes pydantic). MariaDB / MySQL: the database named in the DSN must exist unless "
+           "`StorageConfig(create_database=True)` (before, a typo was silently created); PostgreSQL "
+           "refuses a missing database at connect time (the schema is created). The path and name "
+           "checks run before a running writer is replaced. Tests: `tests/reliability/test_bounds.py`.", ""]
     for model in MODELS:
         doc = inspect.getdoc(model) or ""
         out += [f"## `{model.__name__}`", "", doc, "",

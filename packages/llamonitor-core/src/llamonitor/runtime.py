@@ -64,6 +64,8 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
         config = MonitorConfig.from_env()
     if not isinstance(config, MonitorConfig):
         raise TypeError(f"config must be a MonitorConfig; got {type(config).__name__}")
+    if config.enabled:
+        config.check_before_start()  # before anything starts or the old writer is replaced
     with STATE.lock:
         old = STATE.writer
         if old is not None:

@@ -98,3 +98,97 @@ def test_dashboard_renders_totals_trace_and_graph(served: tuple[str, Path], tmp_
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1400, 1000)
     assert len(data) > 50_000  # a blank page is a few kB
+
+
+LIVE_WRITER = """
+import sys, time
+import llamonitor
+from llamonitor import monitor_llm
+from llamonitor.schema.config import MonitorConfig, StorageConfig
+
+llamonitor.initialize_monitoring_sync(MonitorConfig(
+    storage=StorageConfig(backend="parquet", output_dir=sys.argv[1], flush_interval_seconds=0.1),
+    spill_dir=sys.argv[2]))
+
+@monitor_llm(operation_name="tail_mode_live_op")
+def op(i):
+    return i
+
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    op(0)
+    time.sleep(0.1)
+llamonitor.shutdown_sync()
+"""
+
+
+def _watch_live(base: str, profile: Path, needle: str, seconds: float = 30.0) -> tuple[str, str]:
+    """Open the dashboard in headless Chromium (real time, over the DevTools protocol) and read
+    the live badge and panel until the panel shows ``needle`` or ``seconds`` pass."""
+    import asyncio
+
+    import websockets
+
+    port = _free_port()
+    proc = subprocess.Popen([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                             f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def watch() -> tuple[str, str]:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as resp:
+                    pages = [t for t in json.load(resp) if t["type"] == "page"]
+                if pages:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "chromium's DevTools endpoint did not come up"
+            await asyncio.sleep(0.2)
+        async with websockets.connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as cdp:
+            ids = iter(range(1, 1_000_000))
+
+            async def call(method: str, **params: object) -> dict[str, object]:
+                n = next(ids)
+                await cdp.send(json.dumps({"id": n, "method": method, "params": params}))
+                while True:
+                    msg = json.loads(await cdp.recv())
+                    if msg.get("id") == n:
+                        return dict(msg.get("result") or {})
+
+            async def text(element: str) -> str:
+                result = await call("Runtime.evaluate", expression=f"(document.getElementById('{element}') "
+                                    "|| {textContent: ''}).textContent", returnByValue=True)
+                return str(dict(result["result"]).get("value") or "")  # type: ignore[arg-type]
+
+            await call("Page.navigate", url=base)
+            end = time.monotonic() + seconds
+            badge = panel = ""
+            while time.monotonic() < end:
+                badge, panel = await text("live"), await text("live-events")
+                if needle in panel:
+                    break
+                await asyncio.sleep(0.25)
+            return badge, panel
+
+    try:
+        return asyncio.run(watch())
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_live_panel_fills_from_a_writer_in_another_process(served: tuple[str, Path], tmp_path: Path) -> None:
+    """``serve`` runs no writer: its badge says it tails Parquet and the live panel shows another
+    process's events."""
+    base, root = served
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(root / "data"), str(tmp_path / "spill"), "40"])
+    try:
+        badge, panel = _watch_live(base, tmp_path / "profile-live", "tail_mode_live_op")
+        assert badge == "live: on (tailing Parquet)"
+        assert "tail_mode_live_op" in panel
+    finally:
+        writer.terminate()
+        writer.wait(30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,17 +102,21 @@ def test_max_connections_refuses_with_a_close_code(tmp_path: Path) -> None:
         assert info.value.code == 1013
 
 
-def test_a_slow_client_is_dropped_and_never_blocks_the_writer() -> None:
+def _events(n: int) -> list[Any]:
+    from llamonitor.schema.events import MetricEvent
+
+    return [MetricEvent(event_id=f"e{i}", session_id="s", trace_id="t", span_id=f"sp{i}",
+                        operation_name="op", start_time_ns=i, end_time_ns=i + 1, duration_ms=0.0)
+            for i in range(n)]
+
+
+def test_a_slow_client_gets_coalesced_batches_and_never_blocks_the_writer() -> None:
     async def run() -> None:
         hub = LiveHub(max_connections=5, queue_size=10)
         hub.bind_loop(asyncio.get_running_loop())
         slow = hub.subscribe()
         fast = hub.subscribe()
-        from llamonitor.schema.events import MetricEvent
-
-        events = [MetricEvent(event_id=f"e{i}", session_id="s", trace_id="t", span_id=f"sp{i}",
-                              operation_name="op", start_time_ns=i, end_time_ns=i + 1, duration_ms=0.0)
-                  for i in range(50)]
+        events = _events(50)
         got: list[str] = []
 
         async def consume() -> None:
@@ -128,8 +133,28 @@ def test_a_slow_client_is_dropped_and_never_blocks_the_writer() -> None:
         assert time.perf_counter() - t0 < 2
         await asyncio.wait_for(task, 5)
         assert got == [e.event_id for e in events]
-        assert slow.dropped and slow not in hub.subscribers and hub.dropped_clients == 1
-        assert [item async for item in hub.stream(slow)] == []  # its stream has ended
+        # the slow client fell behind: it is kept, and what overflowed its queue comes as one batch
+        assert not slow.dropped and slow in hub.subscribers and hub.dropped_clients == 0
+        messages = []
+        async for text in hub.messages(slow):
+            messages.append(json.loads(text))
+            if sum(len(m["data"]) if m["type"] == "batch" else 1 for m in messages) == 50:
+                break
+        ids = [d["event_id"] for m in messages for d in (m["data"] if m["type"] == "batch" else [m["data"]])]
+        assert ids == [e.event_id for e in events]
+        assert [m["type"] for m in messages].count("batch") == 1 and len(messages) < 50
+
+    asyncio.run(run())
+
+
+def test_a_client_whose_backlog_overflows_too_is_dropped() -> None:
+    async def run() -> None:
+        hub = LiveHub(max_connections=5, queue_size=10, backlog_limit=20)
+        hub.bind_loop(asyncio.get_running_loop())
+        dead = hub.subscribe()
+        hub.dispatch(_events(50))
+        assert dead.dropped and dead not in hub.subscribers and hub.dropped_clients == 1
+        assert [item async for item in hub.stream(dead)] == []  # its stream has ended
 
     asyncio.run(run())
 

@@ -66,6 +66,38 @@ def pool(out: Path, how: str) -> dict[str, object]:
     return {"offered": 1000, "worker_pids": len(pids)}
 
 
+def prometheus_pool(out: Path) -> dict[str, object]:
+    """Forked pool workers' counts in the parent's /metrics, with no shared folder configured."""
+    import socket
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    cfg = config(out)
+    cfg.extensions["prometheus"] = {"port": port}
+    llamonitor.initialize_monitoring_sync(cfg)
+    work(-1)  # one in the parent too
+    p = multiprocessing.get_context("fork").Pool(2)
+    pids = set(p.map(task, range(1000), chunksize=10))
+    p.close()
+    p.join()
+    total = 0.0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        llamonitor.flush_sync(10)
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        total = sum(s.value for f in text_string_to_metric_families(body) for s in f.samples
+                    if s.name == "llm_operations_total")
+        if total >= 1001:
+            break
+        time.sleep(0.2)
+    llamonitor.shutdown_sync(60)
+    return {"offered": 1001, "scraped": total, "worker_pids": len(pids)}
+
+
 def sigterm(out: Path, initialiser: str) -> dict[str, object]:
     """Record 9,400 events with nothing written yet, then SIGTERM ourselves (the README way or sync)."""
     if initialiser == "async":
@@ -110,6 +142,8 @@ if __name__ == "__main__":
         result = pool(out, scenario.removeprefix("pool_"))
     elif scenario.startswith("sigterm_"):
         result = sigterm(out, scenario.removeprefix("sigterm_"))
+    elif scenario == "prometheus_pool":
+        result = prometheus_pool(out)
     elif scenario == "chained":
         result = chained(out)
     else:

@@ -53,3 +53,13 @@ def test_multiprocessing_fork_pool_workers_keep_every_event(how: str, tmp_path: 
     assert result["worker_pids"] == 2
     ids = stored_ids(tmp_path)
     assert len(ids) == 1000 and len(set(ids)) == 1000, proc.stderr[-2000:]
+
+
+@pytest.mark.timeout(180)
+def test_forked_workers_counts_reach_the_parents_metrics_without_configuration(tmp_path: Path) -> None:
+    """The parent serves /metrics; its pool workers cannot bind the port, so they publish their counts
+    to a folder made at the fork, and one scrape of the parent shows every process's events."""
+    proc, result = run("prometheus_pool", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert result["worker_pids"] >= 1  # the 1,000 tasks all ran in forked workers
+    assert result["scraped"] == result["offered"] == 1001, proc.stderr[-2000:]

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from llamonitor.api.hub import CLOSE_TOO_MANY, LiveHub, TooManyConnections
+from llamonitor.api.tail import StorageTail
 from llamonitor.query.types import QueryBackend
 from llamonitor.schema.config import APIConfig, MonitorConfig, WebSocketConfig
 
@@ -144,12 +145,14 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         hub.bind_loop(asyncio.get_running_loop())
-        hub.attach()
+        # live hook: in-process writer if any, else tail storage (llamonitor.api.tail)
+        hub.start_tail(StorageTail(config.storage, lambda: state.backend, hub.dispatch))
         warm = asyncio.create_task(state.warm_up())
         try:
             yield
         finally:
             warm.cancel()
+            await hub.stop_tail()
             hub.detach()
             await state.close()
 
@@ -194,12 +197,12 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
         watcher = asyncio.create_task(watch())
         watcher.add_done_callback(lambda _task: hub.end(sub))
         try:
-            async for _event, text in hub.stream(sub):
+            async for text in hub.messages(sub):  # live hook: events, or a coalesced batch
                 if watcher.done():
                     break
                 await websocket.send_text(text)
             if not watcher.done():
-                await websocket.close(code=1013, reason="client too slow: live queue overflowed")
+                await websocket.close(code=1013, reason="client too slow: live backlog overflowed")
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:

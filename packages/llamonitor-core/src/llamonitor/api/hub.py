@@ -3,8 +3,10 @@
 The writer calls :meth:`LiveHub.on_batch` from its own thread after each batch. The hub only
 hands the batch to the API's event loop (``loop.call_soon_threadsafe``) and returns; on the loop,
 each matching subscriber gets the event in its own bounded queue. A subscriber whose queue is
-full is dropped (its stream ends with close code 1013), so a slow or dead client never slows
-the writer nor the other clients.
+full is not dropped: further events wait in its backlog and reach it as one coalesced
+``{"type": "batch", "data": [...]}`` message once it has read its queue. Only a client whose
+backlog passes ``backlog_limit`` too (a dead client) is dropped (close code 1013), so a slow or
+dead client never slows the writer nor the other clients.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llamonitor.api.tail import StorageTail
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_to_dict
 
@@ -41,6 +44,10 @@ class Subscriber:
     operation_name: str | None = None
     dropped: bool = False
     delivered: int = field(default=0)
+    #: events that overflowed the queue, sent as one batch once the queue is read
+    backlog: list[MetricEvent] = field(default_factory=list)
+    #: batches sent to this client because it fell behind
+    batches: int = field(default=0)
 
     def matches(self, event: MetricEvent) -> bool:
         """Whether ``event`` passes this subscriber's filters."""
@@ -57,9 +64,12 @@ def event_message(event: MetricEvent) -> str:
 class LiveHub:
     """Fan-out of live events to subscribers; attach it to a writer with :meth:`attach`."""
 
-    def __init__(self, *, max_connections: int = 100, queue_size: int = 1000, enabled: bool = True) -> None:
+    def __init__(self, *, max_connections: int = 100, queue_size: int = 1000, enabled: bool = True,
+                 backlog_limit: int | None = None) -> None:
         self.max_connections = max_connections
         self.queue_size = queue_size
+        #: events a lagging client may have waiting beyond its queue before it is dropped
+        self.backlog_limit = 100 * queue_size if backlog_limit is None else backlog_limit
         self.enabled = enabled
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: set[Subscriber] = set()
@@ -67,6 +77,8 @@ class LiveHub:
         self.refused_clients = 0
         self._writer: Any = None
         self._lock = threading.Lock()
+        #: polls storage for events of writers in other processes (see :mod:`llamonitor.api.tail`)
+        self.tail: StorageTail | None = None
 
     # -- wiring ------------------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -90,7 +102,34 @@ class LiveHub:
             self._writer = writer
             if writer is not None:
                 writer.add_listener(self.on_batch)
+        if writer is not None and self.tail is not None and self.tail.running:
+            self.tail.halt()  # the in-process listener sees every event: tailing would repeat them
         return writer is not None
+
+    def start_tail(self, tail: StorageTail) -> bool:
+        """Tail storage with ``tail`` unless a writer runs in this process (call on the loop).
+
+        Returns whether the tail runs.
+        """
+        self.tail = tail
+        if not self.enabled or self.attach():
+            return False
+        tail.start()
+        return True
+
+    async def stop_tail(self) -> None:
+        """Stop the storage tail, if any."""
+        if self.tail is not None:
+            await self.tail.stop()
+
+    @property
+    def mode(self) -> str:
+        """Where live events come from: ``in-process``, the tail's mode, or ``off``."""
+        if self._writer is not None:
+            return "in-process"
+        if self.tail is not None and self.tail.running:
+            return self.tail.mode
+        return "off"
 
     def detach(self) -> None:
         """Stop listening to the writer and end every stream."""
@@ -120,20 +159,23 @@ class LiveHub:
             for event in events:
                 if not sub.matches(event):
                     continue
+                if sub.backlog or sub.queue.full():  # behind: keep order, coalesce
+                    if len(sub.backlog) >= self.backlog_limit:
+                        self.dropped_clients += 1
+                        logger.warning("llamonitor api: dropping a live client whose backlog overflowed")
+                        self.end(sub)
+                        break
+                    sub.backlog.append(event)
+                    continue
                 text = cache.get(id(event))
                 if text is None:
                     text = cache[id(event)] = event_message(event)
-                try:
-                    sub.queue.put_nowait((event, text))
-                except asyncio.QueueFull:
-                    self.dropped_clients += 1
-                    logger.warning("llamonitor api: dropping a live client that could not keep up")
-                    self.end(sub)
-                    break
+                sub.queue.put_nowait((event, text))
 
     def end(self, sub: Subscriber) -> None:
         """End ``sub``'s stream (dropped, or its client went away)."""
         sub.dropped = True
+        sub.backlog = []
         self.subscribers.discard(sub)
         while True:  # make room for the end marker
             try:
@@ -158,10 +200,16 @@ class LiveHub:
         """Forget ``sub`` (client gone)."""
         self.subscribers.discard(sub)
 
-    async def stream(self, sub: Subscriber) -> AsyncIterator[tuple[MetricEvent, str]]:
-        """Events for ``sub`` until it is dropped or unsubscribed."""
+    async def _items(self, sub: Subscriber) -> AsyncIterator[tuple[MetricEvent, str] | list[MetricEvent]]:
+        """Queued events one by one, then (when behind) the backlog as one list."""
         try:
             while True:
+                if sub.backlog and sub.queue.empty():
+                    batch, sub.backlog = sub.backlog, []
+                    sub.delivered += len(batch)
+                    sub.batches += 1
+                    yield batch
+                    continue
                 item = await sub.queue.get()
                 if item is None:
                     return
@@ -170,8 +218,30 @@ class LiveHub:
         finally:
             self.unsubscribe(sub)
 
+    async def stream(self, sub: Subscriber) -> AsyncIterator[tuple[MetricEvent, str]]:
+        """Events for ``sub``, one by one, until it is dropped or unsubscribed."""
+        async for item in self._items(sub):
+            if isinstance(item, list):
+                for event in item:
+                    yield event, event_message(event)
+            else:
+                yield item
+
+    async def messages(self, sub: Subscriber) -> AsyncIterator[str]:
+        """WebSocket messages for ``sub``: one ``event`` per event, or one ``batch`` for a backlog."""
+        async for item in self._items(sub):
+            if isinstance(item, list):
+                yield json.dumps({"type": "batch", "data": [event_to_dict(e) for e in item]},
+                                 default=str, ensure_ascii=False)
+            else:
+                yield item[1]
+
     def stats(self) -> dict[str, Any]:
         """Counters for ``/api/health``."""
-        return {"enabled": self.enabled, "writer_attached": self._writer is not None,
+        tail = self.tail
+        return {"enabled": self.enabled, "writer_attached": self._writer is not None, "mode": self.mode,
+                "tail_published": 0 if tail is None else tail.published,
+                "tail_errors": 0 if tail is None else tail.errors,
                 "clients": len(self.subscribers), "max_connections": self.max_connections,
+                "lagging_clients": sum(1 for sub in self.subscribers if sub.backlog),
                 "dropped_clients": self.dropped_clients, "refused_clients": self.refused_clients}

@@ -19,6 +19,7 @@ from llamonitor.backends.sql_common import (
     COLUMNS,
     COMMENT_PREFIX,
     SEED_TIMESTAMP_COLUMN,
+    MissingDatabaseError,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -98,6 +99,10 @@ class MySQLBackend(ServerBackend):
                 return
             await cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (self.database,))
             if await cur.fetchone() is None:
+                if not self.config.create_database:
+                    # A typo in the DSN must not silently become a new, empty database.
+                    raise MissingDatabaseError(f"MariaDB/MySQL database {self.database!r} does not exist; create it or "
+                                     f"set StorageConfig(create_database=True)")
                 await cur.execute(f"CREATE DATABASE IF NOT EXISTS {q(self.database)} CHARACTER SET utf8mb4")
             defs = [f"{q(c.name)} {column_type(c.name, c.kind)}{'' if c.nullable else ' NOT NULL'}"
                     for c in COLUMNS]

@@ -214,6 +214,10 @@ def parse_comment_version(comment: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+class MissingDatabaseError(ValueError):
+    """The database named in the DSN does not exist and ``create_database`` is off (not retried)."""
+
+
 class SchemaMismatchError(RuntimeError):
     """An existing table is not the layout this llamonitor writes; nothing was written to it."""
 
@@ -283,7 +287,7 @@ class ServerBackend(StorageBackend):
     async def initialize(self) -> None:
         try:
             await self.setup()
-        except SchemaMismatchError:
+        except (SchemaMismatchError, MissingDatabaseError):
             raise
         except Exception as exc:
             err = exc if isinstance(exc, BackendConnectionError) else self.error("connect to", exc)

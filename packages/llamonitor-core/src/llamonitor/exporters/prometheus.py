@@ -25,7 +25,10 @@ Metrics (``namespace`` prefixes every name):
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -40,9 +43,11 @@ from llamonitor.exporters._common import (
     require,
     token_counts,
 )
+from llamonitor.exporters.prometheus_shared import PUBLISH_INTERVAL, SharedSnapshots, fork_folder, merge
 from llamonitor.schema.config import MonitorConfig, PrometheusConfig
 from llamonitor.schema.events import MetricEvent
 
+logger = logging.getLogger("llamonitor")
 BASE_LABELS = ("operation_name", "operation_type", "model", "agent")
 Key = tuple[str, str, str, str]
 
@@ -155,6 +160,10 @@ class _Collector:
         exp = self.exporter
         p = exp.prefix
         snap = exp.state.snapshot()
+        queue, buffer = exp.queue_sizes()
+        snap["gauges"] = {"queue": queue, "buffer": buffer}
+        if exp.shared is not None:  # every other process's counts too (exporters/prometheus_shared.py)
+            snap = merge(snap, exp.shared.others())
         labels = list(BASE_LABELS)
 
         ops = core.CounterMetricFamily(p + "llm_operations", "Monitored operations", labels=labels)
@@ -184,11 +193,11 @@ class _Collector:
             for key, (buckets, _count, total) in data.items():
                 hist.add_metric(list(key), _cumulative(bounds, buckets), total)
             yield hist
-        queue, buffer = exp.queue_sizes()
-        yield core.GaugeMetricFamily(p + "llm_queue_size", "Records waiting for the writer", value=queue)
+        yield core.GaugeMetricFamily(p + "llm_queue_size", "Records waiting for the writer",
+                                     value=snap["gauges"].get("queue", 0))
         yield core.GaugeMetricFamily(p + "llm_buffer_size",
                                      "Events taken by the writer and not yet delivered to every sink",
-                                     value=buffer)
+                                     value=snap["gauges"].get("buffer", 0))
         collapsed = core.CounterMetricFamily(p + "llm_label_values_collapsed",
                                              "Label values reported as 'other' (cardinality bound)",
                                              labels=["label"])
@@ -206,8 +215,13 @@ class PrometheusExporter(ExporterSink):
 
     name = "prometheus"
 
-    def __init__(self, settings: PrometheusConfig) -> None:
+    def __init__(self, settings: PrometheusConfig, source: Any = None) -> None:
         super().__init__()
+        #: the configuration entry this exporter came from (a forking server's children read it)
+        self._source = source
+        #: other processes' counts, when several processes share one /metrics
+        self.shared: SharedSnapshots | None = SharedSnapshots(settings.shared_dir) if settings.shared_dir else None
+        self._publish_timer: threading.Timer | None = None
         client = require("prometheus_client", "prometheus")
         self.settings = settings
         self.prefix = f"{settings.namespace}_" if settings.namespace else ""
@@ -237,11 +251,53 @@ class PrometheusExporter(ExporterSink):
             server, thread = client.start_http_server(self.settings.port, addr=self.settings.host,
                                                       registry=self.registry)
         except OSError as exc:
+            if self.shared is not None:
+                # Another process of this app serves /metrics; it merges what we publish.
+                logger.info("llamonitor: prometheus port %s:%s is served by another process; this one (pid %d) "
+                            "publishes its counts to %s", self.settings.host, self.settings.port, os.getpid(),
+                            self.shared.folder)
+                self._publish(force=True)
+                return
             self.note_error("bind", OSError(f"cannot listen on {self.settings.host}:{self.settings.port} ({exc}); "
-                                            "metrics are collected but not served"))
+                                            "metrics are collected but not served (set shared_dir to merge the "
+                                            "counts of several processes)"))
             return
         self._server, self._thread = server, thread
         self.port = int(server.server_port)
+        _serving.add(self)
+
+    def _publish(self, *, force: bool = False) -> None:
+        shared = self.shared
+        if shared is None:
+            return
+        queue, buffer = self.queue_sizes()
+        try:
+            written = shared.publish(self.state.snapshot(), {"queue": queue, "buffer": buffer}, force=force)
+        except OSError as exc:
+            self.note_error("publish", exc)
+            return
+        if not written and self._publish_timer is None:
+            # Throttled: the last counts go out when the interval ends, even if no batch follows.
+            timer = threading.Timer(PUBLISH_INTERVAL, self._publish_later)
+            timer.daemon = True
+            self._publish_timer = timer
+            timer.start()
+
+    def _publish_later(self) -> None:
+        self._publish_timer = None
+        self._publish(force=True)
+
+    def share_with_forked_children(self) -> None:
+        """Before a fork: make sure the children publish to a folder this process merges."""
+        if self.shared is not None:
+            return
+        folder = fork_folder()
+        self.shared = SharedSnapshots(folder)
+        source = self._source
+        if isinstance(source, dict):
+            source["shared_dir"] = folder
+        elif source is not None:
+            source.shared_dir = folder
 
     def queue_sizes(self) -> tuple[int, int]:
         """(records waiting in the writer's queue, events the writer holds in flight)."""
@@ -252,6 +308,8 @@ class PrometheusExporter(ExporterSink):
 
     async def _export(self, events: Sequence[MetricEvent]) -> None:
         self.state.add(events)
+        if self.shared is not None and self._server is None:
+            self._publish()
 
     def generate_latest(self) -> bytes:
         """The ``/metrics`` body (text format), without going through HTTP."""
@@ -267,7 +325,13 @@ class PrometheusExporter(ExporterSink):
         return out
 
     async def close(self) -> None:
-        """Stop the HTTP server."""
+        """Stop the HTTP server (a publishing process writes its last counts first)."""
+        _serving.discard(self)
+        timer, self._publish_timer = self._publish_timer, None
+        if timer is not None:
+            timer.cancel()
+        if self._server is None:
+            self._publish(force=True)
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -279,4 +343,21 @@ class PrometheusExporter(ExporterSink):
 
 def create_prometheus_exporter(config: MonitorConfig, settings: dict[str, Any]) -> PrometheusExporter:
     """Factory registered under ``extensions["prometheus"]``."""
-    return PrometheusExporter(PrometheusConfig.model_validate(settings))
+    return PrometheusExporter(PrometheusConfig.model_validate(settings), source=settings)
+
+
+#: exporters serving /metrics in this process (weakly held), told before the process forks
+_serving: weakref.WeakSet[PrometheusExporter] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for exporter in list(_serving):
+        try:
+            exporter.share_with_forked_children()
+        except Exception:  # never stop a fork
+            logger.warning("llamonitor: could not set up a shared metrics folder before fork", exc_info=True)
+
+
+if hasattr(os, "register_at_fork"):
+    # a child serves nothing of its parent's: its own exporter (new writer) registers itself
+    os.register_at_fork(before=_before_fork, after_in_child=_serving.clear)

@@ -18,6 +18,25 @@ from llamonitor.measurement.config import MeasurementConfig
 
 #: Backends that ship with llamonitor; ``register_backend`` adds more.
 BUILTIN_BACKENDS = ("parquet", "postgres", "postgresql", "mysql", "clickhouse")
+_SERVER_OPTIONS = frozenset({"on_connect_error", "exact_percentile_limit"})
+#: ``StorageConfig.options`` keys each built-in backend reads; others are refused by name
+BACKEND_OPTIONS: dict[str, frozenset[str]] = {
+    "parquet": frozenset({"rollups", "exact_percentile_limit"}),
+    "postgres": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"},
+    "postgresql": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"},
+    "mysql": _SERVER_OPTIONS,
+    "clickhouse": _SERVER_OPTIONS,
+}
+#: names ``MonitorConfig.extensions`` accepts
+KNOWN_EXTENSIONS = ("prometheus", "datadog", "otlp", "websocket", "api")
+
+
+def did_you_mean(value: str, choices: Any) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` (difflib), or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 OverflowPolicy = Literal["block", "drop_newest", "spill"]
 
 
@@ -54,8 +73,18 @@ class StorageConfig(_Strict):
     partition_by: Literal["date", "session_id"] = "date"
     #: Parquet compression codec
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
-    #: backend-specific extra settings
+    #: backend-specific extra settings (keys checked per built-in backend: ``BACKEND_OPTIONS``)
     options: dict[str, Any] = Field(default_factory=dict)
+    #: MariaDB / MySQL: create the database named in the DSN when it does not exist (otherwise
+    #: ``initialize`` refuses, so a typo is not silently created)
+    create_database: bool = False
+
+    @field_validator("output_dir")
+    @classmethod
+    def _non_empty_dir(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("storage.output_dir must name a folder; got an empty string")
+        return value
 
     @field_validator("backend")
     @classmethod
@@ -84,6 +113,12 @@ class StorageConfig(_Strict):
             raise ValueError(f"storage.connection_string is required for backend {self.backend!r}")
         if self.max_batch_size < self.batch_size:
             raise ValueError("storage.max_batch_size must be >= storage.batch_size")
+        known = BACKEND_OPTIONS.get(self.backend)
+        if known is not None:  # a registered backend reads its own options
+            for key in self.options:
+                if key not in known:
+                    raise ValueError(f"unknown storage.options key {key!r} for backend {self.backend!r}"
+                                     f"{did_you_mean(str(key), known)} (known: {', '.join(sorted(known))})")
         return self
 
     def option_flag(self, name: str, default: bool) -> bool:
@@ -108,12 +143,16 @@ class MonitorConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     #: ``False`` turns monitoring off (decorated functions run untouched)
     enabled: bool = True
-    #: bound on events waiting for the writer (memory bound of the hot path)
+    #: bound on events in memory: queued + being built + being written (what a SIGKILL can lose)
     max_queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    #: bound on the estimated bytes of kept args / results in memory (content capture,
+    #: ``measure_text``, collectors): ``len()`` of str / bytes, 512 per other value; ``0``: none
+    max_queue_bytes: int = Field(default=128 * 1024 * 1024, ge=0)
     #: what a caller does when the queue is full: wait (``block``), drop and count
     #: (``drop_newest``), or write the event to the spill directory (``spill``)
     overflow_policy: OverflowPolicy = "block"
-    #: longest wait of a caller under policy ``block`` before the event is dropped and counted
+    #: under policy ``block``, a caller waits while the writer makes progress; it is dropped (and
+    #: counted) only once the writer made no progress (no take, build, write, retry) for this long
     block_timeout_seconds: float = Field(default=1.0, ge=0, le=600)
     #: attempts per batch and sink before it is spilled (first try included)
     max_retries: int = Field(default=4, ge=1, le=100)
@@ -148,6 +187,22 @@ class MonitorConfig(_Strict):
     service_name: str | None = None
     #: exporter settings by name: ``prometheus``, ``datadog``, ``websocket``, ``otlp``
     extensions: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("spill_dir")
+    @classmethod
+    def _non_empty_spill(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("spill_dir must name a folder; got an empty string")
+        return value
+
+    @field_validator("extensions")
+    @classmethod
+    def _known_extensions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if name not in KNOWN_EXTENSIONS:
+                raise ValueError(f"unknown extension {name!r}{did_you_mean(str(name), KNOWN_EXTENSIONS)} "
+                                 f"(known: {', '.join(KNOWN_EXTENSIONS)})")
+        return value
 
     @field_validator("measurement", mode="before")
     @classmethod
@@ -220,6 +275,22 @@ class MonitorConfig(_Strict):
                 top[key] = value
         return cls(**top)
 
+    def check_before_start(self) -> None:
+        """Checks ``initialize_monitoring`` runs before anything starts (they do I/O).
+
+        Every folder llamonitor writes to must be writable: ``ValueError`` naming the field when
+        a folder is read-only or a regular file stands in its way. Not a model validator on
+        purpose: building a config does no I/O. Extension names and storage options are checked
+        again here, since a dict mutated in place after construction escapes pydantic.
+        """
+        self._known_extensions(self.extensions)
+        StorageConfig.model_validate(self.storage.model_dump())
+        paths = [("spill_dir", self.spill_dir)]
+        if self.storage.backend == "parquet":
+            paths.append(("storage.output_dir", self.storage.output_dir))
+        for field, raw in paths:
+            check_writable_dir(field, raw)
+
     @property
     def spill_path(self) -> Path:
         """The spill directory as a path."""
@@ -265,6 +336,31 @@ def seed_field_deprecated(what: str, replacement: str) -> None:
                   DeprecationWarning, stacklevel=4)
 
 
+class UnwritablePathError(ValueError, OSError):
+    """A configured folder cannot be written (a ``ValueError`` and, as before, an ``OSError``)."""
+
+
+def check_writable_dir(field: str, raw: str) -> None:
+    """``raw`` is (or is created as) a folder this process can write a file in; else ``ValueError``.
+
+    Probes by writing: permission bits lie for root and on read-only mounts.
+    """
+    import tempfile
+
+    path = Path(raw).expanduser()
+    for probe in (path, *path.parents):
+        if probe.exists():
+            if not probe.is_dir():
+                raise UnwritablePathError(f"{field}={raw!r}: {str(probe)!r} is a file, not a folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UnwritablePathError(f"{field}={raw!r}: cannot write in this folder ({exc.strerror or exc})") from None
+
+
 class PrometheusConfig(_Strict):
     """Prometheus exporter settings (``config.extensions["prometheus"]``).
 
@@ -285,6 +381,10 @@ class PrometheusConfig(_Strict):
     namespace: str = Field(default="", pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*)?$")
     #: distinct values kept per label; later ones are reported as ``"other"`` (and counted)
     max_label_values: int = Field(default=1000, ge=1)
+    #: folder where every process of a multi-process app publishes its counts, merged into the
+    #: one ``/metrics`` the serving process answers (gunicorn / Celery workers; see
+    #: ``docs/exporters/prometheus.md``); forked workers get a temporary one by themselves
+    shared_dir: str | None = None
     #: upper bounds (seconds) of the ``llm_operation_duration_seconds`` histogram buckets
     duration_buckets: list[float] = Field(default_factory=lambda: [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])

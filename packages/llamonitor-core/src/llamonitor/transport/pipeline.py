@@ -39,6 +39,10 @@ class Job(Generic[T]):
             self._args = ()
             self._done.set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds; whether the call has finished."""
+        return self._done.wait(timeout)
+
     def result(self) -> T:
         """Wait for the call; its return value (or its exception, re-raised)."""
         self._done.wait()

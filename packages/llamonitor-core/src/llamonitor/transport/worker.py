@@ -84,7 +84,7 @@ class MonitoringWriter:
         storage = config.storage
         self.recorder = Recorder(config.max_queue_size, config.overflow_policy,
                                  config.block_timeout_seconds, storage.batch_size,
-                                 on_spill=self._spill_overflow_record)
+                                 on_spill=self._spill_overflow_record, max_bytes=config.max_queue_bytes)
         self.builder = EventBuilder(config)
         # Events of plain records are made on demand by the delivering thread: with their own
         # builder, so the build thread's is never shared.
@@ -206,6 +206,9 @@ class MonitoringWriter:
             "running": self.running,
             "queue_size": len(rec),
             "queue_capacity": rec.max_size,
+            "in_flight": rec.held,
+            "queue_bytes": rec.bytes,
+            "queue_bytes_capacity": rec.max_bytes,
             "overflow_policy": rec.policy,
             "processed": self.processed,
             "batches": self.batches,
@@ -275,24 +278,32 @@ class MonitoringWriter:
             target = len(rec) if force else 0
             # Pipelined: the build thread turns the next batch's records into rows while this
             # thread delivers the current one (mostly waiting on a socket or file, without the GIL).
+            # Taken records stay counted against the queue's bounds until delivered, so what is in
+            # memory (queued + being built + being written) never exceeds max_queue_size.
             pending: Job[EventBatch] | None = None
-            pending_records = 0
+            pending_records, pending_bytes = 0, 0
             while len(rec) >= batch_size or target > 0:
-                records = rec.take(max_batch)
+                records, nbytes = rec.take_held(max_batch)
                 target -= len(records)
                 self.in_flight += len(records)
                 future = self._build_thread.submit(self._build, records)
                 if pending is not None:
-                    self._process(pending.result(), pending_records)
-                pending, pending_records = future, len(records)
+                    self._process(self._built(pending), pending_records, pending_bytes)
+                pending, pending_records, pending_bytes = future, len(records), nbytes
             if pending is not None:
-                self._process(pending.result(), pending_records)
+                self._process(self._built(pending), pending_records, pending_bytes)
             oldest = now if len(rec) else None
             self._housekeeping()
             for done in requests:
                 done.set()
             if stopping and not len(rec):
                 return
+
+    def _built(self, job: Job[EventBatch]) -> EventBatch:
+        # A big measure_text batch can take seconds to build: that is progress, not a stall.
+        while not job.wait(self.recorder.beat_every):
+            self.recorder.heartbeat()
+        return job.result()
 
     def _build(self, records: list[Any]) -> EventBatch:
         """Build a batch (on the build thread), with the flat layouts the sinks read made ready."""
@@ -306,8 +317,8 @@ class MonitoringWriter:
             batch.compact_rows()
         return batch
 
-    def _process(self, events: EventBatch, taken: int) -> None:
-        """Deliver a built batch of ``taken`` records to the listeners and every sink."""
+    def _process(self, events: EventBatch, taken: int, nbytes: int = 0) -> None:
+        """Deliver a built batch of ``taken`` held records to the listeners and every sink."""
         self.processed += taken
         try:
             if not events:
@@ -322,6 +333,7 @@ class MonitoringWriter:
                 self._deliver(state, events)
         finally:
             self.in_flight -= taken
+            self.recorder.release(taken, nbytes)
 
     def _describe(self, exc: BaseException) -> str:
         """An exception as text for logs and ``health()``, with any credentials masked.
@@ -341,9 +353,22 @@ class MonitoringWriter:
         assert self._loop is not None
         timeout = self.config.write_timeout_seconds
         try:
-            self._loop.run_until_complete(asyncio.wait_for(state.sink.write_batch(events), timeout))
+            self._loop.run_until_complete(self._beating(asyncio.wait_for(state.sink.write_batch(events), timeout)))
         except asyncio.TimeoutError:
             raise TimeoutError(f"write_batch did not finish within write_timeout_seconds={timeout:g}") from None
+
+    async def _beating(self, write: Any) -> None:
+        # A write in progress (bounded by write_timeout_seconds) is progress for blocked producers.
+        async def beat() -> None:
+            while True:
+                self.recorder.heartbeat()
+                await asyncio.sleep(self.recorder.beat_every)
+
+        beater = asyncio.ensure_future(beat())
+        try:
+            await write
+        finally:
+            beater.cancel()
 
     def _deliver(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         cfg = self.config
@@ -369,7 +394,7 @@ class MonitoringWriter:
                                    attempt + 1, attempts, state.last_error)
                 if attempt < attempts - 1:
                     delay = min(cfg.retry_max_backoff_seconds, cfg.retry_backoff_seconds * (2 ** attempt))
-                    time.sleep(delay)
+                    self._backoff(delay)
                 continue
             state.written += len(events)
             delivered = True
@@ -423,6 +448,14 @@ class MonitoringWriter:
             return False
         state.written += done.written
         return True
+
+    def _backoff(self, delay: float) -> None:
+        # Sleep in slices, telling blocked producers the writer is alive (retrying, not stalled).
+        end = time.monotonic() + delay
+        while (left := end - time.monotonic()) > 0:
+            self.recorder.heartbeat()
+            time.sleep(min(left, self.recorder.beat_every))
+        self.recorder.heartbeat()
 
     def _spill_batch(self, state: SinkState, events: Sequence[MetricEvent]) -> None:
         try:

@@ -204,20 +204,24 @@
   }
 
   // -- live feed --------------------------------------------------------------------------
-  function live() {
+  function live(mode) {
+    const on = `live: on (${mode || "in-process"})`;
     const url = new URL("api/v1/stream", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     if (token) url.searchParams.set("token", token);
     let ws;
     try { ws = new WebSocket(url); } catch (err) { return; }
-    ws.onopen = () => { $("live").textContent = "live: on"; $("live").className = "live on"; };
+    ws.onopen = () => { $("live").textContent = on; $("live").className = "live on"; };
     ws.onclose = () => { $("live").textContent = "live: off"; $("live").className = "live off"; };
-    ws.onmessage = (msg) => {
-      const d = JSON.parse(msg.data).data;
+    const show = (d) => {
       const li = document.createElement("li");
       li.textContent = `${d.start_time.slice(11, 23)} ${d.operation_name} ${fmt.ms(d.duration_ms)}`;
       if (d.error) li.className = "err";
       $("live-events").prepend(li);
+    };
+    ws.onmessage = (msg) => {
+      const m = JSON.parse(msg.data);
+      (m.type === "batch" ? m.data.slice(-50) : [m.data]).forEach(show);  // a batch: a client that fell behind
       while ($("live-events").children.length > 50) $("live-events").lastChild.remove();
     };
   }
@@ -244,7 +248,7 @@
       await openSession(sessions.sessions[0]);
     }
     document.body.dataset.ready = "1";
-    live();
+    live(health.live && health.live.mode);
   }
   main().catch((err) => { document.body.dataset.error = String(err); const p = document.createElement("p"); p.className = "err"; p.textContent = String(err); document.querySelector("main").prepend(p); });
 })();
