@@ -196,3 +196,17 @@ def test_token_guards_ingestion_http_and_grpc(tmp_path: Path) -> None:
             stub.Export(msg, timeout=10, metadata=[("authorization", "Bearer s3cret")])
         events = wait_events(tmp_path / "data", 2)
     assert sorted(e.span_id for e in events) == ["00000000000000c1", "00000000000000c2"]
+
+
+def test_batch_larger_than_the_writer_queue_is_503_retry_after(tmp_path: Path) -> None:
+    """Back-pressure is a retryable 503: the batch is refused whole, nothing of it half-stored."""
+    spans = [_span(f"{i + 1:016x}", "chat gpt-4o-mini", CHAT) for i in range(20)]
+    with serve(tmp_path, env={"LLMOPS_MAX_QUEUE_SIZE": "10"}) as base:
+        status, raw, headers = _post(base, json.dumps(_request(*spans)).encode())
+        assert status == 503, raw
+        assert headers.get("retry-after") == "1" or headers.get("Retry-After") == "1"
+        assert "queue is full" in json.loads(raw)["message"]
+        status, raw, _ = _post(base, json.dumps(_request(*spans[:5])).encode())
+        assert status == 200, raw
+        events = wait_events(tmp_path / "data", 5)
+    assert sorted(e.span_id for e in events) == [f"{i + 1:016x}" for i in range(5)]
