@@ -78,7 +78,8 @@ def resolve_token(token: str | None, api: APIConfig) -> str | None:
 def create_api_server(config: MonitorConfig | None = None, *, token: str | None = None,
                       cors_origins: Sequence[str] | None = None, graphql: bool = True,
                       dashboard: bool = True, allowed_hosts: Sequence[str] | None = None,
-                      bound_host: str | None = None) -> Any:
+                      bound_host: str | None = None, ingest: bool = False, ingest_grpc_port: int | None = None,
+                      ingest_grpc_host: str = "127.0.0.1") -> Any:
     """The FastAPI app serving REST, WebSocket streams, GraphQL and the dashboard over ``config.storage``.
 
     ``token`` (else ``config.extensions["api"]["token"]``, else ``LLAMONITOR_API_TOKEN``) guards
@@ -86,6 +87,8 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
     ``allowed_hosts`` (else ``extensions["api"]["allowed_hosts"]``, else the loopback names plus
     ``bound_host``) are the Host headers answered; others get a 400 (DNS rebinding).
     Live streams receive what a writer running in this process records.
+    ``ingest`` adds the OTLP receiver (``POST /v1/traces``; OTLP/gRPC on ``ingest_grpc_port``),
+    see :mod:`llamonitor.ingest`.
     """
     try:
         from fastapi import Request, WebSocket, WebSocketDisconnect
@@ -208,12 +211,23 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
             """The dashboard (a ``?token=`` was exchanged for a cookie by :class:`BearerAuth`)."""
             return HTMLResponse(page)
 
-    protect(app, api, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts, bound_host=bound_host)
+    def ingest_hook(secret: str | None) -> None:
+        # --- OTLP ingestion hook (llamonitor.ingest): added before the auth, so the token guards it ---
+        if ingest:
+            from llamonitor.ingest.receiver import OtlpIngest
+
+            app.add_middleware(OtlpIngest, config=config, grpc_port=ingest_grpc_port, grpc_host=ingest_grpc_host,
+                               token=secret)
+        # --- end of the OTLP ingestion hook ---
+
+    protect(app, api, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts, bound_host=bound_host,
+            before_auth=ingest_hook)
     return app
 
 
 def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequence[str] | None,
-            allowed_hosts: Sequence[str] | None, bound_host: str | None) -> None:
+            allowed_hosts: Sequence[str] | None, bound_host: str | None,
+            before_auth: Callable[[str | None], None] | None = None) -> None:
     """The middleware stack, outermost first: Host check, CORS (preflights answered before auth),
     bearer token, then input checks; JSON 503s for storage failures (see ``api/security.py``,
     ``api/errors.py``)."""
@@ -226,6 +240,8 @@ def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequen
     app.add_middleware(CheckGraphQLBody)
     app.add_middleware(RefuseUnstorableInput)
     secret = resolve_token(token, api)
+    if before_auth is not None:
+        before_auth(secret)
     if secret:
         app.add_middleware(BearerAuth, token=secret)
     origins = list(cors_origins) if cors_origins is not None else list(api.cors_origins)
@@ -241,11 +257,12 @@ def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequen
 def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,
                    token: str | None = None, cors_origins: Sequence[str] | None = None,
                    log_level: str = "info", allowed_hosts: Sequence[str] | None = None,
-                   on_bound: Callable[[str, int], None] | None = None) -> None:
+                   on_bound: Callable[[str, int], None] | None = None, **ingest_options: Any) -> None:
     """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080).
 
     The port is bound before anything is printed (``on_bound(host, port)`` then runs); a bind failure
     raises :class:`llamonitor.api.server.BindError`. Query-string secrets never reach the access log.
+    ``ingest_options`` (``ingest``, ``ingest_grpc_port``, ``ingest_grpc_host``) go to :func:`create_api_server`.
     """
     try:
         from llamonitor.api.server import serve
@@ -256,6 +273,6 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
     api = APIConfig.model_validate(config.extensions.get("api") or {})
     bound = host or api.host
     app = create_api_server(config, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
-                            bound_host=bound)
+                            bound_host=bound, **ingest_options)
     serve(app, bound, api.port if port is None else port, token=resolve_token(token, api), log_level=log_level,
           on_bound=on_bound)

@@ -2,7 +2,9 @@
 
 Storage comes from ``LLMOPS_*`` variables, with ``--backend`` / ``--dir`` / ``--connection-string``
 taking precedence. A server started this way reads storage only: live streams carry events
-recorded by a writer in the same process (``run_api_server`` inside the application).
+recorded by a writer in the same process (``run_api_server`` inside the application), which
+includes spans received over OTLP (``POST /v1/traces``, OTLP/gRPC on 4317; see docs/ingest.md):
+the first one starts a writer on the same storage.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                             "and --host; others get 400, against DNS rebinding)")
     serve.add_argument("--cors-origin", action="append", default=None, dest="cors_origins",
                        help="allow this origin through CORS (repeatable; default: CORS off)")
+    # OTLP ingestion (llamonitor.ingest, docs/ingest.md)
+    serve.add_argument("--no-ingest", action="store_false", dest="ingest",
+                       help="do not accept OTLP spans on POST /v1/traces (default: accept them)")
+    serve.add_argument("--otlp-grpc-port", type=int, default=4317,
+                       help="OTLP/gRPC receiver port when grpcio is installed (default 4317; 0: off)")
 
 
 def port_number(value: str) -> int:
@@ -122,9 +129,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shown = f"[{host}]" if ":" in host else host
         print(f"llamonitor serve: http://{shown}:{port}/ (docs at /docs, GraphQL at /graphql)", flush=True)
 
+    ingest = getattr(args, "ingest", True)
+    grpc_port = getattr(args, "otlp_grpc_port", 0) or None
     try:
         run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins,
-                       allowed_hosts=args.allowed_hosts, on_bound=banner)
+                       allowed_hosts=args.allowed_hosts, on_bound=banner, ingest=ingest,
+                       ingest_grpc_port=grpc_port if ingest else None, ingest_grpc_host=args.host)
     except BindError as exc:
         return fail(str(exc), 1)
     return 0
