@@ -117,8 +117,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     storage = config.storage
     if storage.backend == "parquet" and not os.path.isdir(storage.output_dir):
         where = "--dir" if args.dir is not None else "the Parquet folder"
-        return fail(f"{where} {storage.output_dir}: no such folder. Run `llamonitor demo --dir {storage.output_dir}`, "
-                    "or pass --dir with the output_dir your application writes to.")
+        parent = os.path.dirname(os.path.abspath(storage.output_dir))
+        if not getattr(args, "ingest", True) or not os.path.isdir(parent):
+            return fail(f"{where} {storage.output_dir}: no such folder. Run `llamonitor demo --dir "
+                        f"{storage.output_dir}`, or pass --dir with the output_dir your application writes to.")
+        # ingestion will create it: say so rather than serve zeros silently
+        print(f"llamonitor serve: {where} {storage.output_dir} does not exist yet: no events until traces are "
+              "ingested into it", file=sys.stderr, flush=True)
     try:
         from llamonitor.api import run_api_server
         from llamonitor.api.server import BindError
