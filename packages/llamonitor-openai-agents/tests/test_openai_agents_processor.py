@@ -56,6 +56,9 @@ async def test_handoff_tool_and_usage(fake_provider: FakeProvider, memory_monito
     assert [(e.usage.input_tokens, e.usage.output_tokens) for e in llm] == [(40, 6), (50, 8), (60, 9)]
     assert [e.agent.agent_name for e in llm] == ["Triage", "Billing", "Billing"]
     assert all(e.model and e.model.startswith("gpt-4o-mini") for e in llm)
+    assert all(e.operation_name == f"chat {e.model}" for e in llm)
+    # Tokens are stored once, on the model calls (turn and task usage would double the totals).
+    assert sum(e.usage.input_tokens for e in events if e.usage and e.usage.input_tokens) == 150
     assert [by_span[e.parent_span_id].agent.agent_name for e in llm] == ["Triage", "Billing", "Billing"]
     (handoff,) = [e for e in events if e.operation_type == "handoff"]
     assert handoff.custom_attributes["openai_agents.from_agent"] == "Triage"
@@ -93,8 +96,7 @@ async def test_openai_sdk_patch_does_not_record_twice(fake_provider: FakeProvide
 
 
 async def test_guardrail_and_error(fake_provider: FakeProvider, memory_monitoring: Any) -> None:
-    from agents import (Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, Runner,
-                        input_guardrail)
+    from agents import Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, Runner, input_guardrail
 
     @input_guardrail
     def no_secrets(ctx: Any, agent: Any, text: Any) -> GuardrailFunctionOutput:

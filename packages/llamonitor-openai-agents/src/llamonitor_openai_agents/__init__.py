@@ -13,7 +13,8 @@ them:
 - the trace itself -> ``operation_type="agent_run"`` (the workflow name);
 - agent span -> ``"agent"`` with the true agent name; an agent reached through a handoff has
   ``agent.handoff_from`` set to the agent that handed over;
-- turn / task spans (SDK option) -> ``"agent_turn"`` / ``"agent_task"``;
+- turn / task spans (on by default since 0.20) -> ``"agent_turn"`` / ``"agent_task"`` (without usage:
+  their usage is the sum of their model calls, stored once on those);
 - generation (Chat Completions) and response (Responses API) spans -> ``"chat"`` with model and
   the usage the provider reported;
 - function tool calls -> ``"tool"``; guardrails -> ``"guardrail"`` (``triggered`` attribute);
@@ -98,7 +99,7 @@ def _version_ok(version: str) -> bool:
     for piece in version.split(".")[:2]:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits) if digits else 0)
-    key = (parts + [0, 0])[:2]
+    key = [*parts, 0, 0][:2]
     return SUPPORTED[0] <= (key[0], key[1]) < SUPPORTED[1]
 
 
@@ -232,8 +233,9 @@ def _end_span(sdk_span: Any) -> None:
                 _state.handoffs.setdefault(sdk_span.trace_id, {})[data.to_agent] = data.from_agent
     elif kind == "guardrail":
         attrs["openai_agents.triggered"] = bool(data.triggered)
-    elif kind in ("turn", "task") and isinstance(getattr(data, "usage", None), dict):
-        usage = _usage(data.usage)
+    if model and kind in _MODEL_KINDS and entry.span.operation_name == "chat":
+        entry.span.operation_name = f"chat {model}"  # the Responses span learns its model at the end
+    # Turn / task usage is the sum of their model calls: not stored again, or token and cost totals would double.
     entry.span.end(error=error, usage=usage, model=model, attributes=attrs or None)
 
 
