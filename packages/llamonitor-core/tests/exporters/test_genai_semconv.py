@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import llamonitor
 import pytest
-from exporter_kit import Receiver, wait_for
-from llamonitor import AgentIdentity, OTLPConfig, monitoring_session
+from exporter_kit import Receiver, sink_named, wait_for
+from llamonitor import AgentIdentity, OTLPConfig, PrometheusConfig, monitoring_session
 from llamonitor.exporters import genai_semconv
 from llamonitor.schema.events import TokenUsage
 from llamonitor.testing import InMemoryBackend
@@ -17,6 +18,7 @@ from llamonitor.tracing import start_span
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
 from test_otlp import decode
+from test_prometheus import samples, total
 
 OPS = g.GenAiOperationNameValues
 
@@ -137,3 +139,48 @@ def test_openai_adapter_spans_and_content_only_when_captured(capture: bool, make
     assert out[0]["role"] == "assistant" and out[0]["finish_reason"] == "stop"
     assert "[redacted]" in out[0]["parts"][0]["content"] and "s3cret" not in chat[g.GEN_AI_OUTPUT_MESSAGES]
     assert "s3cret" not in chat[g.GEN_AI_INPUT_MESSAGES]
+
+
+def test_anthropic_adapter_request_and_response_model_apart(make_config: Any, tmp_path: Path,
+                                                            memory_sink: InMemoryBackend, receiver: Receiver) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    adapter = pytest.importorskip("llamonitor_anthropic")
+    from llamonitor.testing.fake_provider import FakeProvider
+
+    cfg = make_config(tmp_path, storage={"backend": "memory"})
+    cfg.extensions["otlp"] = OTLPConfig(endpoint=receiver.url + "/v1/traces").model_dump()
+    llamonitor.initialize_monitoring_sync(cfg)
+    adapter.instrument_anthropic()
+    try:
+        with FakeProvider() as fake, anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="test",
+                                                         max_retries=0) as client:
+            fake.reply(text="hi", model="claude-3-5-haiku-20241022")
+            client.messages.create(model="claude-3-5-haiku-latest", max_tokens=50,
+                                   messages=[{"role": "user", "content": "hi"}])
+    finally:
+        adapter.uninstrument_anthropic()
+    assert llamonitor.flush_sync(10)
+    wait_for(lambda: len(decode(receiver)[0]) == 1)
+    span = decode(receiver)[0][0]
+    assert span["span"].name == "chat claude-3-5-haiku-latest" and span["span"].kind == Span.SPAN_KIND_CLIENT
+    a = span["attrs"]
+    assert a[g.GEN_AI_OPERATION_NAME] == OPS.CHAT.value
+    assert a[g.GEN_AI_REQUEST_MODEL] == "claude-3-5-haiku-latest"
+    assert a[g.GEN_AI_RESPONSE_MODEL] == "claude-3-5-haiku-20241022"
+    assert a[g.GEN_AI_RESPONSE_FINISH_REASONS] == ["end_turn"]
+    assert g.GEN_AI_INPUT_MESSAGES not in a
+
+
+def test_prometheus_model_label_is_the_request_model(make_config: Any, tmp_path: Path,
+                                                     memory_sink: InMemoryBackend) -> None:
+    cfg = make_config(tmp_path, storage={"backend": "memory"})
+    cfg.extensions["prometheus"] = PrometheusConfig(port=0).model_dump()
+    llamonitor.initialize_monitoring_sync(cfg)
+    for answered in ("gpt-4o-2024-08-06", "gpt-4o-2024-11-20"):  # one asked model, two snapshots
+        start_span("chat gpt-4o", operation_type="chat", model=answered, provider="openai",
+                   attributes={"gen_ai.request.model": "gpt-4o"}).end(
+            attributes={"gen_ai.response.model": answered})
+    assert llamonitor.flush_sync(10)
+    values = samples(httpx.get(sink_named("prometheus").url or "", timeout=5).text)
+    assert total(values, "llm_operations_total", model="gpt-4o") == 2
+    assert total(values, "llm_operations_total", model="gpt-4o-2024-08-06") == 0
