@@ -465,8 +465,12 @@ def test_collector_metric_type_and_custom_table() -> None:
     out = collector.collect(None, (), {}, {"model": "local",
                                            "usage": TokenUsage(input_tokens=M, output_tokens=M)})
     assert out["cost"].total_cost_usd == pytest.approx(2.0)
-    assert collector.collect(None, (), {}, {"model": "gpt-4o", "usage": TokenUsage(input_tokens=1)}) == {
+    table_only = CostCollector(table=table, fallback=False)
+    assert table_only.collect(None, (), {}, {"model": "gpt-4o", "usage": TokenUsage(input_tokens=1)}) == {
         "custom_attributes": {"cost_unknown_model": "gpt-4o"}}
+    # with the default fallback, genai-prices prices what the custom table lacks
+    out = collector.collect(None, (), {}, {"model": "gpt-4o", "usage": TokenUsage(input_tokens=M)})
+    assert out["cost"].price_source == "genai-prices@0.2.3:openai/gpt-4o"
 
 
 def test_embedding_models_are_priced_on_input_only() -> None:

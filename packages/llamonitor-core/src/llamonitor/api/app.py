@@ -116,12 +116,15 @@ def resolve_token(token: str | None, api: APIConfig) -> str | None:
 
 def create_api_server(config: MonitorConfig | None = None, *, token: str | None = None,
                       cors_origins: Sequence[str] | None = None, graphql: bool = True,
-                      dashboard: bool = True) -> Any:
+                      dashboard: bool = True, ingest: bool = False, ingest_grpc_port: int | None = None,
+                      ingest_grpc_host: str = "127.0.0.1") -> Any:
     """The FastAPI app serving REST, WebSocket streams, GraphQL and the dashboard over ``config.storage``.
 
     ``token`` (else ``config.extensions["api"]["token"]``, else ``LLAMONITOR_API_TOKEN``) guards
     every route when set. ``cors_origins`` turns CORS on for those origins (off by default).
     Live streams receive what a writer running in this process records.
+    ``ingest`` adds the OTLP receiver (``POST /v1/traces``; OTLP/gRPC on ``ingest_grpc_port``),
+    see :mod:`llamonitor.ingest`.
     """
     try:
         from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -250,6 +253,13 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"])
     secret = resolve_token(token, api)
+    # --- OTLP ingestion hook (llamonitor.ingest): added before the auth, so the token guards it ---
+    if ingest:
+        from llamonitor.ingest.receiver import OtlpIngest
+
+        app.add_middleware(OtlpIngest, config=config, grpc_port=ingest_grpc_port, grpc_host=ingest_grpc_host,
+                           token=secret)
+    # --- end of the OTLP ingestion hook ---
     if secret:
         app.add_middleware(BearerAuth, token=secret)  # outermost: guards everything
     return app
@@ -257,8 +267,11 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
 
 def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,
                    token: str | None = None, cors_origins: Sequence[str] | None = None,
-                   log_level: str = "info") -> None:
-    """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080)."""
+                   log_level: str = "info", **ingest_options: Any) -> None:
+    """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080).
+
+    ``ingest_options`` (``ingest``, ``ingest_grpc_port``, ``ingest_grpc_host``) go to :func:`create_api_server`.
+    """
     try:
         import uvicorn
     except ImportError as exc:  # pragma: no cover - extra missing
@@ -266,5 +279,5 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
     if config is None:
         config = MonitorConfig.from_env()
     api = APIConfig.model_validate(config.extensions.get("api") or {})
-    app = create_api_server(config, token=token, cors_origins=cors_origins)
+    app = create_api_server(config, token=token, cors_origins=cors_origins, **ingest_options)
     uvicorn.run(app, host=host or api.host, port=api.port if port is None else port, log_level=log_level)

@@ -2,7 +2,9 @@
 
 Storage comes from ``LLMOPS_*`` variables, with ``--backend`` / ``--dir`` / ``--connection-string``
 taking precedence. A server started this way reads storage only: live streams carry events
-recorded by a writer in the same process (``run_api_server`` inside the application).
+recorded by a writer in the same process (``run_api_server`` inside the application), which
+includes spans received over OTLP (``POST /v1/traces``, OTLP/gRPC on 4317; see docs/ingest.md):
+the first one starts a writer on the same storage.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--token", default=None, help="bearer token (default: LLAMONITOR_API_TOKEN; none: no auth)")
     serve.add_argument("--cors-origin", action="append", default=None, dest="cors_origins",
                        help="allow this origin through CORS (repeatable; default: CORS off)")
+    # OTLP ingestion (llamonitor.ingest, docs/ingest.md)
+    serve.add_argument("--no-ingest", action="store_false", dest="ingest",
+                       help="do not accept OTLP spans on POST /v1/traces (default: accept them)")
+    serve.add_argument("--otlp-grpc-port", type=int, default=4317,
+                       help="OTLP/gRPC receiver port when grpcio is installed (default 4317; 0: off)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -72,5 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"llamonitor serve: {exc}", file=sys.stderr)
         return 2
     print(f"llamonitor serve: http://{args.host}:{args.port}/ (docs at /docs, GraphQL at /graphql)", flush=True)
-    run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins)
+    ingest = getattr(args, "ingest", True)
+    grpc_port = getattr(args, "otlp_grpc_port", 0) or None
+    run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins,
+                   ingest=ingest, ingest_grpc_port=grpc_port if ingest else None, ingest_grpc_host=args.host)
     return 0

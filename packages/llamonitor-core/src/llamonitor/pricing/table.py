@@ -363,7 +363,8 @@ class PriceTable:
         return cost_for(price, usage)
 
 
-def _count(value: Any) -> int:
+def token_count(value: Any) -> int:
+    """A usage field as a non-negative token count (``None``, booleans and junk count 0)."""
     if value is None or isinstance(value, bool):
         return 0
     try:
@@ -379,12 +380,12 @@ def cost_for(price: ModelPrice, usage: TokenUsage) -> CostInfo | None:
     raw_out = getattr(usage, "output_tokens", None)
     if raw_in is None and raw_out is None:
         return None
-    input_tokens = _count(raw_in)
-    output_tokens = _count(raw_out)
-    cached = min(_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
-    created = min(_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
+    input_tokens = token_count(raw_in)
+    output_tokens = token_count(raw_out)
+    cached = min(token_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
+    created = min(token_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
     uncached = input_tokens - cached - created
-    reasoning = min(_count(getattr(usage, "reasoning_tokens", None)), output_tokens)
+    reasoning = min(token_count(getattr(usage, "reasoning_tokens", None)), output_tokens)
 
     in_rate = price.input_per_mtok
     out_rate = price.output_per_mtok
@@ -482,8 +483,14 @@ def reset_price_table() -> None:
 
 def calculate_cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
                    cached_input_tokens: int | None = 0, cache_creation_input_tokens: int | None = 0,
-                   reasoning_tokens: int | None = 0, *, table: PriceTable | None = None) -> CostInfo | None:
-    """Cost of one call with OpenAI-style counts (input includes cached and cache writes)."""
+                   reasoning_tokens: int | None = 0, *, table: PriceTable | None = None,
+                   fallback: bool = True, provider: str | None = None) -> CostInfo | None:
+    """Cost of one call with OpenAI-style counts (input includes cached and cache writes).
+
+    The table (the process-wide one unless ``table`` is given) is asked first; a model it does
+    not know goes to the optional ``genai-prices`` fallback unless ``fallback=False``
+    (``provider`` helps it pick the provider, see :func:`llamonitor.pricing.fallback.fallback_cost`).
+    """
     usage = TokenUsage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -491,4 +498,9 @@ def calculate_cost(model: str | None, input_tokens: int | None, output_tokens: i
         cache_creation_input_tokens=cache_creation_input_tokens,
         reasoning_tokens=reasoning_tokens,
     )
-    return (table or get_price_table()).compute(model, usage)
+    cost = (table or get_price_table()).compute(model, usage)
+    if cost is None and fallback:
+        from llamonitor.pricing.fallback import fallback_cost  # that module imports this one
+
+        cost = fallback_cost(model, usage, provider)
+    return cost

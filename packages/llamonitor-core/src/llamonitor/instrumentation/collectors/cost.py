@@ -10,7 +10,10 @@ Runs in the background worker after the measurement step. Token counts come from
 Cases 3 (when the tokenizer marked its count ``"estimated"``) and 4 set ``CostInfo.estimated``.
 The result carries ``custom_attributes["estimated_cost_usd"]`` (the seed project's Parquet
 column readers use it) and ``custom_attributes["cost_model"]`` (the price entry that matched).
-An unknown model yields only ``custom_attributes["cost_unknown_model"]``; odd input never raises.
+A model the own table does not know is priced by the optional ``genai-prices`` fallback
+(:mod:`llamonitor.pricing.fallback`) when installed; ``CostInfo.price_source`` says which source
+priced it. A model neither knows yields only ``custom_attributes["cost_unknown_model"]``; odd
+input never raises.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import math
 from typing import Any
 
 from llamonitor.instrumentation.base import MetricCollector
+from llamonitor.pricing.fallback import fallback_cost
 from llamonitor.pricing.table import PriceTable, cost_for, get_price_table
 from llamonitor.schema.events import CostInfo, MetricEvent, TextMetrics, TokenUsage
 
@@ -82,10 +86,14 @@ def _usage_from_text(metrics: Any) -> tuple[TokenUsage, bool] | None:
 
 
 class CostCollector(MetricCollector):
-    """Estimates the call's cost in USD from the process-wide price table."""
+    """Estimates the call's cost in USD: own price table first, then ``genai-prices`` if installed.
 
-    def __init__(self, table: PriceTable | None = None) -> None:
+    ``fallback=False`` prices from the table alone.
+    """
+
+    def __init__(self, table: PriceTable | None = None, *, fallback: bool = True) -> None:
         self._table = table
+        self._fallback = fallback
 
     @property
     def metric_type(self) -> str:
@@ -117,7 +125,7 @@ class CostCollector(MetricCollector):
             return {}
 
         price = self.table.lookup(model)
-        if price is None:
+        if price is None and not self._fallback:
             return {"custom_attributes": {"cost_unknown_model": model}}
 
         estimated = False
@@ -131,9 +139,19 @@ class CostCollector(MetricCollector):
             if from_text is not None:
                 usage, estimated = from_text
         if usage is None:
-            return {}
+            return {} if price is not None else {"custom_attributes": {"cost_unknown_model": model}}
 
-        cost: CostInfo | None = cost_for(price, usage)
+        if price is not None:
+            cost: CostInfo | None = cost_for(price, usage)
+            cost_model = price.model
+        else:
+            provider = context.get("provider")
+            if not isinstance(provider, str) and event is not None:
+                provider = event.provider
+            cost = fallback_cost(model, usage, provider if isinstance(provider, str) else None)
+            if cost is None:
+                return {"custom_attributes": {"cost_unknown_model": model}}
+            cost_model = model
         if cost is None:
             return {}
         cost.estimated = estimated  # a fresh object: set in place (dataclasses.replace costs ~3 µs)
@@ -141,6 +159,6 @@ class CostCollector(MetricCollector):
             "cost": cost,
             "custom_attributes": {
                 "estimated_cost_usd": cost.total_cost_usd,
-                "cost_model": price.model,
+                "cost_model": cost_model,
             },
         }

@@ -1,0 +1,232 @@
+"""OTLP ingestion throughput: spans/s through ``POST /v1/traces`` of a real ``llamonitor serve``.
+
+Run: ``uv run python bench/otlp_ingest.py`` (``--quick`` for a smoke size, ``--spans N``,
+``--backends parquet,postgres``, ``--clients K``).
+
+Figures (spans/s):
+
+- **decode-only**: ``decode_body`` + ``map_spans`` on the prepared protobuf bodies in this
+  process (no HTTP, no writer): the receiver's own CPU cost per span;
+- **accepted**: spans POSTed by ``--clients`` concurrent HTTP/1.1 keep-alive clients (the OTel
+  SDK's exporter sends one batch per request, 512 spans by default) divided by the time until the
+  last 200;
+- **stored**: spans divided by the time from the first POST until every event is in storage
+  (counted from the Parquet files / the PostgreSQL table), then ``serve`` is stopped (SIGTERM).
+
+Each span looks like an OpenLLMetry chat span (model, provider, usage, ~16 attributes, a
+parent); bodies are built before the clock. ``serve`` runs in its own process, as deployed, and
+shares the machine's cores with the clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "llamonitor-core" / "tests" / "ingest"))
+
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def build_bodies(total: int, per_request: int) -> list[bytes]:
+    """Protobuf ``ExportTraceServiceRequest`` bodies of ``per_request`` chat spans each."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+    def kv(key: str, value: Any) -> KeyValue:
+        out = KeyValue(key=key)
+        if isinstance(value, str):
+            out.value.string_value = value
+        elif isinstance(value, float):
+            out.value.double_value = value
+        else:
+            out.value.int_value = value
+        return out
+
+    rng = random.Random(7)
+    bodies = []
+    t0 = time.time_ns()
+    for start in range(0, total, per_request):
+        req = ExportTraceServiceRequest()
+        rs = req.resource_spans.add()
+        rs.resource.attributes.append(kv("service.name", "bench"))
+        ss = rs.scope_spans.add()
+        ss.scope.name = "opentelemetry.instrumentation.openai.v1"
+        for i in range(start, min(total, start + per_request)):
+            sp = ss.spans.add()
+            sp.trace_id = rng.randbytes(16)
+            sp.span_id = rng.randbytes(8)
+            sp.parent_span_id = rng.randbytes(8)
+            sp.name = "openai.chat"
+            sp.kind = 3
+            sp.start_time_unix_nano = t0 + i * 1000
+            sp.end_time_unix_nano = t0 + i * 1000 + 250_000_000
+            sp.attributes.extend([
+                kv("llm.request.type", "chat"), kv("gen_ai.system", "openai"), kv("gen_ai.operation.name", "chat"),
+                kv("gen_ai.request.model", "gpt-4o-mini"), kv("gen_ai.response.model", "gpt-4o-mini-2024-07-18"),
+                kv("gen_ai.usage.input_tokens", 100 + i % 50), kv("gen_ai.usage.output_tokens", 20 + i % 7),
+                kv("llm.usage.total_tokens", 120 + i % 57), kv("gen_ai.request.temperature", 0.2),
+                kv("gen_ai.response.id", f"chatcmpl-{i}"), kv("llm.is_streaming", 0),
+                kv("gen_ai.openai.api_base", "http://127.0.0.1/v1"), kv("server.address", "127.0.0.1"),
+                kv("gen_ai.response.finish_reasons", "stop"), kv("session.id", f"s-{i % 100}"),
+                kv("gen_ai.agent.name", f"agent-{i % 4}")])
+        bodies.append(req.SerializeToString())
+    return bodies
+
+
+def decode_only(bodies: list[bytes], spans: int) -> float:
+    from llamonitor.ingest import decode_body, map_spans
+
+    t = time.perf_counter()
+    for body in bodies:
+        map_spans(decode_body(body, "application/x-protobuf"))
+    return spans / (time.perf_counter() - t)
+
+
+def post_all(port: int, bodies: list[bytes], clients: int) -> None:
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if not queue:
+                    break
+                _, body = queue.pop()
+            while True:
+                conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 503:  # writer's queue full: back off as an exporter would
+                    time.sleep(0.05)
+                    continue
+                if resp.status != 200:
+                    errors.append(str(resp.status))
+                break
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} requests failed: {errors[:3]}")
+
+
+def count_stored(backend: str, root: Path, schema: str) -> int:
+    if backend == "parquet":
+        import pyarrow.dataset as ds
+        from llamonitor.query.summary import event_files
+
+        files = event_files(root / "data")
+        return ds.dataset([str(f) for f in files], format="parquet").count_rows() if files else 0
+
+    async def pg() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".metric_events'))
+        except asyncpg.UndefinedTableError:
+            return 0
+        finally:
+            await conn.close()
+    return asyncio.run(pg())
+
+
+def drop_pg(schema: str) -> None:
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+    asyncio.run(run())
+
+
+def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
+                clients: int) -> tuple[float, float]:
+    from serve_kit import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="otlp_ingest_"))
+    schema = "otlp_bench_" + uuid.uuid4().hex[:8]
+    port = free_port()
+    args = [sys.executable, "-m", "llamonitor", "serve", "--port", str(port), "--otlp-grpc-port", "0",
+            "--dir", str(root / "data")]
+    if backend == "postgres":
+        args += ["--backend", "postgres", "--connection-string", PG_DSN, "--schema", schema]
+    env = {**os.environ, "LLMOPS_MAX_QUEUE_SIZE": "200000", "LLMOPS_BATCH_SIZE": "5000"}
+    log = (root / "serve.log").open("w")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/api/health")
+                c.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError((root / "serve.log").read_text()) from None
+                time.sleep(0.1)
+        # warm-up request: starts the writer (and creates the table) before the clock
+        post_all(port, bodies[:1], 1)
+        warm = min(per_request, spans)
+        t0 = time.perf_counter()
+        post_all(port, bodies[1:], clients)
+        accepted = time.perf_counter() - t0
+        while count_stored(backend, root, schema) < spans:
+            if time.perf_counter() - t0 > 600:
+                raise RuntimeError("events were not all stored within 600 s")
+            time.sleep(0.05)
+        stored = time.perf_counter() - t0
+        return (spans - warm) / accepted, (spans - warm) / stored
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+        log.close()
+        if backend == "postgres":
+            drop_pg(schema)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--per-request", type=int, default=512)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--backends", default="parquet,postgres")
+    parser.add_argument("--quick", action="store_true", help="smoke size (10,240 spans)")
+    args = parser.parse_args(argv)
+    spans = 10_240 if args.quick else args.spans
+    bodies = build_bodies(spans, args.per_request)
+    print(f"OTLP/HTTP ingestion, {spans:,} spans in {len(bodies)} protobuf requests of {args.per_request}, "
+          f"{args.clients} clients, {os.cpu_count()} cores")
+    print(f"{'decode-only (decode + map)':<28} {decode_only(bodies, spans):>12,.0f} spans/s")
+    for backend in [b for b in args.backends.split(",") if b]:
+        accepted, stored = run_backend(backend, bodies, spans, args.per_request, args.clients)
+        print(f"{backend + ' accepted':<28} {accepted:>12,.0f} spans/s")
+        print(f"{backend + ' stored':<28} {stored:>12,.0f} spans/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Span attributes -> event fields, one table per field (first key present wins).
+
+Three attribute families are read: the OpenTelemetry GenAI semantic conventions (constants from
+``opentelemetry-semantic-conventions`` when installed), OpenInference (``llm.*``,
+``openinference.span.kind``, ``agent.name``, ``graph.node.*``, ``session.id``) and OpenLLMetry
+(``traceloop.*``, ``llm.*``, the older ``gen_ai.usage.prompt_tokens``...).
+
+A span is *GenAI* when it carries one of :data:`MARKERS`; other spans (plain HTTP, database...)
+are skipped and counted, never stored: llamonitor stores LLM work, and the writer's guarantees
+(one event per operation) would otherwise be spent on infrastructure spans.
+
+:func:`map_spans` turns spans into the writer's record tuples
+(:mod:`llamonitor.transport.records`) with the spans' own ids and times, so traces stay linked
+and the writer prices usage from its price table like any other event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llamonitor.ingest.decode import OtlpSpan
+from llamonitor.schema.events import AgentIdentity, TokenUsage
+from llamonitor.transport.records import OperationSpec
+
+try:  # the constants, when the semconv package is installed (llamonitor[ingest])
+    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
+
+    GEN_AI_OPERATION_NAME: str = _g.GEN_AI_OPERATION_NAME
+    GEN_AI_PROVIDER_NAME: str = _g.GEN_AI_PROVIDER_NAME
+    GEN_AI_SYSTEM: str = _g.GEN_AI_SYSTEM
+    GEN_AI_REQUEST_MODEL: str = _g.GEN_AI_REQUEST_MODEL
+    GEN_AI_RESPONSE_MODEL: str = _g.GEN_AI_RESPONSE_MODEL
+    GEN_AI_USAGE_INPUT_TOKENS: str = _g.GEN_AI_USAGE_INPUT_TOKENS
+    GEN_AI_USAGE_OUTPUT_TOKENS: str = _g.GEN_AI_USAGE_OUTPUT_TOKENS
+    GEN_AI_USAGE_PROMPT_TOKENS: str = _g.GEN_AI_USAGE_PROMPT_TOKENS
+    GEN_AI_USAGE_COMPLETION_TOKENS: str = _g.GEN_AI_USAGE_COMPLETION_TOKENS
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: str = _g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: str = _g.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: str = _g.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+    GEN_AI_AGENT_NAME: str = _g.GEN_AI_AGENT_NAME
+    GEN_AI_AGENT_ID: str = _g.GEN_AI_AGENT_ID
+    GEN_AI_CONVERSATION_ID: str = _g.GEN_AI_CONVERSATION_ID
+    GEN_AI_TOOL_NAME: str = _g.GEN_AI_TOOL_NAME
+    GEN_AI_INPUT_MESSAGES: str = _g.GEN_AI_INPUT_MESSAGES
+    GEN_AI_OUTPUT_MESSAGES: str = _g.GEN_AI_OUTPUT_MESSAGES
+except ImportError:  # pragma: no cover - same strings, from the specification
+    GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+    GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+    GEN_AI_SYSTEM = "gen_ai.system"
+    GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+    GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+    GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+    GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+    GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+    GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+    GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+    GEN_AI_AGENT_ID = "gen_ai.agent.id"
+    GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+    GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+    GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+    GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"
+
+# -- the tables ----------------------------------------------------------------------------------
+
+#: any of these marks a span as GenAI work (stored); spans without one are skipped
+MARKERS = (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_REQUEST_MODEL,
+           GEN_AI_AGENT_NAME, OPENINFERENCE_SPAN_KIND, TRACELOOP_SPAN_KIND, "llm.request.type",
+           "llm.model_name", "llm.system")
+#: response model first: it is what was billed
+MODEL = (GEN_AI_RESPONSE_MODEL, "llm.response.model", "llm.model_name", GEN_AI_REQUEST_MODEL, "llm.request.model")
+PROVIDER = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, "llm.provider", "llm.system")
+INPUT_TOKENS = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS, "llm.token_count.prompt",
+                "llm.usage.prompt_tokens")
+OUTPUT_TOKENS = (GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS, "llm.token_count.completion",
+                 "llm.usage.completion_tokens")
+TOTAL_TOKENS = ("llm.usage.total_tokens", "llm.token_count.total")
+CACHED_INPUT_TOKENS = (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "gen_ai.usage.cache_read_input_tokens",
+                       "llm.token_count.prompt_details.cache_read", "llm.usage.cache_read_input_tokens")
+CACHE_CREATION_TOKENS = (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "gen_ai.usage.cache_creation_input_tokens",
+                         "llm.token_count.prompt_details.cache_write")
+REASONING_TOKENS = (GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "llm.token_count.completion_details.reasoning",
+                    "llm.usage.reasoning_tokens")
+AGENT_NAME = (GEN_AI_AGENT_NAME, "agent.name", "agent_name")
+AGENT_ID = (GEN_AI_AGENT_ID, "agent.id")
+SESSION = ("session.id", GEN_AI_CONVERSATION_ID, "traceloop.association.properties.session_id")
+GRAPH_NODE = ("graph.node.name", "graph.node.id", "langgraph.node")
+TOOL_NAME = (GEN_AI_TOOL_NAME, "tool.name")
+INPUT_CONTENT = ("input.value", GEN_AI_INPUT_MESSAGES)
+OUTPUT_CONTENT = ("output.value", GEN_AI_OUTPUT_MESSAGES)
+#: attribute prefixes that carry prompt / completion text: never copied into custom attributes
+CONTENT_PREFIXES = ("gen_ai.prompt", "gen_ai.completion", "gen_ai.input.", "gen_ai.output.",
+                    "gen_ai.system_instructions", "gen_ai.tool.call.arguments", "gen_ai.tool.call.result",
+                    "gen_ai.tool.definitions", "llm.input_messages", "llm.output_messages", "llm.prompts",
+                    "llm.prompt_template", "llm.tools", "llm.invocation_parameters", "input.", "output.",
+                    "traceloop.entity.input", "traceloop.entity.output", "tool.parameters",
+                    "all_messages_events", "events", "final_result", "tool_arguments", "tool_response",
+                    "model_request_parameters", "pydantic_ai.all_messages", "logfire.json_schema")
+#: operation type from ``gen_ai.operation.name`` (well-known values of the convention)
+GEN_AI_OPERATION_TYPES = {"chat": "chat", "text_completion": "llm_call", "generate_content": "chat",
+                          "embeddings": "embedding", "execute_tool": "tool", "invoke_agent": "agent",
+                          "create_agent": "agent", "invoke_workflow": "workflow"}
+#: ... from ``openinference.span.kind``
+OPENINFERENCE_TYPES = {"LLM": "chat", "EMBEDDING": "embedding", "TOOL": "tool", "AGENT": "agent",
+                       "CHAIN": "workflow", "RETRIEVER": "retrieval", "RERANKER": "retrieval",
+                       "GUARDRAIL": "guardrail", "EVALUATOR": "evaluation"}
+#: ... from ``traceloop.span.kind`` and ``llm.request.type`` (OpenLLMetry)
+TRACELOOP_TYPES = {"workflow": "workflow", "task": "task", "agent": "agent", "tool": "tool",
+                   "chat": "chat", "completion": "llm_call", "embedding": "embedding", "rerank": "retrieval"}
+#: ``service.name`` of the resource and the scope become these custom attributes
+MAX_CUSTOM_ATTRIBUTES = 64
+
+
+def first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
+    """The value of the first key of ``keys`` present (and not empty) in ``attrs``."""
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _int(attrs: dict[str, Any], keys: Sequence[str]) -> int | None:
+    value = first(attrs, keys)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def operation_type(attrs: dict[str, Any]) -> str:
+    """The event's ``operation_type`` from the first family that says."""
+    op = attrs.get(GEN_AI_OPERATION_NAME)
+    if op is not None and str(op) in GEN_AI_OPERATION_TYPES:
+        return GEN_AI_OPERATION_TYPES[str(op)]
+    kind = attrs.get(OPENINFERENCE_SPAN_KIND)
+    if kind is not None and str(kind).upper() in OPENINFERENCE_TYPES:
+        return OPENINFERENCE_TYPES[str(kind).upper()]
+    for key in (TRACELOOP_SPAN_KIND, "llm.request.type"):
+        kind = attrs.get(key)
+        if kind is not None and str(kind) in TRACELOOP_TYPES:
+            return TRACELOOP_TYPES[str(kind)]
+    return str(op) if op else "llm_call"
+
+
+def usage_of(attrs: dict[str, Any]) -> TokenUsage | None:
+    """Token usage as the provider reported it, or ``None`` when the span carries none."""
+    inp = _int(attrs, INPUT_TOKENS)
+    out = _int(attrs, OUTPUT_TOKENS)
+    total = _int(attrs, TOTAL_TOKENS)
+    if inp is None and out is None and total is None:
+        return None
+    if total is None and (inp is not None or out is not None):
+        total = (inp or 0) + (out or 0)
+    return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=total,
+                      cached_input_tokens=_int(attrs, CACHED_INPUT_TOKENS),
+                      cache_creation_input_tokens=_int(attrs, CACHE_CREATION_TOKENS),
+                      reasoning_tokens=_int(attrs, REASONING_TOKENS), source="provider")
+
+
+def agent_of(attrs: dict[str, Any], framework: str | None) -> AgentIdentity | None:
+    """The agent this span itself names (GenAI ``gen_ai.agent.*``, OpenInference ``agent.name``,
+    OpenLLMetry agent spans' ``traceloop.entity.name``)."""
+    name = first(attrs, AGENT_NAME)
+    if name is None and attrs.get(TRACELOOP_SPAN_KIND) == "agent":
+        name = attrs.get("traceloop.entity.name")
+    node = first(attrs, GRAPH_NODE)
+    if name is None and node is None:
+        return None
+    agent_id = first(attrs, AGENT_ID)
+    return AgentIdentity(framework=framework, agent_id=str(agent_id) if agent_id is not None else None,
+                         agent_name=str(name) if name is not None else None,
+                         graph_node=str(node) if node is not None else None)
+
+
+def framework_of(span: OtlpSpan) -> str | None:
+    """The instrumentation that produced the span (its scope name, shortened)."""
+    scope = span.scope
+    if not scope:
+        return None
+    if scope.startswith("openinference.instrumentation."):
+        return "openinference." + scope.rsplit(".", 1)[-1]
+    if scope.startswith("opentelemetry.instrumentation."):
+        return "openllmetry." + scope.rsplit(".", 1)[-1]
+    return scope
+
+
+def custom_attributes(span: OtlpSpan) -> dict[str, Any]:
+    """Scalar attributes other than content (bounded), plus the service and scope names."""
+    out: dict[str, Any] = {}
+    service = span.resource.get("service.name")
+    if service is not None:
+        out["service.name"] = service
+    if span.scope:
+        out["otel.scope.name"] = span.scope
+    out["otel.span.kind"] = span.kind
+    kept = _kept_keys
+    for key, value in span.attributes.items():
+        keep = kept.get(key)
+        if keep is None:
+            if len(kept) > 10_000:  # bounded against arbitrary attribute names
+                kept.clear()
+            keep = kept[key] = not key.startswith(CONTENT_PREFIXES)
+        if keep and not isinstance(value, (dict, list)):
+            out[key] = value
+            if len(out) >= MAX_CUSTOM_ATTRIBUTES:
+                break
+    return out
+
+
+#: per attribute name: whether it may be copied into custom attributes (not content)
+_kept_keys: dict[str, bool] = {}
+
+
+class SpanError(Exception):
+    """Stands for the error status of an ingested span (its ``error_type`` is the reported one)."""
+
+
+_error_types: dict[str, type[Exception]] = {}
+
+
+def error_of(span: OtlpSpan) -> BaseException | None:
+    """An exception standing for the span's ERROR status (named after ``exception.type``)."""
+    if span.status_code != 2:
+        return None
+    name = (span.exception_type or "SpanError").rsplit(".", 1)[-1]
+    if not name.isidentifier():
+        name = "SpanError"
+    cls = _error_types.get(name)
+    if cls is None:
+        if len(_error_types) > 1000:  # bounded against arbitrary exception names
+            _error_types.clear()
+        cls = _error_types[name] = SpanError if name == "SpanError" else type(name, (SpanError,), {})
+    return cls(span.status_message or "span status ERROR")
+
+
+_specs: dict[tuple[str, str], OperationSpec] = {}
+
+
+def _spec(name: str, op_type: str) -> OperationSpec:
+    key = (name, op_type)
+    spec = _specs.get(key)
+    if spec is None:
+        if len(_specs) > 10_000:  # bound the cache against unbounded span names
+            _specs.clear()
+        spec = _specs[key] = OperationSpec(name, op_type)
+    return spec
+
+
+@dataclass
+class IngestResult:
+    """What one request produced: records for the writer and the spans not turned into one."""
+
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    skipped: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def is_genai(attrs: dict[str, Any]) -> bool:
+    """Whether the span carries one of :data:`MARKERS`."""
+    return any(key in attrs for key in MARKERS)
+
+
+def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
+    """Records for the GenAI spans; others are counted as skipped, unmappable ones as rejected.
+
+    Agent identity flows down the parents within a request (a chat span inside an agent's span
+    belongs to that agent), as it does for in-process context. The session is the span's
+    ``session.id``, else its enclosing span's session, else its own ``gen_ai.conversation.id``
+    (or OpenLLMetry's session association property). Only parents in the same request are seen:
+    the Collector's / SDK's batching decides what arrives together.
+    """
+    spans = list(spans)
+    result = IngestResult()
+    by_id = {s.span_id: s for s in spans}
+    agents: dict[str, AgentIdentity | None] = {}
+    sessions: dict[str, str | None] = {}
+
+    def inherited_agent(span: OtlpSpan, depth: int = 0) -> AgentIdentity | None:
+        if span.span_id in agents:
+            return agents[span.span_id]
+        agent = agent_of(span.attributes, framework_of(span))
+        if agent is None and depth < 64 and span.parent_span_id in by_id:
+            agent = inherited_agent(by_id[span.parent_span_id], depth + 1)
+        agents[span.span_id] = agent
+        return agent
+
+    def inherited_session(span: OtlpSpan, depth: int = 0) -> str | None:
+        if span.span_id in sessions:
+            return sessions[span.span_id]
+        # an explicit session id wins; else the enclosing span's session (a nested agent run has
+        # its own gen_ai.conversation.id but belongs to its caller's conversation); else its own
+        value = span.attributes.get(SESSION[0])
+        session = str(value) if value not in (None, "") else None
+        if session is None and depth < 64 and span.parent_span_id in by_id:
+            session = inherited_session(by_id[span.parent_span_id], depth + 1)
+        if session is None:
+            value = first(span.attributes, SESSION[1:])
+            session = str(value) if value is not None else None
+        sessions[span.span_id] = session
+        return session
+
+    append = result.records.append
+    for span in spans:
+        attrs = span.attributes
+        if not is_genai(attrs):
+            result.skipped += 1
+            continue
+        try:
+            append(_record(span, inherited_agent(span), inherited_session(span)))
+        except Exception as exc:  # one bad span costs itself only
+            result.rejected += 1
+            if len(result.errors) < 5:
+                result.errors.append(f"span {span.span_id}: {type(exc).__name__}: {exc}")
+    return result
+
+
+def _record(span: OtlpSpan, agent: AgentIdentity | None, session: str | None) -> tuple[Any, ...]:
+    attrs = span.attributes
+    if span.end_ns < span.start_ns:
+        raise ValueError("endTimeUnixNano is before startTimeUnixNano")
+    if span.start_ns <= 0:
+        raise ValueError("startTimeUnixNano is missing")
+    model = first(attrs, MODEL)
+    provider = first(attrs, PROVIDER)
+    extra: dict[str, Any] = {"model": str(model) if model is not None else None,
+                             "provider": str(provider) if provider is not None else None,
+                             "attributes": custom_attributes(span)}
+    usage = usage_of(attrs)
+    if usage is not None:
+        extra["usage"] = usage
+    tool = first(attrs, TOOL_NAME)
+    if tool is not None:
+        extra["attributes"]["gen_ai.tool.name"] = tool
+    inp = first(attrs, INPUT_CONTENT)
+    if inp is not None:
+        extra["input_content"] = inp if isinstance(inp, str) else repr(inp)
+    out = first(attrs, OUTPUT_CONTENT)
+    if out is not None:
+        extra["output_content"] = out if isinstance(out, str) else repr(out)
+    return (_spec(span.name, operation_type(attrs)), session, span.trace_id, span.span_id, span.parent_span_id,
+            agent, span.start_ns, span.end_ns - span.start_ns, None, None, None, error_of(span), extra)
