@@ -44,7 +44,7 @@ async def test_handoff_tool_and_usage(fake_provider: FakeProvider, memory_monito
     events = memory_monitoring.flush()
     assert len(fake_provider.requests) == 3
     by_span = {e.span_id: e for e in events}
-    (run,) = [e for e in events if e.operation_type == "agent_run"]
+    (run,) = [e for e in events if e.operation_type == "workflow"]
     assert {e.trace_id for e in events} == {run.trace_id}
     agents = sorted((e for e in events if e.operation_type == "agent"), key=lambda e: e.start_time_ns)
     assert [a.agent.agent_name for a in agents] == ["Triage", "Billing"]

@@ -10,7 +10,7 @@ SDK's exporter to the OpenAI platform keeps working beside it). Every SDK trace 
 llamonitor trace (same 32-hex id) and each of its spans one event, parented as the SDK parents
 them:
 
-- the trace itself -> ``operation_type="agent_run"`` (the workflow name);
+- the trace itself -> ``operation_type="workflow"`` (the workflow name);
 - agent span -> ``"agent"`` with the true agent name; an agent reached through a handoff has
   ``agent.handoff_from`` set to the agent that handed over;
 - turn / task spans (on by default since 0.20) -> ``"agent_turn"`` / ``"agent_task"`` (without usage:
@@ -245,7 +245,7 @@ class _Processor:
     def on_trace_start(self, trace: Any) -> None:
         try:
             hex_id = _hex_trace(trace.trace_id)
-            span = start_span(f"openai_agents.run {trace.name}", operation_type="agent_run", trace_id=hex_id,
+            span = start_span(f"openai_agents.run {trace.name}", operation_type="workflow", trace_id=hex_id,
                               parent_span_id=None, span_id=hex_id[:16],
                               attributes={"openai_agents.workflow": trace.name}, inherit_context=False)
             with _state.lock:
