@@ -121,3 +121,24 @@ def test_version_outside_range_fails_clearly() -> None:
 
     assert _version_ok("0.20.0") and _version_ok("0.24.3")
     assert not _version_ok("0.19.9") and not _version_ok("0.25.0") and not _version_ok("1.0.0")
+
+
+async def test_streamed_run_records_each_model_call_once(fake_provider: FakeProvider, memory_monitoring: Any) -> None:
+    from agents import Runner
+    from llamonitor_openai import instrument_openai, uninstrument_openai
+
+    instrument_openai()
+    try:
+        fake_provider.reply(tool_calls=[("transfer_to_billing", {})], input_tokens=40, output_tokens=6)
+        fake_provider.reply(text="Shipped.", input_tokens=60, output_tokens=9)
+        run = Runner.run_streamed(_two_agents(fake_provider), "where is order 42?")
+        async for _ in run.stream_events():
+            pass
+        assert run.final_output == "Shipped."
+    finally:
+        uninstrument_openai()
+    events = memory_monitoring.flush()
+    assert len(fake_provider.requests) == 2
+    model_calls = [e for e in events if e.operation_type in ("chat", "responses")]
+    assert [(e.operation_type, e.agent.agent_name) for e in model_calls] == [("chat", "Triage"), ("chat", "Billing")]
+    assert [(e.usage.input_tokens, e.usage.output_tokens) for e in model_calls] == [(40, 6), (60, 9)]
