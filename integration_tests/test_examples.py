@@ -42,6 +42,7 @@ EXPECTED: dict[str, str] = {
     "24_ag2.py": r"^  chat +chat gpt-4o-mini +agent=support tokens=30\+9$",
     "25_langchain.py": r"^    chat: chat gpt-4o-mini tokens=18\+4$",
     "26_langgraph.py": r"^  handoff +handoff researcher -> writer +agent=writer$",
+    "28_openai_agents.py": r"^  agent +invoke_agent Billing +agent=Billing handoff_from=Triage$",
     "27_llamaindex.py": r"^      chat: chat gpt-4o-mini tokens=60\+6$",
 }
 

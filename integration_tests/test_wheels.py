@@ -38,6 +38,7 @@ IMPORTS = {
     "llamonitor-autogen": ["llamonitor_autogen"],
     "llamonitor-langchain": ["llamonitor_langchain"],
     "llamonitor-llamaindex": ["llamonitor_llamaindex"],
+    "llamonitor-openai-agents": ["llamonitor_openai_agents"],
 }
 REQUIRED_METADATA = ["Name", "Version", "Summary", "Requires-Python", "License-Expression", "Project-URL"]
 

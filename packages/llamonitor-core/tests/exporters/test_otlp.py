@@ -88,7 +88,10 @@ def test_nested_trace_arrives_as_linked_spans_with_genai_attributes(compression:
     by_name: dict[str, list[dict[str, Any]]] = {}
     for s in spans:
         by_name.setdefault(s["span"].name, []).append(s)
-    assert sorted(by_name) == ["chat gpt-4o", "lookup", "orchestrate"] and len(by_name["lookup"]) == 2
+    # span names follow the GenAI conventions: "{operation} {target}"
+    assert sorted(by_name) == ["chat gpt-4o", "execute_tool lookup", "invoke_agent orchestrate"]
+    by_name["lookup"], by_name["orchestrate"] = by_name["execute_tool lookup"], by_name["invoke_agent orchestrate"]
+    assert len(by_name["lookup"]) == 2
     root = by_name["orchestrate"][0]["span"]
     chat = by_name["chat gpt-4o"][0]
     assert root.parent_span_id == b"" and len(root.trace_id) == 16 and len(root.span_id) == 8
@@ -134,7 +137,7 @@ def test_adapter_ids_that_are_not_hex_are_mapped_deterministically(make_config, 
     assert llamonitor.flush_sync(10)
     wait_for(lambda: len(decode(receiver)[0]) == 2)
     spans = {s["span"].name: s for s in decode(receiver)[0]}
-    run, task = spans["crew run"], spans["task"]
+    run, task = spans["invoke_agent crew run"], spans["execute_tool task"]
 
     def mapped(value: str, width: int) -> bytes:
         return hashlib.sha256(value.encode()).digest()[:width]

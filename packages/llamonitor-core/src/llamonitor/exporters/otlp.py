@@ -14,10 +14,13 @@ beyond the buffer's bound, and spans of a request that still failed, are dropped
 The standard ``OTEL_EXPORTER_OTLP_*``, ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``
 variables fill the settings the configuration left at their defaults (:mod:`.otel_env`).
 
-Mapping (OpenTelemetry GenAI semantic conventions, see ``OTEL_ATTRIBUTE_NAMES``): span name =
-``operation_name``; kind CLIENT for model calls (an event with a model or provider), INTERNAL
-otherwise; ``gen_ai.operation.name``, ``gen_ai.request.model``, ``gen_ai.response.model`` (from
-the ``response_model`` custom attribute), ``gen_ai.system`` and ``gen_ai.provider.name``,
+Mapping (OpenTelemetry GenAI semantic conventions, :mod:`.genai_semconv`): span name
+``{operation} {model}`` / ``execute_tool {tool}`` / ``invoke_agent {agent}``; kind CLIENT for
+model calls, INTERNAL for tools, agents and workflows; ``gen_ai.operation.name`` (the
+convention's value), ``gen_ai.tool.name`` / ``gen_ai.tool.call.id``, ``gen_ai.conversation.id``,
+``gen_ai.response.finish_reasons`` (array), content messages only when captured,
+``gen_ai.request.model`` (what was asked) apart from ``gen_ai.response.model`` (what answered,
+from the adapter's ``gen_ai.response.model`` attribute), ``gen_ai.system`` and ``gen_ai.provider.name``,
 ``gen_ai.usage.*``, ``gen_ai.agent.name`` / ``gen_ai.agent.id``, ``session.id``, ``error.type``
 (status ERROR with the message). Our ids are hex (32 digits for traces, 16 for spans) and are
 used as bytes; other ids (adapter-provided) are mapped by SHA-256, the same way for a span and
@@ -40,6 +43,15 @@ from typing import Any
 
 from llamonitor.exporters._common import ExporterSink, require
 from llamonitor.exporters._otlp_wire import WireEncoder
+from llamonitor.exporters.genai_semconv import (
+    CONSUMED_KEYS,
+    genai_attributes,
+    operation_of,
+    request_model_of,
+    response_model_of,
+    span_kind,
+    span_name,
+)
 from llamonitor.exporters.otel_env import otlp_settings_from_env, service_name_from_env
 from llamonitor.schema.config import MonitorConfig, OTLPConfig
 from llamonitor.schema.events import MetricEvent
@@ -228,13 +240,12 @@ class OTLPExporter(ExporterSink):
     # -- encoding -------------------------------------------------------------------------------
     def span_attributes(self, e: MetricEvent) -> dict[str, Any]:
         """The attributes of an event's span (GenAI conventions first, then ours, then custom)."""
-        a: dict[str, Any] = {"gen_ai.operation.name": e.operation_type}
-        if e.model:
-            a["gen_ai.request.model"] = e.model
+        op = operation_of(e)
+        a: dict[str, Any] = {"gen_ai.operation.name": op}
         custom = e.custom_attributes
-        response_model = custom.get("response_model") or custom.get("gen_ai.response.model")
-        if response_model:
-            a["gen_ai.response.model"] = str(response_model)
+        # request and response model kept apart (span name and request model: what was asked)
+        a["gen_ai.request.model"] = request_model_of(e)
+        a["gen_ai.response.model"] = response_model_of(e)
         if e.provider:
             a["gen_ai.system"] = e.provider
             a["gen_ai.provider.name"] = e.provider
@@ -268,8 +279,9 @@ class OTLPExporter(ExporterSink):
         if tm is not None:
             a["llamonitor.text.char_count"] = tm.char_count
             a["llamonitor.text.word_count"] = tm.word_count
+        a.update(genai_attributes(e, op, openinference=self.settings.openinference))
         for key, value in custom.items():
-            if key not in a and key != "response_model":
+            if key not in a and key not in CONSUMED_KEYS:
                 a[key] = value
         return a
 
@@ -281,6 +293,7 @@ class OTLPExporter(ExporterSink):
             trace_id, trace_mapped = otel_id(e.trace_id or e.event_id, 16)
             span_id, span_mapped = otel_id(e.span_id, 8)
             attrs = self.span_attributes(e)
+            op = attrs["gen_ai.operation.name"]
             parent = None
             if e.parent_span_id:
                 parent, parent_mapped = otel_id(e.parent_span_id, 8)
@@ -292,8 +305,8 @@ class OTLPExporter(ExporterSink):
                 attrs["llamonitor.span_id"] = e.span_id
             start = max(0, e.start_time_ns)
             spans.append(wire.span(
-                trace_id=trace_id, span_id=span_id, parent_span_id=parent, name=e.operation_name,
-                kind=SPAN_KIND_CLIENT if (e.model or e.provider) else SPAN_KIND_INTERNAL,
+                trace_id=trace_id, span_id=span_id, parent_span_id=parent, name=span_name(e, op),
+                kind=span_kind(op),
                 start_ns=start, end_ns=max(start, e.end_time_ns), attrs=attrs,
                 error_message=(e.error_message or e.error_type or "error") if e.error else None))
         return wire.request(self._resource_attrs, "llamonitor", _version(), spans)

@@ -43,6 +43,7 @@ from llamonitor.exporters._common import (
     require,
     token_counts,
 )
+from llamonitor.exporters.genai_semconv import request_model_of
 from llamonitor.exporters.prometheus_shared import PUBLISH_INTERVAL, SharedSnapshots, fork_folder, merge
 from llamonitor.schema.config import MonitorConfig, PrometheusConfig
 from llamonitor.schema.events import MetricEvent
@@ -93,7 +94,7 @@ class _State:
         cache = self.keys
         with self.lock:
             for e in events:
-                raw = (e.operation_name, e.operation_type, e.model, agent_of(e))
+                raw = (e.operation_name, e.operation_type, request_model_of(e), agent_of(e))
                 key = cache.get(raw)
                 if key is None:
                     key = (limit("operation_name", raw[0]), limit("operation_type", raw[1]),

@@ -524,3 +524,5 @@ class OTLPConfig(_Strict):
     retry_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
     #: cap on one retry delay (seconds)
     retry_max_backoff_seconds: float = Field(default=8.0, ge=0, le=600)
+    #: also send OpenInference's ``openinference.span.kind`` (LLM, TOOL, AGENT, CHAIN...)
+    openinference: bool = False

@@ -46,8 +46,13 @@ def openai_usage(reply: Reply) -> dict[str, Any]:
     }
 
 
+def _call_id(reply: Reply, i: int) -> str:
+    # Unique per scripted reply (agent SDKs reject a call id reused by a later turn), stable within it.
+    return f"call_{id(reply) & 0xFFFFFF:06x}_{i}"
+
+
 def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
-    return [{"id": f"call_{i}", "type": "function",
+    return [{"id": _call_id(reply, i), "type": "function",
              "function": {"name": name, "arguments": json.dumps(args)}}
             for i, (name, args) in enumerate(reply.tool_calls)]
 
@@ -147,7 +152,7 @@ def _responses_usage(reply: Reply) -> dict[str, Any]:
 
 def _responses_output(reply: Reply, rid: str) -> list[dict[str, Any]]:
     if reply.tool_calls:
-        return [{"type": "function_call", "id": f"fc_{i}", "call_id": f"call_{i}", "name": name,
+        return [{"type": "function_call", "id": f"fc_{i}", "call_id": _call_id(reply, i), "name": name,
                  "arguments": json.dumps(args), "status": "completed"}
                 for i, (name, args) in enumerate(reply.tool_calls)]
     return [{"type": "message", "id": f"msg_{rid}", "status": "completed", "role": "assistant",
