@@ -31,6 +31,13 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
 
 
+@pytest.fixture(autouse=True)
+def _otel_sdk_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another package's test suite (llamonitor-autogen's conftest) turns the OTel SDK off for the
+    # whole process; these tests need a real TracerProvider.
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     with serve(tmp_path) as base:
