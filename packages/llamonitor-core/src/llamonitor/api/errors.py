@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from llamonitor.asgi_body import BodyTooLarge, read_body
 from llamonitor.backends.dsn import scrub
 
 logger = logging.getLogger("llamonitor")
@@ -180,21 +181,13 @@ class CheckGraphQLBody:
         if ctype != b"application/json":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_GRAPHQL_BODY:
-                await self._refuse(send, 413, f"request body over {MAX_GRAPHQL_BODY} bytes")
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body"))
-        body = b"".join(chunks)
+        try:
+            body = await read_body(receive, MAX_GRAPHQL_BODY)
+        except BodyTooLarge:
+            await self._refuse(send, 413, f"request body over {MAX_GRAPHQL_BODY} bytes")
+            return
+        if body is None:
+            return
         try:
             parsed = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from llamonitor.asgi_body import BodyTooLarge, read_body
 from llamonitor.ingest.decode import JSON, MAX_BODY_BYTES, PROTOBUF, DecodeError, OtlpSpan, decode_body
 from llamonitor.ingest.mapping import IngestResult, map_spans
 from llamonitor.runtime import STATE, initialize_monitoring_sync, shutdown_sync
@@ -196,21 +197,13 @@ class OtlpIngest:
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             await _error(send, 413, f"body of {declared} bytes exceeds the limit of {MAX_BODY_BYTES}", reply_media)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                await _error(send, 413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes", reply_media)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        try:
+            body = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            await _error(send, 413, f"body exceeds the limit of {MAX_BODY_BYTES} bytes", reply_media)
+            return
+        if body is None:
+            return
         try:
             result = await asyncio.to_thread(self.ingestor.ingest_body, body, headers.get("content-type"),
                                              headers.get("content-encoding"))
