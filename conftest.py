@@ -1,6 +1,6 @@
 """Session-wide network guard: a test that opens a non-loopback connection fails.
 
-Every component is tested against real servers on loopback (DESIGN.md rule 5); nothing may
+Every component is tested against real servers on loopback (docs/design.md, rule 5); nothing may
 reach the internet. ``socket.socket.connect`` / ``connect_ex``, ``socket.create_connection``
 and ``socket.getaddrinfo`` are patched once for the session; the check is a few string
 comparisons, so loopback-heavy tests do not slow down. Unix sockets are allowed.

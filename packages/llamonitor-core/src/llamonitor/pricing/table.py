@@ -4,7 +4,7 @@ Prices live in ``prices.json`` next to this module (shipped in the wheel). Every
 the provider's price page (``source``) and the date the figure was checked (``as_of``); see
 ``docs/pricing.md`` for the list, the verification level of each figure and what was left out.
 
-Matching is deliberately strict (DESIGN.md, ``pricing``): a model id resolves only through
+Matching is deliberately strict (docs/design.md, ``pricing``): a model id resolves only through
 
 1. an exact, case-insensitive match on an entry id or one of its listed aliases;
 2. the same after dropping a provider prefix (``openai/``, ``models/``, ``anthropic/``,
