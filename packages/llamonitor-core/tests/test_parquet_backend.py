@@ -13,7 +13,8 @@ import pytest
 from llamonitor import AgentIdentity, CostInfo, MetricEvent, StorageConfig, TextMetrics, TokenUsage
 from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend
-from llamonitor.query.parquet import ColumnCache, IdRange, ParquetQueryBackend, overlapping
+from llamonitor.query.parquet import ParquetQueryBackend
+from llamonitor.query.parquet_files import ColumnCache, IdRange, overlapping
 from llamonitor.query.types import EventFilter
 
 T0 = datetime(2026, 11, 27, 23, 59, 59, 123456, tzinfo=timezone.utc)
@@ -136,10 +137,11 @@ def test_cached_answers_equal_uncached_ones_and_follow_added_replaced_removed_fi
     for f in FILTERS:
         assert answers(cached, f) == answers(plain, f), f
 
-    # a file replaced under the same name (new size / mtime) is decoded again
+    # a file replaced under the same name (renamed into place, as the writer does) is decoded again
     victim = sorted(tmp_path.rglob("*.parquet"))[0]
     table = pq.read_table(victim)
-    pq.write_table(table.slice(0, 1), victim)
+    pq.write_table(table.slice(0, 1), victim.with_name(".replacement"))
+    victim.with_name(".replacement").replace(victim)
     assert asyncio.run(cached.summary()) == asyncio.run(plain.summary())
     victim.unlink()  # a removed file is no longer counted, and leaves the cache
     before = len(cached.cache)
@@ -222,10 +224,9 @@ def test_event_pages_read_only_the_files_that_can_hold_them(tmp_path: Path) -> N
     query = ParquetQueryBackend(StorageConfig(backend="parquet", output_dir=str(tmp_path)))
     assert _page_all(query, 37, by_cursor=True) == expected
     assert _page_all(query, 53, by_cursor=False) == expected
-    dataset = query._dataset()
-    assert dataset is not None
-    chosen, keys = query._page_files(dataset, None, 101, None)
-    assert len(chosen) < len(dataset.files) // 4  # the first page did not read the dataset
+    snap = query._snap()
+    chosen, keys = query._page_files(snap, list(snap.files), None, 101, None)
+    assert len(chosen) < len(snap.files) // 4  # the first page did not read the dataset
     assert keys.num_rows >= 101
 
 

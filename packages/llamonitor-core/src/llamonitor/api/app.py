@@ -6,11 +6,12 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llamonitor.api.hub import CLOSE_TOO_MANY, LiveHub, TooManyConnections
+from llamonitor.api.render import Bodies
 from llamonitor.api.security import BearerAuth
 from llamonitor.api.tail import StorageTail
 from llamonitor.query.types import QueryBackend
@@ -40,14 +41,18 @@ class APIState:
     hub: LiveHub
     max_analysis_events: int
     _backend: QueryBackend | None = None
+    #: encoded bodies of recent answers (:mod:`llamonitor.api.render`)
+    bodies: Bodies = field(default_factory=Bodies)
 
     @property
     def backend(self) -> QueryBackend:
-        """The query backend of ``config.storage`` (created on first use)."""
+        """The query backend of ``config.storage`` (created on first use), its summary-type answers
+        cached per storage generation (:mod:`llamonitor.query.cache`)."""
         if self._backend is None:
             from llamonitor.query import create_query_backend
+            from llamonitor.query.cache import CachedQueryBackend
 
-            self._backend = create_query_backend(self.config.storage)
+            self._backend = CachedQueryBackend(create_query_backend(self.config.storage))
         return self._backend
 
     async def warm_up(self) -> None:

@@ -4,7 +4,8 @@
 writer listener (:meth:`LiveHub.attach`) sees nothing. :class:`StorageTail` then polls storage:
 
 - Parquet: the dataset's files are immutable once renamed into place, so each scan lists the
-  ``*.parquet`` files and reads only the ones not seen before (``tailing Parquet``);
+  files (cheaply: only the folders that changed) and reads only the ones not seen before
+  (``tailing Parquet``);
 - every other backend: the newest time range (``start >= now - lookback``) through the query
   backend's ``events`` pages (``polling <backend>``).
 
@@ -67,29 +68,31 @@ def tail_mode(storage: StorageConfig) -> str:
 
 
 class ParquetFiles:
-    """New files of a Parquet dataset since the last call (files are renamed into place whole)."""
+    """New files of a Parquet dataset since the last call (files are renamed into place whole).
+
+    Listed with the query layer's :class:`~llamonitor.query.parquet_files.FileTracker`: a ``stat``
+    per partition folder and a listing of the folders that changed, not a walk of every file.
+    """
 
     def __init__(self, root: str) -> None:
-        self.root = Path(root)
-        self.known: set[str] = set()
+        from llamonitor.query.parquet_files import FileTracker
 
-    def _list(self) -> set[str]:
-        if not self.root.is_dir():
-            return set()
-        return {str(p) for p in self.root.rglob("*.parquet") if not p.name.startswith(".")}
+        self.root = Path(root)
+        self.tracker = FileTracker(root)
+        self.known: frozenset[tuple[str, int, int]] = frozenset()
 
     def prime(self) -> None:
         """Take the files present now as seen."""
-        self.known = self._list()
+        self.known = self.tracker.snapshot().keys
 
     def new_events(self) -> list[MetricEvent]:
-        """Events of the files that appeared since the last call, in (start time, id) order."""
+        """Events of the files that appeared (or were replaced) since the last call, in (start time, id) order."""
         import pyarrow.parquet as pq
 
         from llamonitor.backends.arrow import table_to_events
 
-        current = self._list()
-        added = sorted(current - self.known)
+        snap = self.tracker.snapshot()
+        added = [f.path for f in snap.files if f.key not in self.known and f.path.endswith(".parquet")]
         events: list[MetricEvent] = []
         for path in added:
             try:
@@ -98,7 +101,7 @@ class ParquetFiles:
                 continue
             except Exception:  # one unreadable file must not stop the tail
                 logger.warning("llamonitor api: live tail could not read a Parquet file", exc_info=True)
-        self.known = current
+        self.known = snap.keys
         events.sort(key=lambda e: (e.start_time_ns, e.event_id))
         return events
 

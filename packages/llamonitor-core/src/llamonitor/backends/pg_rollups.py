@@ -9,7 +9,12 @@ transition table (``REFERENCING NEW TABLE``):
   sums and counts, duration sum / min / max, first start and last end, and a sparse latency
   histogram (``{"bin": count}`` JSONB; logarithmic bins of ratio :data:`GAMMA`, so a bin's
   values are within 2 % of each other) merged by ``<table>_r_merge`` on conflict;
-- ``<table>_r_trace``: one row per ``(session_id, trace_id)``.
+- ``<table>_r_trace``: one row per ``(session_id, trace_id)``;
+- ``<table>_r_session``: per session: events, errors, traces (its rows in ``_r_trace``), first
+  start, last end, tokens and cost -- the sessions list, most recent first, is an index scan;
+- ``<table>_r_state``: the layout version, whether the rollups are stale, and the
+  **generation**, a counter every insert (and every update / delete) bumps in its own
+  transaction: the query layer's cache key (:mod:`llamonitor.query.cache`).
 
 Rows per day stay few (one per operation x model x agent seen that day), so a trigger run
 upserts tens of rows, not one per latency bin.
@@ -17,11 +22,12 @@ upserts tens of rows, not one per latency bin.
 Why a trigger: it runs in the inserting transaction and sees exactly the rows that were
 inserted -- a batch COPYed, or the rows an ``INSERT ... ON CONFLICT DO NOTHING`` re-delivery
 really added -- so the rollups count every stored event once, whoever wrote it, at no cost to
-the writer's Python thread. Upserts take their rows in key order, trace rows first and day rows
-last, so concurrent writers lock in the same order (no deadlocks) and wait for each other only
-on the few day rows they share. ``UPDATE``, ``DELETE`` and ``TRUNCATE`` on the event table mark
-the rollups stale (``<table>_r_state``); the query layer then answers from the events until
-:func:`rebuild` runs (``llamonitor`` never updates or deletes events itself).
+the writer's Python thread. Upserts take their rows in key order, trace rows first, then session
+rows, then day rows, the state row last, so concurrent writers lock in the same order (no
+deadlocks) and wait for each other only on the few rows they share, just before committing.
+``UPDATE``, ``DELETE`` and ``TRUNCATE`` on the event table mark the rollups stale
+(``<table>_r_state``); the query layer then answers from the events until :func:`rebuild` runs
+(``llamonitor`` never updates or deletes events itself).
 
 Creating the rollups on a table that already holds events backfills them in the same
 transaction, under a lock that holds concurrent writers back until it commits.
@@ -40,12 +46,17 @@ GAMMA = 1.02
 #: the bin of durations that are zero, negative, NaN or infinite
 SPECIAL_BIN = -2_147_483_648
 #: rollup layout version (stored in the state table; another version is dropped and rebuilt)
-ROLLUP_VERSION = 3
+ROLLUP_VERSION = 4
 NS_PER_DAY = 86_400_000_000_000
 
 
 def _q(name: str) -> str:
     return f'"{name}"'
+
+
+def _unqualified(qualified: str) -> str:
+    """``name`` of ``"schema"."name"``."""
+    return qualified.rsplit(".", 1)[-1].strip('"')
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class RollupNames:
 
     day: str
     trace: str
+    session: str
     state: str
     function: str
     insert_trigger: str
@@ -70,7 +82,8 @@ class RollupNames:
         def name(suffix: str) -> str:
             return f"{_q(schema)}.{_q(base + suffix)}"
 
-        return cls(day=name("_r_day"), trace=name("_r_trace"), state=name("_r_state"), function=name("_r_fn"),
+        return cls(day=name("_r_day"), trace=name("_r_trace"), session=name("_r_session"), state=name("_r_state"),
+                   function=name("_r_fn"),
                    insert_trigger=_q(base + "_r_ins"), change_trigger=_q(base + "_r_chg"),
                    change_function=name("_r_chg_fn"), merge_function=name("_r_merge"))
 
@@ -115,15 +128,39 @@ def _day_upsert(names: RollupNames, source: str) -> str:
             f"latency = {names.merge_function}(r.latency, EXCLUDED.latency)")
 
 
-def _trace_upsert(target: str, source: str) -> str:
-    # Existence is all the counts need; DO NOTHING rewrites no row.
-    return (f"INSERT INTO {target} (session_id, trace_id) SELECT DISTINCT session_id, trace_id FROM {source} "
-            "ORDER BY 1, 2 ON CONFLICT (session_id, trace_id) DO NOTHING")
+_SESSION_COLUMNS = ("session_id, events, errors, traces, first_ns, last_ns, input_tokens, output_tokens, cost_total, "
+                    "cost_total_n")
+_SESSION_ADD = ("events", "errors", "traces", "input_tokens", "output_tokens", "cost_total", "cost_total_n")
+
+
+def _trace_session_upsert(names: RollupNames, source: str) -> str:
+    """Add ``source``'s traces (existence only: DO NOTHING rewrites no row) and its sessions' sums.
+
+    The traces the insert really added (``RETURNING``) are what each session's trace count
+    grows by, so a trace seen again -- in a later batch, or by a concurrent writer that
+    committed first -- is counted once.
+    """
+    adds = ", ".join(f"{c} = r.{c} + EXCLUDED.{c}" for c in _SESSION_ADD)
+    return (f"WITH t AS (INSERT INTO {names.trace} (session_id, trace_id) SELECT DISTINCT session_id, trace_id "
+            f"FROM {source} ORDER BY 1, 2 ON CONFLICT (session_id, trace_id) DO NOTHING RETURNING session_id), "
+            "n AS (SELECT session_id, COUNT(*) AS traces FROM t GROUP BY session_id), "
+            "s AS (SELECT session_id, COUNT(*) AS events, COUNT(*) FILTER (WHERE error) AS errors, "
+            "MIN(start_time_ns) AS first_ns, MAX(end_time_ns) AS last_ns, "
+            "COALESCE(SUM(COALESCE(usage_input_tokens, text_input_tokens)), 0) AS tin, "
+            "COALESCE(SUM(COALESCE(usage_output_tokens, text_output_tokens)), 0) AS tout, "
+            "COALESCE(SUM(cost_total_cost_usd), 0) AS cost, COUNT(cost_total_cost_usd) AS cost_n "
+            f"FROM {source} GROUP BY session_id) "
+            f"INSERT INTO {names.session} AS r ({_SESSION_COLUMNS}) SELECT s.session_id, s.events, s.errors, "
+            "COALESCE(n.traces, 0), s.first_ns, s.last_ns, s.tin, s.tout, s.cost, s.cost_n "
+            "FROM s LEFT JOIN n ON n.session_id = s.session_id ORDER BY 1 "
+            f"ON CONFLICT (session_id) DO UPDATE SET {adds}, first_ns = LEAST(r.first_ns, EXCLUDED.first_ns), "
+            "last_ns = GREATEST(r.last_ns, EXCLUDED.last_ns)")
 
 
 def ddl(names: RollupNames, events_table: str) -> list[str]:
     """Statements creating the rollup tables, functions and triggers (without the backfill)."""
     key = 'text COLLATE "C" NOT NULL'
+    recent = _unqualified(names.session).removesuffix("_r_session") + "_r_recent"
     return [
         f"CREATE TABLE IF NOT EXISTS {names.day} (day bigint NOT NULL, operation_name {key}, model {key}, "
         f"agent_name {key}, events bigint NOT NULL, errors bigint NOT NULL, input_tokens bigint NOT NULL, "
@@ -134,19 +171,26 @@ def ddl(names: RollupNames, events_table: str) -> list[str]:
         "last_ns bigint NOT NULL, latency jsonb NOT NULL, PRIMARY KEY (day, operation_name, model, agent_name))",
         f"CREATE TABLE IF NOT EXISTS {names.trace} (session_id {key}, trace_id {key}, "
         "PRIMARY KEY (session_id, trace_id))",
+        f"CREATE TABLE IF NOT EXISTS {names.session} (session_id {key} PRIMARY KEY, events bigint NOT NULL, "
+        "errors bigint NOT NULL, traces bigint NOT NULL, first_ns bigint NOT NULL, last_ns bigint NOT NULL, "
+        "input_tokens bigint NOT NULL, output_tokens bigint NOT NULL, cost_total double precision NOT NULL, "
+        "cost_total_n bigint NOT NULL)",
+        # the sessions list: most recent last event first, ties by id
+        f"CREATE INDEX IF NOT EXISTS {_q(recent)} ON {names.session} (last_ns DESC, session_id)",
         f"CREATE TABLE IF NOT EXISTS {names.state} (id integer PRIMARY KEY CHECK (id = 1), "
-        "version integer NOT NULL, stale boolean NOT NULL)",
+        "version integer NOT NULL, stale boolean NOT NULL, generation bigint NOT NULL DEFAULT 0)",
         f"CREATE OR REPLACE FUNCTION {names.merge_function}(a jsonb, b jsonb) RETURNS jsonb LANGUAGE sql "
         "IMMUTABLE AS $fn$ SELECT COALESCE(jsonb_object_agg(key, n), '{}'::jsonb) FROM (SELECT key, "
         "SUM(value::bigint) AS n FROM (SELECT * FROM jsonb_each_text(a) UNION ALL SELECT * FROM jsonb_each_text(b)) "
         "AS e GROUP BY key) AS s $fn$",
         # Traces first: concurrent inserts (a batch copied over several connections, several
-        # writers) add different traces in parallel and queue only for the few day rows they share,
-        # which they upsert last, just before committing.
+        # writers) add different traces in parallel and queue only for the few session and day
+        # rows they share, and the state row, which they update last, just before committing.
         f"CREATE OR REPLACE FUNCTION {names.function}() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
-        f"{_trace_upsert(names.trace, 'new_rows')}; {_day_upsert(names, 'new_rows')}; RETURN NULL; END $fn$",
+        f"{_trace_session_upsert(names, 'new_rows')}; {_day_upsert(names, 'new_rows')}; "
+        f"UPDATE {names.state} SET generation = generation + 1 WHERE id = 1; RETURN NULL; END $fn$",
         f"CREATE OR REPLACE FUNCTION {names.change_function}() RETURNS trigger LANGUAGE plpgsql AS $fn$ BEGIN "
-        f"UPDATE {names.state} SET stale = true WHERE id = 1; RETURN NULL; END $fn$",
+        f"UPDATE {names.state} SET stale = true, generation = generation + 1 WHERE id = 1; RETURN NULL; END $fn$",
         f"DROP TRIGGER IF EXISTS {names.insert_trigger} ON {events_table}",
         f"CREATE TRIGGER {names.insert_trigger} AFTER INSERT ON {events_table} REFERENCING NEW TABLE AS new_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {names.function}()",
@@ -169,7 +213,7 @@ async def install(conn: Any, names: RollupNames, events_table: str) -> bool:
             return False
     async with conn.transaction():
         await conn.execute(f"LOCK TABLE {events_table} IN SHARE ROW EXCLUSIVE MODE")
-        for table in (names.day, names.trace, names.state):
+        for table in (names.day, names.trace, names.session, names.state):
             await conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in ddl(names, events_table):
             await conn.execute(statement)
@@ -179,7 +223,7 @@ async def install(conn: Any, names: RollupNames, events_table: str) -> bool:
 
 
 async def _fill(conn: Any, names: RollupNames, events_table: str) -> None:
-    for statement in (_day_upsert(names, events_table), _trace_upsert(names.trace, events_table)):
+    for statement in (_trace_session_upsert(names, events_table), _day_upsert(names, events_table)):
         await conn.execute(statement)
 
 
@@ -187,6 +231,7 @@ async def rebuild(conn: Any, names: RollupNames, events_table: str) -> None:
     """Recompute the rollups from the stored events (after events were deleted or updated)."""
     async with conn.transaction():
         await conn.execute(f"LOCK TABLE {events_table} IN SHARE ROW EXCLUSIVE MODE")
-        await conn.execute(f"TRUNCATE {names.day}, {names.trace}")
+        await conn.execute(f"TRUNCATE {names.day}, {names.trace}, {names.session}")
         await _fill(conn, names, events_table)
-        await conn.execute(f"UPDATE {names.state} SET stale = false, version = {ROLLUP_VERSION} WHERE id = 1")
+        await conn.execute(f"UPDATE {names.state} SET stale = false, version = {ROLLUP_VERSION}, "
+                           "generation = generation + 1 WHERE id = 1")

@@ -4,7 +4,9 @@
   that wrote it and its rollup (:func:`id_range`), read once per file;
 - which files may share an event (:func:`overlapping`) and how to drop the copies
   (:func:`dedupe`);
-- the bounded cache of decoded summary columns per file (:class:`ColumnCache`).
+- the bounded cache of decoded summary columns per file (:class:`ColumnCache`);
+- the dataset's file set as immutable, versioned snapshots (:class:`FileTracker`), listed
+  cheaply enough to be taken on every request.
 
 Files are immutable once renamed into place, so everything here is keyed by
 ``(path, size, mtime_ns)`` and never goes stale.
@@ -14,12 +16,16 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from llamonitor.backends.parquet import BATCH_KEY
@@ -185,3 +191,192 @@ def _cache_bytes(value: int | None) -> int:
         return max(0, value)
     env = os.environ.get(_CACHE_ENV)
     return DEFAULT_CACHE_BYTES if env is None else max(0, int(float(env) * 1024 * 1024))
+
+
+# -- the file set ----------------------------------------------------------------------------------
+#: a directory whose modification time is older than this (when listed) cannot change unseen:
+#: a later rename into it moves its mtime (file-system clocks tick in milliseconds, not seconds)
+SETTLE_NS = 1_000_000_000
+#: every folder is listed and every file stat'ed again at least this often (seconds): a file
+#: rewritten in place -- not renamed into place, as the writer does -- is seen within it
+RECHECK_SECONDS = 5.0
+_FORMAT = ds.ParquetFileFormat()
+_FS = pafs.LocalFileSystem()
+
+
+def _hidden(name: str) -> bool:
+    # what pyarrow.dataset skips by default: temporary files of a write in progress, spill folders
+    return name.startswith((".", "_"))
+
+
+@dataclass(frozen=True, eq=False)
+class FileInfo:
+    """One data file of a snapshot: its cache key, footer facts and partition folder."""
+
+    path: str
+    #: ``(path, size, mtime_ns)``: a file replaced under the same name gets a new key
+    key: tuple[str, int, int]
+    facts: IdRange
+    #: the first folder under the root (the partition value), ``""`` for a file at the root
+    partition: str
+    _fragment: list[Any] = field(default_factory=list, repr=False)
+
+    def fragment(self, partition_field: str) -> ds.Fragment:
+        """The file as a dataset fragment carrying its partition value (made once)."""
+        if not self._fragment:
+            expr = ds.field(partition_field) == self.partition if self.partition else None
+            self._fragment.append(_FORMAT.make_fragment(self.path, _FS, partition_expression=expr))
+        fragment: ds.Fragment = self._fragment[0]
+        return fragment
+
+
+class Snapshot:
+    """The data files at one moment, with their footer facts; immutable.
+
+    ``version`` grows by one each time the tracker sees a different file set, so it is a
+    storage generation: equal versions hold the same files, hence the same events.
+    """
+
+    __slots__ = ("by_path", "files", "keys", "rows", "started", "suspects", "version")
+
+    def __init__(self, version: int, started: float, files: tuple[FileInfo, ...]) -> None:
+        self.version = version
+        #: ``time.monotonic()`` when the listing began: it shows every file renamed into place before
+        self.started = started
+        self.files = files
+        self.by_path = {f.path: f for f in files}
+        self.keys = frozenset(f.key for f in files)
+        self.rows = sum(f.facts.rows for f in files)
+        #: files that may hold an event another batch's file holds too (:func:`overlapping`)
+        self.suspects = frozenset(overlapping({f.path: f.facts for f in files}))
+
+    def relisted(self, started: float) -> Snapshot:
+        """The same files, listed again at ``started`` (nothing recomputed)."""
+        out = Snapshot.__new__(Snapshot)
+        for name in Snapshot.__slots__:
+            setattr(out, name, getattr(self, name))
+        out.started = started
+        return out
+
+    @property
+    def paths(self) -> list[str]:
+        """The files' paths, sorted."""
+        return [f.path for f in self.files]
+
+    def added_since(self, keys: Iterable[tuple[str, int, int]]) -> list[FileInfo] | None:
+        """The files added since a set of file ``keys`` was current; ``None`` when one of those is gone
+        (removed or replaced): then the change is not an append."""
+        old = keys if isinstance(keys, (set, frozenset)) else set(keys)
+        if not old <= self.keys:
+            return None
+        return [f for f in self.files if f.key not in old]
+
+
+@dataclass
+class _Dir:
+    mtime_ns: int
+    settled: bool
+    files: list[FileInfo]
+    dirs: list[str]
+
+
+class FileTracker:
+    """Snapshots of a dataset's files, cheap enough for every request.
+
+    A directory is listed again only when its modification time changed or is recent (a rename
+    into it within the same clock tick would not move it): the date-partitioned layout costs one
+    ``stat`` per day folder plus a listing of today's. Each new file's footer is read once.
+    Files appear and are replaced by rename (as the writer does), which moves their folder's
+    modification time; anything else (a file rewritten in place) is seen at the next full
+    re-check, at most :data:`RECHECK_SECONDS` later.
+    Callers pass ``floor`` (a ``time.monotonic()`` value, usually when their request arrived): a
+    snapshot whose listing began at or after it is fresh enough and is shared, so concurrent
+    requests list once.
+    """
+
+    def __init__(self, root: str, *, settle_ns: int = SETTLE_NS, recheck_seconds: float = RECHECK_SECONDS) -> None:
+        self.root = root
+        self.settle_ns = settle_ns
+        self.recheck_seconds = recheck_seconds
+        self._checked = -float("inf")
+        self._dirs: dict[str, _Dir] = {}
+        self._footers: dict[tuple[str, int, int], IdRange] = {}
+        self._latest: Snapshot | None = None
+        self._lock = threading.Lock()
+        #: directory listings done (for tests and the benchmark)
+        self.listings = 0
+
+    def snapshot(self, floor: float | None = None) -> Snapshot:
+        """The file set now: shared when a listing began at or after ``floor`` (default: now)."""
+        if floor is None:
+            floor = time.monotonic()
+        latest = self._latest
+        if latest is not None and latest.started >= floor:
+            return latest
+        with self._lock:
+            latest = self._latest
+            if latest is not None and latest.started >= floor:
+                return latest  # listed by another thread while this one waited
+            started = time.monotonic()
+            if started - self._checked >= self.recheck_seconds:
+                self._checked = started
+                self._dirs.clear()  # list every folder, stat every file
+            files: list[FileInfo] = []
+            seen: set[str] = set()
+            self._walk(self.root, "", time.time_ns(), files, seen)
+            for path in [p for p in self._dirs if p not in seen]:
+                del self._dirs[path]
+            files.sort(key=lambda f: f.path)
+            live = {f.key for f in files}
+            self._footers = {k: v for k, v in self._footers.items() if k in live}
+            if latest is not None and latest.keys == live and len(latest.files) == len(files):
+                snap = latest.relisted(started)
+            else:
+                snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files))
+            self._latest = snap
+            return snap
+
+    def _walk(self, path: str, partition: str, now_ns: int, out: list[FileInfo], seen: set[str]) -> None:
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            return  # not created yet, or removed: no files
+        seen.add(path)
+        known = self._dirs.get(path)
+        if known is None or not known.settled or known.mtime_ns != mtime:
+            known = self._list(path, partition, mtime, now_ns)
+            if known is None:
+                return
+            self._dirs[path] = known
+        out.extend(known.files)
+        for name in known.dirs:
+            self._walk(os.path.join(path, name), partition or name, now_ns, out, seen)
+
+    def _list(self, path: str, partition: str, mtime: int, now_ns: int) -> _Dir | None:
+        self.listings += 1
+        files: list[FileInfo] = []
+        dirs: list[str] = []
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            return None
+        for entry in entries:
+            if _hidden(entry.name):
+                continue
+            try:
+                if entry.is_dir():
+                    dirs.append(entry.name)
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue  # removed since listed
+            key = (entry.path, st.st_size, st.st_mtime_ns)
+            facts = self._footers.get(key)
+            if facts is None:
+                try:
+                    facts = id_range(entry.path)
+                except (OSError, pa.ArrowException):
+                    facts = IdRange(None, None)  # unreadable footer: a suspect, the scan says why
+                self._footers[key] = facts
+            files.append(FileInfo(entry.path, key, facts, partition))
+        return _Dir(mtime, now_ns - mtime > self.settle_ns, files, sorted(dirs))

@@ -26,7 +26,7 @@ from typing import Any
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN, RollupNames
 from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats, Summary
-from llamonitor.query.types import CostRow, EventFilter, sort_groups
+from llamonitor.query.types import CostRow, EventFilter, SessionInfo, sort_groups
 from llamonitor.schema.events import ns_to_datetime
 
 #: default of ``StorageConfig.options["exact_percentile_limit"]``
@@ -129,6 +129,19 @@ class _Acc:
             self.first = int(first) if self.first is None else min(self.first, int(first))
         if last is not None:
             self.last = int(last) if self.last is None else max(self.last, int(last))
+
+    def merge(self, other: _Acc) -> None:
+        """Add ``other``'s sums, extremes and histogram to this group's."""
+        self.add((other.events, other.errors, other.tin, other.tout, other.cin, other.cin_n, other.cout, other.cout_n,
+                  other.cost, other.cost_n, other.dsum, other.dmin, other.dmax, other.first, other.last))
+        for b, n in other.hist.items():
+            self.hist[b] = self.hist.get(b, 0) + n
+
+    def copy(self) -> _Acc:
+        """An independent copy (the histogram too)."""
+        out = _Acc(**{k: v for k, v in self.__dict__.items() if k != "hist"})
+        out.hist.update(self.hist)
+        return out
 
     def stats(self, key: str) -> GroupStats:
         p50, p95, p99 = histogram_quantiles(self.hist, self.dmin, self.dmax)
@@ -234,13 +247,24 @@ class RollupReader:
         self.events_table = events_table
         self.fetch = fetch
         self.exact_limit = exact_limit
+        self._exists = False
+
+    async def exists(self) -> bool:
+        """The rollup tables exist (remembered once they do: they are never dropped while in use)."""
+        if not self._exists:
+            rows = await self.fetch(f"SELECT to_regclass('{self.names.state}') IS NOT NULL", [])
+            self._exists = bool(rows and rows[0][0])
+        return self._exists
 
     async def available(self) -> bool:
         """The rollups exist and are current."""
-        rows = await self.fetch(f"SELECT to_regclass('{self.names.state}') IS NOT NULL", [])
-        if not rows or not rows[0][0]:
+        if not await self.exists():
             return False
-        state = await self.fetch(f"SELECT stale FROM {self.names.state} WHERE id = 1", [])
+        try:
+            state = await self.fetch(f"SELECT stale FROM {self.names.state} WHERE id = 1", [])
+        except Exception:
+            self._exists = False  # dropped after all: look again next time
+            raise
         return bool(state) and not state[0][0]
 
     def _where(self, f: EventFilter | None, p: _Plan, values: list[Any]) -> str:
@@ -359,5 +383,29 @@ class RollupReader:
 
     async def trace_counts(self) -> tuple[int, int]:
         """``(sessions, traces)`` over every stored event."""
-        rows = await self.fetch(f"SELECT COUNT(DISTINCT session_id), COUNT(*) FROM {self.names.trace}", [])
+        rows = await self.fetch(f"SELECT COUNT(*), COALESCE(SUM(traces), 0) FROM {self.names.session}", [])
         return int(rows[0][0]), int(rows[0][1])
+
+    async def generation(self) -> int:
+        """The state row's counter, bumped by every insert, update or delete (in its transaction)."""
+        rows = await self.fetch(f"SELECT generation FROM {self.names.state} WHERE id = 1", [])
+        if not rows:
+            raise LookupError("the rollup state row is missing")
+        return int(rows[0][0])
+
+    async def sessions(self, limit: int, offset: int, session_id: str | None = None) -> list[SessionInfo]:
+        """Sessions, most recent last event first (ties by id): an index scan of the session rollup."""
+        values: list[Any] = []
+        where = ""
+        if session_id is not None:
+            values.append(session_id)
+            where = " WHERE session_id = $1"
+        values += [limit, offset]
+        rows = await self.fetch(f"SELECT session_id, events, errors, traces, first_ns, last_ns, input_tokens, "
+                                f"output_tokens, cost_total, cost_total_n FROM {self.names.session}{where} "
+                                f"ORDER BY last_ns DESC, session_id LIMIT ${len(values) - 1} OFFSET ${len(values)}",
+                                values)
+        return [SessionInfo(session_id=r[0], events=int(r[1]), errors=int(r[2]), traces=int(r[3]),
+                            first_event=ns_to_datetime(int(r[4])), last_event=ns_to_datetime(int(r[5])),
+                            input_tokens=int(r[6]), output_tokens=int(r[7]),
+                            total_cost_usd=float(r[8]) if r[9] else None) for r in rows]

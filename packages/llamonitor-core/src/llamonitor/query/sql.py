@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -203,10 +203,31 @@ class SqlQueryBackend:
             self._reader = roll.RollupReader(names, str(getattr(backend, "qualified")), self._fetch,  # noqa: B009
                                              roll.exact_limit(backend.config.options))
 
+    async def generation(self) -> Hashable | None:
+        """The storage generation (:mod:`llamonitor.query.cache`): PostgreSQL's rollup counter (``None``
+        without rollups); MySQL / ClickHouse: the row count and the newest start time."""
+        d = self.dialect
+        if d.name == "postgres":
+            if self._reader is None or not await self._reader.exists():
+                return None
+            return await self._reader.generation()
+        count = "count()" if d.name == "clickhouse" else "COUNT(*)"
+        # without FINAL on ClickHouse: any insert changes the raw count (a merge may change it too: a miss)
+        rows = await self._fetch(f"SELECT {count}, MAX({d.start_col}) FROM {self._qualified}", [])
+        return (int(rows[0][0]), str(rows[0][1]))
+
+    async def ping(self) -> None:
+        """One round trip to the server (connecting, and creating the table, on first use)."""
+        await self._fetch("SELECT 1", [])
+
+    @property
+    def _qualified(self) -> str:
+        return str(getattr(self.backend, "qualified"))  # noqa: B009 - each server backend has it
+
     @property
     def table(self) -> str:
         """The table as it appears in FROM (ClickHouse: with ``FINAL``)."""
-        return str(getattr(self.backend, "qualified")) + self.dialect.final  # noqa: B009
+        return self._qualified + self.dialect.final
 
     async def _fetch(self, sql: str, values: list[Any]) -> list[tuple[Any, ...]]:
         if not self._ready:
@@ -256,6 +277,9 @@ class SqlQueryBackend:
                        offset: int = 0) -> list[SessionInfo]:
         """See :meth:`QueryBackend.sessions`."""
         check_page(limit, offset)
+        only_session = filter is not None and filter == EventFilter(session_id=filter.session_id)
+        if self._reader is not None and (filter is None or only_session) and await self._reader.available():
+            return await self._reader.sessions(limit, offset, filter.session_id if filter is not None else None)
         d = self.dialect
         w = _Where(d).add(filter)
         sql = (f"SELECT session_id, COUNT(*), SUM({d.err}), COUNT(DISTINCT trace_id), MIN({d.start_ns}), "
