@@ -180,9 +180,21 @@ async def load(port: int, rate: int, seconds: float, on_start: Any) -> dict[str,
     idle: list[_Conn] = []
 
     async def get(path: str) -> tuple[int, bytes]:
+        reused = bool(idle)
         conn = idle.pop() if idle else await _Conn.open(port)
         try:
             found = await conn.get(path)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            conn.close()
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            # the server closed an idle keep-alive connection (as HTTP allows): once more on a new one
+            conn = await _Conn.open(port)
+            try:
+                found = await conn.get(path)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
             conn.close()
             raise

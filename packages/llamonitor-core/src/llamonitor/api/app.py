@@ -75,6 +75,20 @@ class APIState:
             await backend.close()
 
 
+def _no_self_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry hooks off (FastAPI versions that have them): the server does not
+    trace its dashboard requests, and they would cost a provider lookup per request."""
+    import inspect
+
+    from fastapi import FastAPI
+
+    try:
+        accepted = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - an unusual class
+        accepted = False
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}} if accepted else {}
+
+
 def resolve_token(token: str | None, api: APIConfig) -> str | None:
     """Argument, then ``extensions["api"]["token"]``, then ``LLAMONITOR_API_TOKEN``; empty means none."""
     return token or api.token or os.environ.get(TOKEN_ENV) or None
@@ -128,7 +142,8 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
 
     # /docs and /redoc from assets shipped in the fastapi-offline wheel: no CDN, nothing leaves the machine
     app = FastAPIOffline(title="llamonitor", version="1", lifespan=lifespan,
-                  description="Read-only query API over llamonitor's stored events, live streams and GraphQL.")
+                         description="Read-only query API over llamonitor's stored events, live streams and GraphQL.",
+                         **_no_self_telemetry())
     app.state.llamonitor = state
 
     @app.exception_handler(RequestValidationError)

@@ -76,13 +76,14 @@ class Subscriber:
         return self.operation_name is None or event.operation_name == self.operation_name
 
 
-def _data(event: MetricEvent) -> str:
+def event_data(event: MetricEvent) -> str:
+    """``event`` as the JSON of a live message's ``data``."""
     return json.dumps(event_to_dict(event), default=str, ensure_ascii=False)
 
 
 def event_message(event: MetricEvent) -> str:
     """The JSON text sent for ``event``: ``{"type": "event", "data": {...event fields...}}``."""
-    return '{"type": "event", "data": ' + _data(event) + "}"
+    return '{"type": "event", "data": ' + event_data(event) + "}"
 
 
 class LiveHub:
@@ -181,12 +182,18 @@ class LiveHub:
             pass
 
     # -- event loop --------------------------------------------------------------------------
-    def dispatch(self, events: Sequence[MetricEvent]) -> None:
+    def dispatch(self, events: Sequence[MetricEvent], texts: Sequence[str] | None = None) -> None:
         """Append the events to every matching subscriber's waiting list and wake it (on the loop);
-        drop a subscriber whose waiting list passes ``backlog_limit``."""
+        drop a subscriber whose waiting list passes ``backlog_limit``. ``texts``: the events'
+        :func:`event_data`, when the caller serialised them already (off the loop)."""
         if not events:
             return
         events = list(events)
+        if texts is not None and self.subscribers:
+            for event, text in zip(events, texts, strict=True):
+                self._texts[event.event_id] = text
+            while len(self._texts) > TEXT_CACHE:
+                self._texts.popitem(last=False)
         for sub in list(self.subscribers):
             mine = [e for e in events if sub.matches(e)] if sub.filtered else events
             if not mine:
@@ -204,7 +211,7 @@ class LiveHub:
         key = event.event_id
         text = self._texts.get(key)
         if text is None:
-            text = self._texts[key] = _data(event)
+            text = self._texts[key] = event_data(event)
             if len(self._texts) > TEXT_CACHE:
                 self._texts.popitem(last=False)
         return text

@@ -277,6 +277,8 @@ class _Dir:
     mtime_ns: int
     settled: bool
     files: list[FileInfo]
+    #: each file's (name, inode) as listed: a file renamed into place has a new inode
+    entries: dict[tuple[str, int], FileInfo]
     dirs: list[str]
 
 
@@ -285,13 +287,15 @@ class FileTracker:
 
     A directory is listed again only when its modification time changed or is recent (a rename
     into it within the same clock tick would not move it): the date-partitioned layout costs one
-    ``stat`` per day folder plus a listing of today's. Each new file's footer is read once.
+    ``stat`` per day folder plus a listing of today's, in which only new entries (a new name, or
+    a new inode under an old name: a file renamed into place) are stat'ed and their footers read.
     Files appear and are replaced by rename (as the writer does), which moves their folder's
     modification time; anything else (a file rewritten in place) is seen at the next full
     re-check, at most :data:`RECHECK_SECONDS` later.
     Callers pass ``floor`` (a ``time.monotonic()`` value, usually when their request arrived): a
     snapshot whose listing began at or after it is fresh enough and is shared, so concurrent
-    requests list once.
+    requests list once. When nothing changed, the previous snapshot is handed out again (same
+    version, nothing recomputed).
     """
 
     def __init__(self, root: str, *, settle_ns: int = SETTLE_NS, recheck_seconds: float = RECHECK_SECONDS) -> None:
@@ -300,7 +304,8 @@ class FileTracker:
         self.recheck_seconds = recheck_seconds
         self._checked = -float("inf")
         self._dirs: dict[str, _Dir] = {}
-        self._footers: dict[tuple[str, int, int], IdRange] = {}
+        #: each file seen, by (path, size, mtime): its footer is read once
+        self._infos: dict[tuple[str, int, int], FileInfo] = {}
         self._latest: Snapshot | None = None
         self._lock = threading.Lock()
         #: directory listings done (for tests and the benchmark)
@@ -318,65 +323,84 @@ class FileTracker:
             if latest is not None and latest.started >= floor:
                 return latest  # listed by another thread while this one waited
             started = time.monotonic()
-            if started - self._checked >= self.recheck_seconds:
+            full = started - self._checked >= self.recheck_seconds
+            if full:
                 self._checked = started
-                self._dirs.clear()  # list every folder, stat every file
             files: list[FileInfo] = []
             seen: set[str] = set()
-            self._walk(self.root, "", time.time_ns(), files, seen)
-            for path in [p for p in self._dirs if p not in seen]:
+            changed = self._walk(self.root, "", time.time_ns(), files, seen, full)
+            gone = [p for p in self._dirs if p not in seen]
+            for path in gone:
                 del self._dirs[path]
-            files.sort(key=lambda f: f.path)
-            live = {f.key for f in files}
-            self._footers = {k: v for k, v in self._footers.items() if k in live}
-            if latest is not None and latest.keys == live and len(latest.files) == len(files):
+            if latest is not None and not changed and not gone:
                 snap = latest.relisted(started)
             else:
-                snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files))
+                files.sort(key=lambda f: f.path)
+                live = {f.key for f in files}
+                self._infos = {k: v for k, v in self._infos.items() if k in live}
+                if latest is not None and latest.keys == live and len(latest.files) == len(files):
+                    snap = latest.relisted(started)
+                else:
+                    snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files))
             self._latest = snap
             return snap
 
-    def _walk(self, path: str, partition: str, now_ns: int, out: list[FileInfo], seen: set[str]) -> None:
+    def _walk(self, path: str, partition: str, now_ns: int, out: list[FileInfo], seen: set[str],
+              full: bool) -> bool:
+        """Collect the files under ``path``; whether anything differs from the last walk."""
         try:
             mtime = os.stat(path).st_mtime_ns
         except OSError:
-            return  # not created yet, or removed: no files
+            return path in self._dirs  # not created yet, or removed: no files
         seen.add(path)
         known = self._dirs.get(path)
-        if known is None or not known.settled or known.mtime_ns != mtime:
-            known = self._list(path, partition, mtime, now_ns)
-            if known is None:
-                return
-            self._dirs[path] = known
+        changed = known is None
+        if full or known is None or not known.settled or known.mtime_ns != mtime:
+            listed = self._list(path, partition, mtime, now_ns, None if full or known is None else known.entries)
+            if listed is None:
+                return True
+            changed = changed or listed.files != known.files or listed.dirs != known.dirs  # type: ignore[union-attr]
+            known = self._dirs[path] = listed
         out.extend(known.files)
         for name in known.dirs:
-            self._walk(os.path.join(path, name), partition or name, now_ns, out, seen)
+            changed = self._walk(os.path.join(path, name), partition or name, now_ns, out, seen, full) or changed
+        return changed
 
-    def _list(self, path: str, partition: str, mtime: int, now_ns: int) -> _Dir | None:
+    def _list(self, path: str, partition: str, mtime: int, now_ns: int,
+              known: dict[tuple[str, int], FileInfo] | None) -> _Dir | None:
         self.listings += 1
         files: list[FileInfo] = []
+        entries: dict[tuple[str, int], FileInfo] = {}
         dirs: list[str] = []
         try:
-            entries = list(os.scandir(path))
+            listing = list(os.scandir(path))
         except OSError:
             return None
-        for entry in entries:
+        for entry in listing:
             if _hidden(entry.name):
                 continue
             try:
                 if entry.is_dir():
                     dirs.append(entry.name)
                     continue
-                st = entry.stat()
+                ident = (entry.name, entry.inode())
+                info = known.get(ident) if known is not None else None
+                if info is None:
+                    info = self._info(entry, partition)
             except OSError:
                 continue  # removed since listed
-            key = (entry.path, st.st_size, st.st_mtime_ns)
-            facts = self._footers.get(key)
-            if facts is None:
-                try:
-                    facts = id_range(entry.path)
-                except (OSError, pa.ArrowException):
-                    facts = IdRange(None, None)  # unreadable footer: a suspect, the scan says why
-                self._footers[key] = facts
-            files.append(FileInfo(entry.path, key, facts, partition))
-        return _Dir(mtime, now_ns - mtime > self.settle_ns, files, sorted(dirs))
+            entries[ident] = info
+            files.append(info)
+        return _Dir(mtime, now_ns - mtime > self.settle_ns, files, entries, sorted(dirs))
+
+    def _info(self, entry: os.DirEntry[str], partition: str) -> FileInfo:
+        st = entry.stat()
+        key = (entry.path, st.st_size, st.st_mtime_ns)
+        info = self._infos.get(key)
+        if info is None:
+            try:
+                facts = id_range(entry.path)
+            except (OSError, pa.ArrowException):
+                facts = IdRange(None, None)  # unreadable footer: a suspect, the scan says why
+            info = self._infos[key] = FileInfo(entry.path, key, facts, partition)
+        return info

@@ -22,8 +22,8 @@ _SERVER_OPTIONS = frozenset({"on_connect_error", "exact_percentile_limit"})
 #: ``StorageConfig.options`` keys each built-in backend reads; others are refused by name
 BACKEND_OPTIONS: dict[str, frozenset[str]] = {
     "parquet": frozenset({"rollups", "exact_percentile_limit"}),
-    "postgres": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"},
-    "postgresql": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"},
+    "postgres": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem", "notify"},
+    "postgresql": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem", "notify"},
     "mysql": _SERVER_OPTIONS,
     "clickhouse": _SERVER_OPTIONS,
 }
