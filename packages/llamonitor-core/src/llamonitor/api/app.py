@@ -57,12 +57,15 @@ class APIState:
 
     async def warm_up(self) -> None:
         """The dashboard's first queries, in the background at start-up, so its first request is
-        served warm: the summary (Parquet reads its footers; servers open their pool) and the time
-        series (Parquet decodes its files into the column cache that sessions and traces use too).
-        Failures are left for the requests to report."""
+        served warm: the summary (Parquet reads its footers; servers open their pool), the time
+        series (Parquet decodes its files into the column cache that sessions and traces use too),
+        the first sessions and events pages. Failures are left for the requests to report."""
         try:
             await self.backend.summary()
             await self.backend.timeseries()
+            # the dashboard's lists too: the first sessions page builds Parquet's session index
+            await self.backend.sessions(limit=50)
+            await self.backend.events(limit=100)
         except asyncio.CancelledError:
             raise
         except Exception:  # the storage may be empty, down or misconfigured: a request will say so

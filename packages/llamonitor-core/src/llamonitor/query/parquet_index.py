@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -111,6 +112,7 @@ class _State:
         self._lock = threading.Lock()
         self._delta_pairs: pa.Table | None = None
         self._view: pa.Table | None = None
+        self._by_session: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -126,6 +128,20 @@ class _State:
             if self._delta_pairs is None:
                 self._delta_pairs = _pairs(self.delta)
             return self._delta_pairs
+
+    def delta_by_session(self) -> dict[str, list[dict[str, Any]]]:
+        """The delta's per-pair sums grouped by session (made once per state)."""
+        with self._lock:
+            if self._by_session is not None:
+                return self._by_session
+        out: dict[str, list[dict[str, Any]]] = {}
+        fresh = self.delta_pairs()
+        if fresh is not None:
+            for r in fresh.to_pylist():
+                out.setdefault(r["session_id"], []).append(r)
+        with self._lock:
+            self._by_session = out
+        return out
 
     def view(self) -> pa.Table:
         """Every session's totals, base and delta merged, most recent last event first (made once per state)."""
@@ -234,6 +250,26 @@ def session_info(state: _State, session_id: str) -> SessionInfo | None:
                        total_cost_usd=t["cost"] if t["cost_n"] else None)
 
 
+def _trace_rows(state: _State, session_id: str) -> list[dict[str, Any]]:
+    """One dict per trace of ``session_id`` (base and delta merged), in plain Python: a session
+    holds a few traces, where each Arrow call would cost more than the work."""
+    start, length = state.offsets.get(session_id, (0, 0))
+    rows = {r["trace_id"]: r for r in state.pairs.slice(start, length).to_pylist()}
+    for r in state.delta_by_session().get(session_id, ()):
+        found = rows.get(r["trace_id"])
+        if found is None:
+            rows[r["trace_id"]] = dict(r)
+            continue
+        for name in ("n", "errors", "cost_n"):
+            found[name] += r[name]
+        for name in ("tin", "tout", "cost"):
+            if r[name] is not None:
+                found[name] = r[name] if found[name] is None else found[name] + r[name]
+        found["first"] = min(found["first"], r["first"])
+        found["last"] = max(found["last"], r["last"])
+    return list(rows.values())
+
+
 def traces_table(state: _State, session_id: str) -> pa.Table:
     """One row per trace of ``session_id`` (base and delta merged)."""
     start, length = state.offsets.get(session_id, (0, 0))
@@ -249,11 +285,11 @@ def traces_table(state: _State, session_id: str) -> pa.Table:
 
 def traces_page(state: _State, session_id: str, limit: int, offset: int) -> list[TraceInfo]:
     """Traces of one session, in order of their first event (ties by id)."""
-    rows = traces_table(state, session_id).sort_by([("first", "ascending"), ("trace_id", "ascending")])
+    rows = sorted(_trace_rows(state, session_id), key=lambda r: (r["first"], r["trace_id"]))
     return [TraceInfo(session_id=session_id, trace_id=r["trace_id"], events=r["n"], errors=int(r["errors"] or 0),
                       first_event=ns_to_datetime(r["first"]), last_event=ns_to_datetime(r["last"]),
                       duration_ms=(r["last"] - r["first"]) / 1e6, total_cost_usd=r["cost"] if r["cost_n"] else None)
-            for r in rows.slice(offset, limit).to_pylist()]
+            for r in rows[offset:offset + limit]]
 
 
 __all__ = ["COMPACT_ROWS", "SessionIndex", "counts", "session_info", "sessions_page", "slim", "traces_page"]

@@ -110,6 +110,7 @@ class _Acc:
         (events, errors, tin, tout, cin, cin_n, cout, cout_n, cost, cost_n, dsum, dmin, dmax, first, last) = r
         if not events:
             return  # the empty grouping set of no rows: all NULL
+        self.__dict__.pop("_memo", None)
         self.events += int(events)
         self.errors += int(errors)
         self.tin += int(tin)
@@ -136,14 +137,25 @@ class _Acc:
                   other.cost, other.cost_n, other.dsum, other.dmin, other.dmax, other.first, other.last))
         for b, n in other.hist.items():
             self.hist[b] = self.hist.get(b, 0) + n
+        self.__dict__.pop("_memo", None)
 
     def copy(self) -> _Acc:
         """An independent copy (the histogram too)."""
-        out = _Acc(**{k: v for k, v in self.__dict__.items() if k != "hist"})
+        out = _Acc(**{k: v for k, v in self.__dict__.items() if k not in ("hist", "_memo")})
         out.hist.update(self.hist)
         return out
 
     def stats(self, key: str) -> GroupStats:
+        """The group's statistics (kept: the merged groups of the query layer are read, not changed)."""
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] == key:
+            found: GroupStats = memo[1]
+            return found
+        found = self._stats(key)
+        self.__dict__["_memo"] = (key, found)  # add() and merge() drop it
+        return found
+
+    def _stats(self, key: str) -> GroupStats:
         p50, p95, p99 = histogram_quantiles(self.hist, self.dmin, self.dmax)
         latency = (LatencyStats(p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=self.dsum / self.events,
                                 max_ms=self.dmax) if self.events else LatencyStats())
