@@ -98,66 +98,101 @@ def _offsets(pairs: pa.Table) -> dict[str, tuple[int, int]]:
     return out
 
 
+#: a pair's sums in the delta: n, errors, first, last, tin, tout, cost, cost_n
+Sums = list[Any]
+
+
+def _merge(into: Sums, add: Sums) -> None:
+    into[0] += add[0]
+    into[1] += add[1]
+    into[2] = min(into[2], add[2])
+    into[3] = max(into[3], add[3])
+    for i in (4, 5, 6):  # sums of no value are null, as the Arrow aggregation leaves them
+        if add[i] is not None:
+            into[i] = add[i] if into[i] is None else into[i] + add[i]
+    into[7] += add[7]
+
+
+class _Delta:
+    """The pairs of the files added since the base was built: session -> trace -> sums. Changed
+    in place under the index lock (a reader holding an older state then sees newer data: fresher)."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[str, dict[str, Sums]] = {}
+        self.rows = 0
+        self.count = 0
+
+    def add(self, rows: pa.Table) -> None:
+        grouped = _pairs(rows)
+        columns = [grouped[c].to_pylist() for c in _KEYS + _PAIR_NAMES]
+        for session, trace, *sums in zip(*columns, strict=True):
+            traces = self.pairs.setdefault(session, {})
+            found = traces.get(trace)
+            if found is None:
+                traces[trace] = sums
+                self.count += 1
+            else:
+                _merge(found, sums)
+        self.rows += rows.num_rows
+
+    def table(self) -> pa.Table:
+        """The pairs as a table shaped like the base's."""
+        rows = [(s, t, *sums) for s, traces in self.pairs.items() for t, sums in traces.items()]
+        names = _KEYS + _PAIR_NAMES
+        if not rows:
+            return _pairs(slim(SUMMARY_SCHEMA.empty_table()))
+        columns = list(zip(*rows, strict=True))
+        types = [pa.string(), pa.string()] + [pa.float64() if n == "cost" else pa.int64() for n in _PAIR_NAMES]
+        return pa.table([pa.array(c, t) for c, t in zip(columns, types, strict=True)], names=names)
+
+
 class _State:
-    """One immutable state of the index (readers take a reference; updates make a new one)."""
+    """One state of the index: an immutable base and the shared delta (read under ``lock``)."""
 
     def __init__(self, version: int, keys: frozenset[tuple[str, int, int]], pairs: pa.Table,
-                 offsets: dict[str, tuple[int, int]], sessions: pa.Table, delta: pa.Table | None) -> None:
+                 offsets: dict[str, tuple[int, int]], sessions: pa.Table, delta: _Delta, lock: threading.RLock) -> None:
         self.version = version
         self.keys = keys
         self.pairs = pairs
         self.offsets = offsets
         self.sessions = sessions
         self.delta = delta
-        self._lock = threading.Lock()
-        self._delta_pairs: pa.Table | None = None
+        self.lock = lock
         self._view: pa.Table | None = None
-        self._by_session: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def nbytes(self) -> int:
-        """Memory held (the base's pairs and sessions, the delta's rows)."""
+        """Memory held (the base's pairs and sessions, about 200 bytes per delta pair)."""
         held: int = self.pairs.get_total_buffer_size() + self.sessions.get_total_buffer_size()
-        return held + (self.delta.get_total_buffer_size() if self.delta is not None else 0)
+        return held + 200 * self.delta.count
 
-    def delta_pairs(self) -> pa.Table | None:
-        """The delta summed per pair (made once per state)."""
-        if self.delta is None:
-            return None
-        with self._lock:
-            if self._delta_pairs is None:
-                self._delta_pairs = _pairs(self.delta)
-            return self._delta_pairs
-
-    def delta_by_session(self) -> dict[str, list[dict[str, Any]]]:
-        """The delta's per-pair sums grouped by session (made once per state)."""
-        with self._lock:
-            if self._by_session is not None:
-                return self._by_session
-        out: dict[str, list[dict[str, Any]]] = {}
-        fresh = self.delta_pairs()
-        if fresh is not None:
-            for r in fresh.to_pylist():
-                out.setdefault(r["session_id"], []).append(r)
-        with self._lock:
-            self._by_session = out
-        return out
+    def base_traces(self, session_id: str) -> pa.Table:
+        """The base's rows of one session."""
+        start, length = self.offsets.get(session_id, (0, 0))
+        return self.pairs.slice(start, length)
 
     def view(self) -> pa.Table:
         """Every session's totals, base and delta merged, most recent last event first (made once per state)."""
-        with self._lock:
-            if self._view is not None:
-                return self._view
+        found = self._view
+        if found is not None:
+            return found
+        with self.lock:
+            touched = {s: [list(v) for v in traces.values()] + [list(traces)]
+                       for s, traces in self.delta.pairs.items()}
         sessions = self.sessions
-        fresh = self.delta_pairs()
-        if fresh is not None and fresh.num_rows:
-            # pairs of the delta not in the base add a trace to their session; the others add only sums
-            new = fresh.join(self.pairs.select(_KEYS), keys=_KEYS, join_type="left anti", use_threads=False)
-            counted = _sessions(fresh).drop_columns(["traces"])
-            added = new.group_by("session_id", use_threads=False).aggregate([("trace_id", "count")])
-            counted = counted.join(added, keys="session_id", join_type="left outer", use_threads=False)
-            counted = counted.append_column("traces", pc.fill_null(counted["trace_id_count"], 0)).drop_columns(
-                ["trace_id_count"])
+        if touched:
+            rows = []
+            for session, (*pairs, trace_ids) in touched.items():
+                # a trace already in the base adds its sums, not a trace
+                known = set(self.base_traces(session)["trace_id"].to_pylist()) if session in self.offsets else set()
+                total = list(pairs[0])
+                for sums in pairs[1:]:
+                    _merge(total, sums)
+                rows.append((session, sum(1 for t in trace_ids if t not in known), *total))
+            columns = list(zip(*rows, strict=True))
+            names = ["session_id", "traces", *_PAIR_NAMES]
+            types = [pa.string(), pa.int64()] + [pa.float64() if n == "cost" else pa.int64() for n in _PAIR_NAMES]
+            counted = pa.table([pa.array(c, t) for c, t in zip(columns, types, strict=True)], names=names)
             merged = pa.concat_tables([sessions, counted.select(sessions.column_names)], promote_options="permissive")
             grouped = merged.group_by("session_id", use_threads=False).aggregate(
                 [(c, "min" if c == "first" else "max" if c == "last" else "sum")
@@ -165,8 +200,7 @@ class _State:
             sessions = grouped.rename_columns([_rename(c) if c != "traces_sum" else "traces"
                                                for c in grouped.column_names])
         ordered = sessions.sort_by([("last", "descending"), ("session_id", "ascending")])
-        with self._lock:
-            self._view = ordered
+        self._view = ordered
         return ordered
 
 
@@ -177,14 +211,15 @@ class SessionIndex:
         self.max_bytes = max_bytes
         self.compact_rows = compact_rows
         self._state: _State | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._too_big = 1 << 62
         #: full builds and merges done (for tests)
         self.builds = 0
         self.merges = 0
 
     def update(self, snap: Snapshot, read: Reader) -> _State | None:
         """The state answering for ``snap`` (or a newer one); ``None``: the index cannot answer."""
-        if snap.suspects or self.max_bytes <= 0:
+        if snap.suspects or self.max_bytes <= 0 or snap.rows >= self._too_big:
             return None
         state = self._state
         if state is not None and state.version >= snap.version:
@@ -199,8 +234,10 @@ class SessionIndex:
             elif added:
                 state = self._append(state, snap, added, read)
             else:
-                state = _State(snap.version, snap.keys, state.pairs, state.offsets, state.sessions, state.delta)
+                state = _State(snap.version, snap.keys, state.pairs, state.offsets, state.sessions, state.delta,
+                               self._lock)
             if state is not None and state.nbytes > self.max_bytes:
+                self._too_big = snap.rows  # the scans answer until the dataset is smaller
                 state = None
             self._state = state
             return state
@@ -210,17 +247,18 @@ class SessionIndex:
         tables = read(list(snap.files))
         rows = [slim(t) for t in tables.values()]
         pairs = _pairs(pa.concat_tables(rows) if rows else slim(SUMMARY_SCHEMA.empty_table()))
-        return _State(snap.version, snap.keys, pairs, _offsets(pairs), _sessions(pairs), None)
+        return _State(snap.version, snap.keys, pairs, _offsets(pairs), _sessions(pairs), _Delta(), self._lock)
 
     def _append(self, state: _State, snap: Snapshot, added: list[FileInfo], read: Reader) -> _State:
         tables = read(added)
-        parts = ([state.delta] if state.delta is not None else []) + [slim(t) for t in tables.values()]
-        delta = pa.concat_tables(parts) if parts else None
-        if delta is not None and delta.num_rows > self.compact_rows:
+        delta = state.delta
+        if tables:
+            delta.add(pa.concat_tables([slim(t) for t in tables.values()]))
+        if delta.rows > self.compact_rows:
             self.merges += 1
-            pairs = _pairs(pa.concat_tables([state.pairs, _pairs(delta)]))
-            return _State(snap.version, snap.keys, pairs, _offsets(pairs), _sessions(pairs), None)
-        return _State(snap.version, snap.keys, state.pairs, state.offsets, state.sessions, delta)
+            pairs = _pairs(pa.concat_tables([state.pairs, delta.table()]))
+            return _State(snap.version, snap.keys, pairs, _offsets(pairs), _sessions(pairs), _Delta(), self._lock)
+        return _State(snap.version, snap.keys, state.pairs, state.offsets, state.sessions, delta, self._lock)
 
 
 def counts(state: _State) -> tuple[int, int]:
@@ -240,11 +278,14 @@ def sessions_page(state: _State, limit: int, offset: int) -> list[SessionInfo]:
 
 def session_info(state: _State, session_id: str) -> SessionInfo | None:
     """One session's totals (``None``: no event)."""
-    rows = traces_table(state, session_id)
-    if rows.num_rows == 0:
+    rows = _trace_rows(state, session_id)
+    if not rows:
         return None
-    t = _sessions(rows).to_pylist()[0]
-    return SessionInfo(session_id=session_id, events=t["n"], errors=int(t["errors"] or 0), traces=t["traces"],
+    total = [rows[0][n] for n in _PAIR_NAMES]
+    for r in rows[1:]:
+        _merge(total, [r[n] for n in _PAIR_NAMES])
+    t = dict(zip(_PAIR_NAMES, total, strict=True))
+    return SessionInfo(session_id=session_id, events=t["n"], errors=int(t["errors"] or 0), traces=len(rows),
                        first_event=ns_to_datetime(t["first"]), last_event=ns_to_datetime(t["last"]),
                        input_tokens=int(t["tin"] or 0), output_tokens=int(t["tout"] or 0),
                        total_cost_usd=t["cost"] if t["cost_n"] else None)
@@ -253,34 +294,18 @@ def session_info(state: _State, session_id: str) -> SessionInfo | None:
 def _trace_rows(state: _State, session_id: str) -> list[dict[str, Any]]:
     """One dict per trace of ``session_id`` (base and delta merged), in plain Python: a session
     holds a few traces, where each Arrow call would cost more than the work."""
-    start, length = state.offsets.get(session_id, (0, 0))
-    rows = {r["trace_id"]: r for r in state.pairs.slice(start, length).to_pylist()}
-    for r in state.delta_by_session().get(session_id, ()):
-        found = rows.get(r["trace_id"])
+    rows = {r["trace_id"]: r for r in state.base_traces(session_id).to_pylist()}
+    with state.lock:
+        fresh = [(t, list(sums)) for t, sums in state.delta.pairs.get(session_id, {}).items()]
+    for trace, sums in fresh:
+        found = rows.get(trace)
         if found is None:
-            rows[r["trace_id"]] = dict(r)
+            rows[trace] = {"session_id": session_id, "trace_id": trace, **dict(zip(_PAIR_NAMES, sums, strict=True))}
             continue
-        for name in ("n", "errors", "cost_n"):
-            found[name] += r[name]
-        for name in ("tin", "tout", "cost"):
-            if r[name] is not None:
-                found[name] = r[name] if found[name] is None else found[name] + r[name]
-        found["first"] = min(found["first"], r["first"])
-        found["last"] = max(found["last"], r["last"])
+        merged = [found[n] for n in _PAIR_NAMES]
+        _merge(merged, sums)
+        found.update(zip(_PAIR_NAMES, merged, strict=True))
     return list(rows.values())
-
-
-def traces_table(state: _State, session_id: str) -> pa.Table:
-    """One row per trace of ``session_id`` (base and delta merged)."""
-    start, length = state.offsets.get(session_id, (0, 0))
-    base = state.pairs.slice(start, length)
-    fresh = state.delta_pairs()
-    if fresh is None or fresh.num_rows == 0:
-        return base
-    mine = fresh.filter(pc.equal(fresh["session_id"], session_id))
-    if mine.num_rows == 0:
-        return base
-    return _pairs(pa.concat_tables([base, mine]))
 
 
 def traces_page(state: _State, session_id: str, limit: int, offset: int) -> list[TraceInfo]:
