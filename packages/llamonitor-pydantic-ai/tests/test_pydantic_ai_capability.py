@@ -102,6 +102,7 @@ async def test_delegation_is_a_handoff_with_tools_and_usage(fake_provider: FakeP
 async def test_streamed_requests_record_provider_usage(fake_provider: FakeProvider,
                                                        memory_monitoring: MemoryMonitoring, mode: str) -> None:
     from pydantic_ai import Agent, AgentRunResultEvent
+    from pydantic_ai.models import ModelRequestContext
 
     agent = Agent(_model(fake_provider), name="Streamer", instructions="answer")
 
@@ -135,7 +136,8 @@ async def test_streamed_requests_record_provider_usage(fake_provider: FakeProvid
     events = memory_monitoring.flush()
     llm = _by_start(events, "chat")
     assert [(e.usage.input_tokens, e.usage.output_tokens) for e in llm] == [(21, 4), (33, 5)]
-    assert all(e.custom_attributes.get("gen_ai.request.stream") is True for e in llm)
+    if hasattr(ModelRequestContext, "streaming"):  # the flag hooks read (PydanticAI 2.x, not 2.0)
+        assert all(e.custom_attributes.get("gen_ai.request.stream") is True for e in llm)
     (run_event,) = _by_start(events, "agent")
     assert all(e.parent_span_id == run_event.span_id for e in llm)
     (tool,) = _by_start(events, "tool")

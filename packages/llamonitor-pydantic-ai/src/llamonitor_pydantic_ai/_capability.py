@@ -228,8 +228,10 @@ class _QuietStreamModel(WrapperModel):
 
 def _suppress_stream_opening(request_context: Any) -> _QuietStreamModel | None:
     """For a streamed request, swap in :class:`_QuietStreamModel` (returned, to be swapped back)."""
-    if not getattr(request_context, "streaming", False):
-        return None  # a plain request runs inside the hook: the suppression around it is enough
+    # A plain request runs inside the hook, where the suppression around it is enough. Releases
+    # before ``ModelRequestContext.streaming`` existed cannot tell: every request is wrapped there.
+    if not getattr(request_context, "streaming", True):
+        return None
     try:
         model = request_context.model
         if isinstance(model, _QuietStreamModel):
