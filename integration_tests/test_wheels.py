@@ -41,6 +41,7 @@ IMPORTS = {
     "llamonitor-langchain": ["llamonitor_langchain"],
     "llamonitor-llamaindex": ["llamonitor_llamaindex"],
     "llamonitor-openai-agents": ["llamonitor_openai_agents"],
+    "llamonitor-pydantic-ai": ["llamonitor_pydantic_ai"],
 }
 REQUIRED_METADATA = ["Name", "Version", "Summary", "Requires-Python", "License-Expression", "Project-URL"]
 
