@@ -156,3 +156,30 @@ def test_get_logger_prints_once_per_logger(capsys: pytest.CaptureFixture[str]) -
     assert get_logger("seed-compat-test") is log and len(log.handlers) == 1
     log.info("hello from the seed")
     assert "hello from the seed" in capsys.readouterr().out
+
+
+def test_every_name_the_seed_readme_imports() -> None:
+    import ast
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from seed_kit import seed_blocks
+
+    imported: set[tuple[str, str]] = set()
+    for _, code in seed_blocks():
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:  # blocks with top-level await / fragments: read their import lines only
+            lines = [ln for ln in code.splitlines() if ln.startswith(("from ", "import "))]
+            tree = ast.parse("\n".join(lines)) if lines else ast.Module(body=[], type_ignores=[])
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in (
+                    "llamonitor", "llmops_monitoring"):
+                imported.update((node.module, a.name) for a in node.names)
+    assert len(imported) >= 24  # 24 (module, name) pairs in the README
+    missing = [f"{m}.{n}" for m, n in sorted(imported) if not hasattr(importlib.import_module(m), n)]
+    assert missing == []
+    # and each is listed above for its seed path
+    unlisted = [f"{m}.{n}" for m, n in sorted(imported)
+                if m.startswith("llmops_monitoring") and n not in SEED_MODULES.get(m, ())]
+    assert unlisted == []

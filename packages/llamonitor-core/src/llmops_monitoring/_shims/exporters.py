@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import llamonitor.exporters as _real
+
 from llmops_monitoring._shims.exporters_base import ExporterRegistry, MetricsExporter
 
 #: a package: ``exporters.base`` / ``.prometheus`` / ``.datadog`` resolve through the alias

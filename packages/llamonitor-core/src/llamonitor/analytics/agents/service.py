@@ -164,8 +164,7 @@ class AgentIntelligenceService:
         events = await self._events_of(session_id)
         if not events:
             return None
-        report = await asyncio.to_thread(run_analysis, events, None, anomalies=False)
-        report.session_id = session_id
+        report = await asyncio.to_thread(run_analysis, events, session_id, anomalies=False)
         types = classify_agents(report.agents, report.operations, report.handoffs)
         with self._lock:
             self._dirty.discard(session_id)

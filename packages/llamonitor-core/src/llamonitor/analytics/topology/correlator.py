@@ -236,9 +236,11 @@ class TokenConsumptionCorrelator:
         out.sort(key=lambda u: (-u.optimization_potential, u.function_info.qualified_name))
         return out
 
-    def analyze_hotspots(self, top_n: int = 20, *, complexity_threshold: float = 10.0,
-                         token_threshold: int = 5000, assumed_reduction: float = 0.2) -> HotspotAnalysis:
-        """Top consumers, complex-and-costly functions, candidates and recommendations.
+    def analyze_hotspots(self, top_n: int = 20, *, complexity_threshold: float = 10.0, token_threshold: int = 5000,
+                         min_tokens: int = 1000, min_calls: int = 5, assumed_reduction: float = 0.2) -> HotspotAnalysis:
+        """Top consumers, complex-and-costly functions (complexity above ``complexity_threshold``
+        and tokens above ``token_threshold``), candidates (see :meth:`find_optimization_candidates`)
+        and recommendations.
 
         ``potential_savings``: percent of all attributed tokens saved if the 10 best candidates
         used ``assumed_reduction`` (20 %) fewer tokens; an assumption, stated as one.
@@ -247,7 +249,7 @@ class TokenConsumptionCorrelator:
             top_functions_by_tokens=self.get_top_token_consumers(top_n, "function"),
             top_modules_by_tokens=[u.function_info.qualified_name
                                    for u in self.get_top_token_consumers(top_n, "module")],
-            optimization_candidates=self.find_optimization_candidates(),
+            optimization_candidates=self.find_optimization_candidates(min_tokens, min_calls),
             total_tokens_analyzed=sum(tf.total_tokens for tf in self.tracked_functions.values()))
         analysis.high_complexity_high_tokens = [
             u.function_info.qualified_name for u in analysis.top_functions_by_tokens

@@ -263,7 +263,9 @@ class CodeParser:
         params.extend(a.arg for a in args.kwonlyargs)
         if args.kwarg:
             params.append("**" + args.kwarg.arg)
-        calls = [name for n in own_nodes(node) if isinstance(n, ast.Call) for name in [_dotted(n.func)] if name]
+        call_nodes = sorted((n for n in own_nodes(node) if isinstance(n, ast.Call)),
+                            key=lambda n: (n.lineno, n.col_offset))  # source order
+        calls = [name for n in call_nodes for name in [_dotted(n.func)] if name]
         owner = f"{parent_class}." if parent_class else ""
         end = node.end_lineno or node.lineno
         return FunctionInfo(
