@@ -67,6 +67,8 @@ FILES = {
             return x
         ''',
     "broken.py": "def (:\n",
+    "deep.py": "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n",
+    "nul.py": "a = 1\x00\n",
     "tests/test_app.py": "def test_x():\n    pass\n",
     ".venv/lib/site.py": "def hidden():\n    pass\n",
 }
@@ -92,7 +94,7 @@ def test_parser_reads_structure_and_skips_excluded_and_broken_files(repo: Path) 
     modules = parser.parse_repository(str(repo), include_patterns=["**/*.py"],
                                       exclude_patterns=["**/test_*.py", "**/tests/**", "**/.venv/**"])
     assert sorted(modules) == ["app", "app.core", "app.models", "app.util"]
-    assert [p for p, _ in parser.errors] == [str(repo / "broken.py")]
+    assert sorted(p for p, _ in parser.errors) == [str(repo / f) for f in ("broken.py", "deep.py", "nul.py")]
     core = modules["app.core"]
     assert core.docstring == "Core." and core.dependencies == {"json", "app"} and core.import_count == 3
     assert [(i.module_name, i.level, i.import_type) for i in core.imports] == [

@@ -152,12 +152,13 @@ class CodeParser:
                 source = fh.read()
             tree = ast.parse(source, filename=file_path)
             mtime = datetime.fromtimestamp(os.path.getmtime(file_path), timezone.utc)
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
+            return self.parse_source(source, module_path if module_path is not None else module_path_of(str(file_path)),
+                                     str(file_path), tree=tree, last_modified=mtime)
+        # RecursionError: absurdly deep expressions (generated code) exhaust the parser's stack
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             self.errors.append((str(file_path), f"{type(exc).__name__}: {exc}"))
             logger.debug("llamonitor topology: skipped %s: %s", file_path, exc)
             return None
-        return self.parse_source(source, module_path if module_path is not None else module_path_of(str(file_path)),
-                                 str(file_path), tree=tree, last_modified=mtime)
 
     def parse_source(self, source: str, module_path: str, file_path: str = "", *, tree: ast.Module | None = None,
                      last_modified: datetime | None = None) -> ModuleInfo:
