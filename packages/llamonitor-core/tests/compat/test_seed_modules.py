@@ -160,10 +160,8 @@ def test_get_logger_prints_once_per_logger(capsys: pytest.CaptureFixture[str]) -
 
 def test_every_name_the_seed_readme_imports() -> None:
     import ast
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from seed_kit import seed_blocks
+    from testkits.seed import seed_blocks
 
     imported: set[tuple[str, str]] = set()
     for _, code in seed_blocks():
