@@ -175,6 +175,11 @@ class AnomalyResult:
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def is_anomaly(self) -> bool:
+        """Always ``True``: only anomalies are returned (the seed's field, kept for its code)."""
+        return True
+
+    @property
     def is_alert(self) -> bool:
         """HIGH or CRITICAL."""
         return self.severity in (AnomalySeverity.HIGH, AnomalySeverity.CRITICAL)
