@@ -18,7 +18,7 @@ import tempfile
 
 os.environ.setdefault("GOOGLE_API_KEY", "test")  # google-genai needs a key; the fake provider ignores it
 
-import pyarrow.parquet as pq
+from _show import print_agent_events  # examples/_show.py: one line per stored event
 from google.adk.agents import LlmAgent
 from google.adk.models import Gemini
 from google.adk.runners import InMemoryRunner
@@ -57,14 +57,7 @@ async def main(data_dir: str) -> None:
     uninstrument_google_adk()
     await shutdown_monitoring()
 
-    rows = sorted(pq.ParquetDataset(data_dir).read().to_pylist(), key=lambda r: r["start_time"])
-    print(f"recorded {len(rows)} events in {len({r['trace_id'] for r in rows})} trace(s)")
-    for r in rows:
-        agent = r["agent"] or {}
-        usage = r.get("usage") or {}
-        tokens = f" tokens={usage['input_tokens']}+{usage['output_tokens']}" if usage.get("input_tokens") else ""
-        extra = f" handoff_from={agent['handoff_from']}" if agent.get("handoff_from") else ""
-        print(f"  {r['operation_type']:<9} {r['operation_name']:<30} agent={agent.get('agent_name')}{extra}{tokens}")
+    print_agent_events(data_dir)
     print("next: llamonitor analyze --dir <data dir> shows the Coordinator -> Billing handoff")
 
 

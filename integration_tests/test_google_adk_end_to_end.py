@@ -29,8 +29,6 @@ import pytest
 pytest.importorskip("google.adk")
 pytest.importorskip("llamonitor_anthropic")
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "packages/llamonitor-google-adk/tests"))
-from adk_kit import MODEL, final_text, lookup_order, run, script_transfer, shop  # the adapter tests' shop
 from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
     MemoryMonitoring,
@@ -39,6 +37,7 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
     memory_monitoring,
 )
 from llamonitor.tracing import is_suppressed
+from testkits.google_adk import MODEL, final_text, lookup_order, run, script_transfer, shop  # the adapter tests' shop
 
 CLAUDE = "claude-haiku-4-5"
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 os.environ.setdefault("GOOGLE_API_KEY", "test")  # google-genai refuses to build a client without a key
 os.environ.pop("GOOGLE_GENAI_USE_VERTEXAI", None)
-
-sys.path.insert(0, str(Path(__file__).parent))  # adk_kit, also used by integration_tests/
 
 import pytest
 from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import pytest
-from adk_kit import MODEL, final_text, gemini, run, script_transfer, shop
 from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor.tracing import is_suppressed, start_span
+from testkits.google_adk import MODEL, final_text, gemini, run, script_transfer, shop
 
 
 def _by_type(events: list[Any], op: str) -> list[Any]:

@@ -35,10 +35,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-try:
-    from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions, UnsupportedVersion
-except ImportError:  # pragma: no cover - a core without the adapter contract
-    from llamonitor_google_adk._contract import Adapter, InstrumentOptions, UnsupportedVersion
+from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions, UnsupportedVersion
+
 from llamonitor_google_adk._recorder import FRAMEWORK, Recorder, usage_from
 
 __all__ = ["FRAMEWORK", "PLUGIN_NAME", "SUPPORTED", "GoogleAdkAdapter", "InstrumentOptions", "UnsupportedVersion",

@@ -1,7 +1,29 @@
-"""A copy of core's adapter contract (``llamonitor.instrumentation.adapter``) for a core that predates it.
+"""The contract every llamonitor adapter package follows.
 
-Used only when ``llamonitor.instrumentation.adapter`` cannot be imported; identical in behaviour.
+An adapter subclasses :class:`Adapter`, names itself, and implements two hooks; one instance per
+package binds the module's public functions::
+
+    class CrewAIAdapter(Adapter):
+        name = "crewai"                  # logger ``llamonitor.crewai``
+        framework = "crewai"             # AgentIdentity.framework of its events
+        distribution = "crewai"          # the framework's pip name, for the version check
+        supported = ((0, 100), (2, 0))   # tested versions, [low, high)
+        install_hint = "pip install 'llamonitor-crewai[crewai]'"
+
+        def _install(self) -> None: ...   # hook into the framework (it may raise)
+        def _uninstall(self) -> None: ... # undo exactly what _install did
+
+    _adapter = CrewAIAdapter()
+    instrument_crewai = _adapter.instrument
+    uninstrument_crewai = _adapter.uninstrument
+    is_instrumented = _adapter.is_instrumented
+
+Why one shape: users learn one call (``instrument_x(capture_content=...)`` returning whether it
+hooked in now), every adapter resolves "follow the config" the same way, and every failure of
+ours lands in one logger tree (``llamonitor.*``, with a ``NullHandler`` on ``llamonitor``) and is
+reported once, never raised into the framework.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,6 +49,7 @@ def make_warn_once(adapter: str) -> Callable[[str, str], None]:
     """
     logger = logging.getLogger(f"llamonitor.{adapter}")
     warned = _WARNED.setdefault(adapter, set())
+    package = adapter.replace("_", "-")
 
     def warn_once(key: str, message: str) -> None:
         """Log an instrumentation failure once per ``key`` (never raises)."""
@@ -34,7 +57,7 @@ def make_warn_once(adapter: str) -> Callable[[str, str], None]:
             return
         warned.add(key)
         try:
-            logger.warning("llamonitor-%s: %s; the call itself is unaffected (logged once)", adapter, message,
+            logger.warning("llamonitor-%s: %s; the call itself is unaffected (logged once)", package, message,
                            exc_info=True)
         except Exception:
             pass
@@ -99,6 +122,11 @@ class Adapter:
     supported: ClassVar[tuple[tuple[int, ...], tuple[int, ...]] | None] = None
     #: what to run when the framework is missing
     install_hint: ClassVar[str] = ""
+
+    @property
+    def package(self) -> str:
+        """The adapter's distribution name, for messages (``llamonitor-openai-agents``)."""
+        return "llamonitor-" + self.name.replace("_", "-")
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -169,7 +197,7 @@ class Adapter:
         try:
             importlib.import_module(self.module)
         except ImportError as exc:
-            raise ImportError(f"llamonitor-{self.name} needs {self.distribution or self.module}: "
+            raise ImportError(f"{self.package} needs {self.distribution or self.module}: "
                               f"{self.install_hint or 'install the framework'}") from exc
 
     def installed_version(self) -> str | None:
@@ -192,9 +220,9 @@ class Adapter:
         key = version_tuple(version, max(len(low), len(high)))
         if not (low <= key < high):
             raise UnsupportedVersion(
-                f"llamonitor-{self.name} supports {self.distribution} >= {'.'.join(map(str, low))}, "
+                f"{self.package} supports {self.distribution} >= {'.'.join(map(str, low))}, "
                 f"< {'.'.join(map(str, high))}; {version} is installed. Pin a supported version "
-                f"or upgrade llamonitor-{self.name}.")
+                f"or upgrade {self.package}.")
 
     def report(self, exc: BaseException, key: str = "hook") -> None:
         """Log a failure of ours inside a framework hook once (call from an ``except`` block)."""

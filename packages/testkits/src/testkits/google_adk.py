@@ -1,4 +1,5 @@
-"""The two-agent shop the tests drive: a coordinator that transfers to a billing specialist."""
+"""The Google ADK shop the adapter's tests and the end-to-end tests drive: a coordinator that
+transfers to a billing specialist, the replies it needs, and a helper to run an agent once."""
 
 from __future__ import annotations
 
