@@ -39,6 +39,7 @@ IMPORTS = {
     "llamonitor-langchain": ["llamonitor_langchain"],
     "llamonitor-llamaindex": ["llamonitor_llamaindex"],
     "llamonitor-openai-agents": ["llamonitor_openai_agents"],
+    "llamonitor-smolagents": ["llamonitor_smolagents"],
 }
 REQUIRED_METADATA = ["Name", "Version", "Summary", "Requires-Python", "License-Expression", "Project-URL"]
 

@@ -51,7 +51,9 @@ def test_tool_calling_manager_hands_over_to_a_managed_code_agent(fake_provider: 
                            description="Looks orders up.", verbosity_level=QUIET)
     manager = ToolCallingAgent(tools=[], model=_model(fake_provider), managed_agents=[researcher], name="manager",
                                verbosity_level=QUIET)
-    fake_provider.reply(tool_calls=[("researcher", {"task": "find order 42"})], input_tokens=40, output_tokens=6)
+    # additional_args: smolagents < 1.22 requires it on a managed agent's call
+    fake_provider.reply(tool_calls=[("researcher", {"task": "find order 42", "additional_args": {}})],
+                        input_tokens=40, output_tokens=6)
     fake_provider.reply(text=_code("print(lookup_order(order_id='42'))"), input_tokens=50, output_tokens=8)
     fake_provider.reply(text=_code("final_answer('order 42 shipped')"), input_tokens=60, output_tokens=9)
     fake_provider.reply(tool_calls=[("final_answer", {"answer": "Order 42 shipped"})], input_tokens=70,
