@@ -154,7 +154,8 @@ def test_openai_sdk_patch_does_not_record_twice(fake_provider: FakeProvider, mem
     instrument_openai()
     try:
         agent = CodeAgent(tools=[], model=_model(fake_provider), name="solo", verbosity_level=QUIET)
-        fake_provider.reply(text=_code("final_answer('hi')"), input_tokens=5, output_tokens=2)
+        fake_provider.reply(text=_code("final_answer('hi')"), input_tokens=5, output_tokens=2, cached_tokens=3,
+                            reasoning_tokens=1)
         assert agent.run("say hi") == "hi"
         # Outside an agent's model call the OpenAI patch still records (the suppression ended with the call).
         from openai import OpenAI
@@ -168,6 +169,9 @@ def test_openai_sdk_patch_does_not_record_twice(fake_provider: FakeProvider, mem
     chats = _by_time(events, "chat")
     assert [(e.agent.framework if e.agent else None, e.usage.input_tokens) for e in chats] == [
         ("smolagents", 5), (None, 12)]
+    # The provider's full usage (cached / reasoning detail), as the OpenAI adapter would have recorded it.
+    assert (chats[0].usage.cached_input_tokens, chats[0].usage.reasoning_tokens) == (3, 1)
+    assert chats[0].custom_attributes["gen_ai.response.model"].startswith("gpt-4o-mini")
 
 
 def test_streamed_run_and_streamed_model_output(fake_provider: FakeProvider, memory_monitoring: Any) -> None:

@@ -106,13 +106,14 @@ def usage_of(raw_usage: Any, source: str = "provider") -> TokenUsage | None:
     if inp is None and out is None:
         return None
     total = _int(_get(raw_usage, "total_tokens"))
-    cached = _int(_get(_get(raw_usage, "prompt_tokens_details") or _get(raw_usage, "input_tokens_details"),
-                       "cached_tokens"))
+    in_details = _get(raw_usage, "prompt_tokens_details") or _get(raw_usage, "input_tokens_details")
+    cached = _int(_get(in_details, "cached_tokens"))
+    written = _int(_get(in_details, "cache_write_tokens"))
     reasoning = _int(_get(_get(raw_usage, "completion_tokens_details") or _get(raw_usage, "output_tokens_details"),
                           "reasoning_tokens"))
     return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=total if total is not None else
-                      (inp or 0) + (out or 0), cached_input_tokens=cached or None, reasoning_tokens=reasoning or None,
-                      source=source)
+                      (inp or 0) + (out or 0), cached_input_tokens=cached or None,
+                      cache_creation_input_tokens=written or None, reasoning_tokens=reasoning or None, source=source)
 
 
 def provider_of(model: Any) -> str | None:
@@ -395,8 +396,7 @@ class Recorder:
             return None  # called directly, not by a manager: the run alone is recorded
         source, target = manager.identity.agent_name, agent_name(agent)
         span = self._child(manager, self._parent_in(manager), f"smolagents.handoff {target}", "handoff",
-                           attributes={"smolagents.from_agent": source, "smolagents.to_agent": target,
-                                       "gen_ai.tool.name": target})
+                           attributes={"smolagents.from_agent": source, "smolagents.to_agent": target})
         task = args[0] if args else kwargs.get("task")
         if self._capture() and task is not None:
             span.extra["input_content"] = _text(task)
