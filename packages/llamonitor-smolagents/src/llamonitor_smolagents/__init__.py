@@ -38,18 +38,10 @@ import importlib
 from typing import Any
 
 import wrapt
-from llamonitor.instrumentation.patching import Patcher, Target
+from llamonitor.instrumentation.adapter import InstrumentOptions, UnsupportedVersion
+from llamonitor.instrumentation.patching import PatchingAdapter, Target
 
 from llamonitor_smolagents._record import FRAMEWORK, Recorder
-
-try:  # the adapter contract of core, or the same shape here until the installed core has it
-    from llamonitor.instrumentation.adapter import (  # type: ignore[import-not-found,unused-ignore]
-        Adapter,
-        InstrumentOptions,
-        UnsupportedVersion,
-    )
-except ImportError:  # pragma: no cover - depends on the installed core
-    from llamonitor_smolagents._adapter_base import Adapter, InstrumentOptions, UnsupportedVersion
 
 __all__ = ["SUPPORTED", "InstrumentOptions", "SmolagentsAdapter", "UnsupportedVersion", "instrument_smolagents",
            "is_instrumented", "uninstrument_smolagents"]
@@ -66,23 +58,24 @@ MODEL_CLASSES = ("OpenAIModel", "OpenAIServerModel", "AzureOpenAIModel", "AzureO
 _MODEL_METHODS = ("generate", "generate_stream")
 
 
-class SmolagentsAdapter(Adapter):
+class SmolagentsAdapter(PatchingAdapter):
     """The smolagents adapter (use the module functions bound to its one instance)."""
 
     name = "smolagents"
     framework = FRAMEWORK
     distribution = "smolagents"
+    module = "smolagents"
     supported = SUPPORTED
+    install_hint = "pip install 'llamonitor-smolagents[smolagents]'"
 
     def __init__(self) -> None:
         super().__init__()
         self.recorder = Recorder(self)
-        self.patcher = Patcher()
         #: user ``Model`` subclasses wrapped when an agent using them ran: (class, method, original)
         self._extra: list[tuple[type, str, Any]] = []
         self._checked: set[type] = set()
 
-    def _targets(self) -> list[Target]:
+    def targets(self) -> list[Target]:
         r = self.recorder
         targets: list[Target] = [
             ("smolagents.agents", "MultiStepAgent", "run", r.run_wrapper),
@@ -105,17 +98,19 @@ class SmolagentsAdapter(Adapter):
 
     def _install(self) -> None:
         with self.patcher.lock:
-            self.patcher.install("smolagents", "pip install 'llamonitor-smolagents[smolagents]'", self._targets)
+            super()._install()
             self.recorder.enabled = True
 
     def _uninstall(self) -> None:
         with self.patcher.lock:
             self.recorder.enabled = False
-            self.patcher.restore()
-            while self._extra:
-                cls, method, original = self._extra.pop()
-                setattr(cls, method, original)
-            self._checked.clear()
+            try:
+                super()._uninstall()
+            finally:
+                while self._extra:
+                    cls, method, original = self._extra.pop()
+                    setattr(cls, method, original)
+                self._checked.clear()
         with self.recorder.lock:
             self.recorder.running.clear()
 

@@ -168,7 +168,7 @@ class Recorder:
         return self.enabled and is_recording()
 
     def _capture(self) -> bool:
-        return self.adapter.options.capture()
+        return self.adapter.capture()
 
     def _child(self, run: _Run, parent: Span, name: str, op: str, *, model: str | None = None,
                provider: str | None = None, attributes: dict[str, Any] | None = None) -> Span:
