@@ -72,6 +72,7 @@ def test_tool_calling_manager_hands_over_to_a_managed_code_agent(fake_provider: 
     assert manager_run.custom_attributes["smolagents.agent_class"] == "ToolCallingAgent"
     assert manager_run.custom_attributes["smolagents.managed_agents"] == ["researcher"]
     assert manager_run.custom_attributes["smolagents.steps"] == 2
+    assert manager_run.model is None and manager_run.custom_attributes["smolagents.model_id"] == "gpt-4o-mini"
     # Every event of the managed agent's run carries the manager as handoff_from.
     inside = [e for e in events if e.agent.agent_name == "researcher"]
     assert len(inside) == 9 and all(e.agent.handoff_from == "manager" for e in inside)

@@ -287,9 +287,11 @@ class Recorder:
         if model is not None:
             self.adapter.ensure_model_class(type(model))
         model_id = getattr(model, "model_id", None)
-        span = start_span(f"invoke_agent {name}", operation_type="agent", agent=identity,
-                          model=model_id if isinstance(model_id, str) else None, provider=provider_of(model),
-                          attributes=attrs, capture_content=self.adapter.options.capture_content)
+        if isinstance(model_id, str):
+            # an attribute, not the event's model: per-model counts and costs are the model calls'
+            attrs["smolagents.model_id"] = model_id
+        span = start_span(f"invoke_agent {name}", operation_type="agent", agent=identity, attributes=attrs,
+                          capture_content=self.adapter.options.capture_content)
         task = args[0] if args else kwargs.get("task")
         run = _Run(agent, identity, span, next(self._seq), task)
         with self.lock:
