@@ -45,6 +45,7 @@ EXPECTED: dict[str, str] = {
     "28_openai_agents.py": r"^  agent +invoke_agent Billing +agent=Billing handoff_from=Triage$",
     "27_llamaindex.py": r"^      chat: chat gpt-4o-mini tokens=60\+6$",
     "29_pydantic_ai.py": r"^  agent +invoke_agent Billing +agent=Billing handoff_from=Triage$",
+    "31_smolagents.py": r"^  agent +invoke_agent researcher +agent=researcher handoff_from=manager$",
 }
 
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py"))
