@@ -14,7 +14,7 @@ Run: ``uv run python examples/31_smolagents.py``
 
 import tempfile
 
-import pyarrow.parquet as pq
+from _show import print_agent_events  # examples/_show.py: one line per stored event
 from llamonitor import MonitorConfig, StorageConfig, initialize_monitoring_sync, shutdown_sync
 from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor_openai import instrument_openai, uninstrument_openai
@@ -59,14 +59,7 @@ def main(data_dir: str) -> None:
     uninstrument_smolagents()
     shutdown_sync()
 
-    rows = sorted(pq.ParquetDataset(data_dir).read().to_pylist(), key=lambda r: r["start_time"])
-    print(f"recorded {len(rows)} events in {len({r['trace_id'] for r in rows})} trace(s)")
-    for r in rows:
-        agent = r["agent"] or {}
-        usage = r.get("usage") or {}
-        tokens = f" tokens={usage['input_tokens']}+{usage['output_tokens']}" if usage.get("input_tokens") else ""
-        extra = f" handoff_from={agent['handoff_from']}" if agent.get("handoff_from") else ""
-        print(f"  {r['operation_type']:<14} {r['operation_name']:<34} agent={agent.get('agent_name')}{extra}{tokens}")
+    print_agent_events(data_dir)
 
 
 if __name__ == "__main__":
