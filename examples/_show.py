@@ -14,4 +14,4 @@ def print_agent_events(data_dir: str) -> None:
         usage = r.get("usage") or {}
         tokens = f" tokens={usage['input_tokens']}+{usage['output_tokens']}" if usage.get("input_tokens") else ""
         extra = f" handoff_from={agent['handoff_from']}" if agent.get("handoff_from") else ""
-        print(f"  {r['operation_type']:<10} {r['operation_name']:<34} agent={agent.get('agent_name')}{extra}{tokens}")
+        print(f"  {r['operation_type']:<14} {r['operation_name']:<34} agent={agent.get('agent_name')}{extra}{tokens}")

@@ -42,6 +42,7 @@ IMPORTS = {
     "llamonitor-llamaindex": ["llamonitor_llamaindex"],
     "llamonitor-openai-agents": ["llamonitor_openai_agents"],
     "llamonitor-pydantic-ai": ["llamonitor_pydantic_ai"],
+    "llamonitor-smolagents": ["llamonitor_smolagents"],
     "llamonitor-google-adk": ["llamonitor_google_adk"],
 }
 REQUIRED_METADATA = ["Name", "Version", "Summary", "Requires-Python", "License-Expression", "Project-URL"]
