@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from llamonitor.instrumentation.streams import error_attributes
+from llamonitor.instrumentation.usage import field
+from llamonitor.instrumentation.usage import usage_from as usage_of
 from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, is_recording, start_span, suppress_instrumentation
 
@@ -81,39 +83,8 @@ def agent_name(agent: Any) -> str:
     return name if isinstance(name, str) and name else type(agent).__name__
 
 
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def usage_of(raw_usage: Any, source: str = "provider") -> TokenUsage | None:
-    """TokenUsage from a provider's usage object / dict (OpenAI chat or responses, LiteLLM, HF)."""
-    if raw_usage is None:
-        return None
-    inp = _int(_get(raw_usage, "prompt_tokens"))
-    if inp is None:
-        inp = _int(_get(raw_usage, "input_tokens"))
-    out = _int(_get(raw_usage, "completion_tokens"))
-    if out is None:
-        out = _int(_get(raw_usage, "output_tokens"))
-    if inp is None and out is None:
-        return None
-    total = _int(_get(raw_usage, "total_tokens"))
-    in_details = _get(raw_usage, "prompt_tokens_details") or _get(raw_usage, "input_tokens_details")
-    cached = _int(_get(in_details, "cached_tokens"))
-    written = _int(_get(in_details, "cache_write_tokens"))
-    reasoning = _int(_get(_get(raw_usage, "completion_tokens_details") or _get(raw_usage, "output_tokens_details"),
-                          "reasoning_tokens"))
-    return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=total if total is not None else
-                      (inp or 0) + (out or 0), cached_input_tokens=cached or None,
-                      cache_creation_input_tokens=written or None, reasoning_tokens=reasoning or None, source=source)
 
 
 def provider_of(model: Any) -> str | None:
@@ -143,11 +114,11 @@ def _message_text(messages: Any) -> str | None:
         return _text(messages)
     lines: list[str] = []
     for m in messages:
-        role = _get(m, "role")
+        role = field(m, "role")
         role = getattr(role, "value", role)
-        content = _get(m, "content")
+        content = field(m, "content")
         if isinstance(content, list):
-            content = "\n".join(str(_get(part, "text")) for part in content if _get(part, "text") is not None)
+            content = "\n".join(str(field(part, "text")) for part in content if field(part, "text") is not None)
         lines.append(f"{role}: {content}")
     return _text("\n".join(lines))
 
@@ -466,22 +437,10 @@ class Recorder:
     # ------------------------------------------------------------------ model calls
     def generate_wrapper(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """``<Model>.generate``: one ``chat`` event with the provider's usage; SDK patches stay quiet inside."""
-        if not self._active() or _in_model.get():
+        span = self._model_span(instance, args, kwargs, stream=False)
+        if span is None:
             return wrapped(*args, **kwargs)
-        try:
-            span = self._begin_model(instance, args, kwargs, stream=False)
-        except Exception as exc:
-            self.adapter.report(exc)
-            return wrapped(*args, **kwargs)
-        token = _in_model.set(True)
-        try:
-            with suppress_instrumentation(), span.activate():
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            self._fail_model(span, exc)
-            raise
-        finally:
-            _in_model.reset(token)
+        result = self._call_model(span, wrapped, args, kwargs)
         try:
             self._end_model(span, instance, result)
         except Exception as exc:
@@ -491,23 +450,32 @@ class Recorder:
     def generate_stream_wrapper(self, wrapped: Any, instance: Any, args: tuple[Any, ...],
                                 kwargs: dict[str, Any]) -> Any:
         """``<Model>.generate_stream``: the deltas pass through; one ``chat`` event when the stream ends."""
-        if not self._active() or _in_model.get():
+        span = self._model_span(instance, args, kwargs, stream=True)
+        if span is None:
             return wrapped(*args, **kwargs)
+        return self._stream_model(span, instance, self._call_model(span, wrapped, args, kwargs))
+
+    def _model_span(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, stream: bool) -> Span | None:
+        """The ``chat`` span of a model call, or ``None`` when it is not recorded (or starting it failed)."""
+        if not self._active() or _in_model.get():
+            return None
         try:
-            span = self._begin_model(instance, args, kwargs, stream=True)
+            return self._begin_model(instance, args, kwargs, stream=stream)
         except Exception as exc:
             self.adapter.report(exc)
-            return wrapped(*args, **kwargs)
+            return None
+
+    def _call_model(self, span: Span, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the model call with SDK-level instrumentation quiet (one provider request, one event)."""
         token = _in_model.set(True)
         try:
             with suppress_instrumentation(), span.activate():
-                deltas = wrapped(*args, **kwargs)
+                return wrapped(*args, **kwargs)
         except BaseException as exc:
             self._fail_model(span, exc)
             raise
         finally:
             _in_model.reset(token)
-        return self._stream_model(span, instance, deltas)
 
     def _stream_model(self, span: Span, model: Any, deltas: Any) -> Iterator[Any]:
         texts: list[str] = []
@@ -601,26 +569,26 @@ class Recorder:
         attrs: dict[str, Any] = {}
         raw = getattr(result, "raw", None)
         local = span.provider in _LOCAL
-        usage = None if local else usage_of(_get(raw, "usage"))
+        usage = None if local else usage_of(field(raw, "usage"))
         if usage is None:
             tu = getattr(result, "token_usage", None)
             if tu is not None:
                 inp, out = _int(getattr(tu, "input_tokens", None)), _int(getattr(tu, "output_tokens", None))
                 usage = TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=(inp or 0) + (out or 0),
                                    source="tokenizer" if local else "provider")
-        response_model = _get(raw, "model")
+        response_model = field(raw, "model")
         if isinstance(response_model, str) and response_model:
             attrs["gen_ai.response.model"] = response_model
-        response_id = _get(raw, "id")
+        response_id = field(raw, "id")
         if isinstance(response_id, str) and response_id:
             attrs["gen_ai.response.id"] = response_id
-        choices = _get(raw, "choices")
+        choices = field(raw, "choices")
         if isinstance(choices, (list, tuple)) and choices:
-            reason = _get(choices[0], "finish_reason")
+            reason = field(choices[0], "finish_reason")
             if isinstance(reason, str):
                 attrs["finish_reason"] = reason
         calls = getattr(result, "tool_calls", None) or ()
-        names = [str(_get(_get(c, "function"), "name")) for c in calls]
+        names = [str(field(field(c, "function"), "name")) for c in calls]
         if names:
             attrs["tool_calls"] = ",".join(names)
             attrs["tool_call_count"] = len(names)
