@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "packages/llamonitor-core/tests/storage"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 #: the mixed workload: route template, weight (session routes are filled in from a sessions page)
@@ -79,7 +78,7 @@ async def _write(config_json: str, rate: int, seconds: float) -> int:
     """Child mode: write ``rate`` events/s in batches of rate/10 for ``seconds``; returns the count."""
     from llamonitor import StorageConfig
     from llamonitor.backends.registry import create_backend
-    from storage_kit import make_events
+    from testkits.storage import make_events
 
     backend = create_backend(StorageConfig.model_validate_json(config_json))
     await backend.initialize()
@@ -296,7 +295,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     import httpx
     from api import _store
     from llamonitor import StorageConfig
-    from storage_kit import drop, server_config, unique_name
+    from testkits.storage import drop, server_config, unique_name
 
     tmp = Path(tempfile.mkdtemp(prefix="llamonitor-bench-load-"))
     reuse = args.reuse

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
 from llamonitor.query.cache import CachedQueryBackend
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-from storage_kit import drop, make_events, server_config, store, unique_name
+from testkits.storage import drop, make_events, server_config, store, unique_name
 
 pytestmark = pytest.mark.timeout(120)
 

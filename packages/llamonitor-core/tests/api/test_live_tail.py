@@ -19,9 +19,7 @@ from llamonitor.api import create_api_server
 from llamonitor.query import create_query_backend
 from llamonitor.query.types import collect_events
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
-from storage_kit import drop, server_config, unique_name
+from testkits.storage import drop, server_config, unique_name
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -117,7 +115,7 @@ def test_live_feed_shows_events_of_another_process_once(storage: StorageConfig, 
 
 def events_now(n: int, seed: int) -> list[Any]:
     """``n`` events starting now (inside the polled time range)."""
-    from storage_kit import make_events
+    from testkits.storage import make_events
 
     events = make_events(n, seed=seed, sessions=3, days=1)
     now = time.time_ns()
@@ -129,7 +127,7 @@ def events_now(n: int, seed: int) -> list[Any]:
 def test_clickhouse_is_polled_for_events_another_writer_stored(tmp_path: Path) -> None:
     """chDB is embedded (one process per data path), so the other writer is a backend in this process
     that the server's hub is not attached to: what the server sees is only what it polls."""
-    from storage_kit import store
+    from testkits.storage import store
 
     config = server_config("clickhouse", unique_name())
     try:
@@ -151,7 +149,7 @@ def test_clickhouse_is_polled_for_events_another_writer_stored(tmp_path: Path) -
 
 def test_postgres_listen_falls_back_to_polling_when_the_writer_does_not_notify(tmp_path: Path) -> None:
     from llamonitor.api import tail as tail_module
-    from storage_kit import store
+    from testkits.storage import store
 
     config = server_config("postgres", unique_name(), options={"notify": False})
     old = tail_module.FALLBACK_POLL_SECONDS

@@ -15,7 +15,7 @@ import pytest
 from llamonitor.query import EventFilter
 from llamonitor.query.parquet import ParquetQueryBackend
 from llamonitor.schema.config import StorageConfig
-from storage_kit import make_events, store
+from testkits.storage import make_events, store
 
 
 def answers(q: ParquetQueryBackend) -> dict[str, Any]:

@@ -122,7 +122,7 @@ class ParquetFiles:
         """Events of the files that appeared (or were replaced) since the last call, in (start time, id) order."""
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.arrow import table_to_events
+        from llamonitor.schema.arrow import table_to_events
 
         snap = self.tracker.snapshot()
         added = [f.path for f in snap.files if f.key not in self.known and f.path.endswith(".parquet")]

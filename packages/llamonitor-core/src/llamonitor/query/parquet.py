@@ -61,7 +61,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.query import parquet_index as index
 from llamonitor.query.parquet_files import (
     _FORMAT,
@@ -86,12 +85,10 @@ from llamonitor.query.parquet_rollups import (
 from llamonitor.query.rollups import exact_limit, summary_from
 from llamonitor.query.summary import (
     CODE_COLUMNS,
-    SUMMARY_SCHEMA,
     Codes,
     FileCodes,
     _has_numpy,
     _prepare,
-    _projection,
     file_codes,
     group_stats,
     merge_codes,
@@ -118,8 +115,10 @@ from llamonitor.query.types import (
     sort_costs,
     sort_groups,
 )
+from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
+from llamonitor.schema.projection import SUMMARY_SCHEMA, summary_projection
 from llamonitor.schema.sanitize import session_partition
 
 _TS = pa.timestamp("ns", tz="UTC")
@@ -320,7 +319,7 @@ class ParquetQueryBackend:
               floor: float | None = None) -> pa.Table | None:
         """The summary columns (plus ``extra``) of the events ``f`` selects."""
         if extra or self.cache.max_bytes <= 0:
-            return self._scan(_projection() | (extra or {}), f, floor=floor)
+            return self._scan(summary_projection() | (extra or {}), f, floor=floor)
         return self._cached_base(f, floor)
 
     def _cached_base(self, f: EventFilter | None, floor: float | None = None) -> pa.Table | None:
@@ -350,7 +349,7 @@ class ParquetQueryBackend:
             parts = [(None, t.filter(rows)) for _, t in parts]  # filtered rows: no per-file codes
         doubtful = [i for i in selected if i.path in snap.suspects]
         if doubtful:
-            with_id = _projection() | {"event_id": ds.field("event_id")}
+            with_id = summary_projection() | {"event_id": ds.field("event_id")}
             table = self._files_dataset(doubtful).to_table(columns=with_id, filter=self._expr(f))
             parts.append((None, dedupe(table).drop_columns(["event_id"])))
         return parts
@@ -395,7 +394,7 @@ class ParquetQueryBackend:
 
     def _decode(self, infos: list[FileInfo]) -> dict[str, pa.Table]:
         """Whole files' summary columns, cached as they are decoded."""
-        out = self._per_file(infos, _projection())
+        out = self._per_file(infos, summary_projection())
         keys = {i.path: i.key for i in infos}
         for path, table in out.items():
             if path in keys:

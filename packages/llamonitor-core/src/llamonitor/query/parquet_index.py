@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from llamonitor.query.parquet_files import FileInfo, Snapshot
-from llamonitor.query.summary import SUMMARY_SCHEMA
 from llamonitor.query.types import SessionInfo, TraceInfo
 from llamonitor.schema.events import ns_to_datetime
+from llamonitor.schema.projection import SUMMARY_SCHEMA
 
 #: delta rows merged into the base beyond this (a merge costs a group-by over the pairs)
 COMPACT_ROWS = 100_000
