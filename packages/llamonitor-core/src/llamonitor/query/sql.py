@@ -55,6 +55,8 @@ class Dialect:
     rollup_tables = True
     #: MIN / MAX that return NULL over no rows
     min_max = ("MIN", "MAX")
+    #: the row count (ClickHouse reads it from part metadata)
+    count_all = "COUNT(*)"
     start_col = "start_time_ns"
     start_ns = "start_time_ns"
     end_ns = "end_time_ns"
@@ -111,6 +113,7 @@ class ClickHouseDialect(Dialect):
     name = "clickhouse"
     rollup_tables = False
     min_max = ("minOrNull", "maxOrNull")  # ClickHouse's MIN() of nothing is 0, not NULL
+    count_all = "count()"
     start_col = "start_time"
     start_ns = "toUnixTimestamp64Nano(start_time)"
     end_ns = "toUnixTimestamp64Nano(end_time)"
@@ -208,13 +211,12 @@ class SqlQueryBackend:
         """The storage generation (:mod:`llamonitor.query.cache`): PostgreSQL's rollup counter (``None``
         without rollups); MySQL / ClickHouse: the row count and the newest start time."""
         d = self.dialect
-        if d.name == "postgres":
+        if d.rollup_tables:
             if self._reader is None or not await self._reader.exists():
                 return None
             return await self._reader.generation()
-        count = "count()" if d.name == "clickhouse" else "COUNT(*)"
-        # without FINAL on ClickHouse: any insert changes the raw count (a merge may change it too: a miss)
-        rows = await self._fetch(f"SELECT {count}, MAX({d.start_col}) FROM {self._qualified}", [])
+        # the raw table (no FINAL on ClickHouse): any insert changes the count (a merge may too: a miss)
+        rows = await self._fetch(f"SELECT {d.count_all}, MAX({d.start_col}) FROM {self._qualified}", [])
         return (int(rows[0][0]), str(rows[0][1]))
 
     async def ping(self) -> None:
