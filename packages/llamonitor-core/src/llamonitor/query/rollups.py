@@ -17,6 +17,7 @@ and percentiles are exact. Stale rollups (events were updated or deleted) are ne
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from typing import Any
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN, RollupNames
 from llamonitor.query.summary import QUANTILES, GroupStats, LatencyStats, Summary
-from llamonitor.query.types import CostRow, EventFilter, SessionInfo, sort_groups
+from llamonitor.query.types import CostRow, EventFilter, SessionInfo, TraceInfo, sort_groups
 from llamonitor.schema.events import ns_to_datetime
 from llamonitor.schema.projection import NONE_LABEL
 
@@ -261,6 +262,11 @@ class RollupReader:
         self.fetch = fetch
         self.exact_limit = exact_limit
         self._exists = False
+        #: the day rows read so far (key -> one-row rollup), the highest generation among them,
+        #: and the groups merged from them for the last generation asked
+        self._rows: dict[tuple[Any, ...], Any] = {}
+        self._seen = -1
+        self._groups: tuple[int, Groups] | None = None
 
     async def exists(self) -> bool:
         """The rollup tables exist (remembered once they do: they are never dropped while in use)."""
@@ -325,8 +331,68 @@ class RollupReader:
                                 values)
         return int(rows[0][0])
 
+    async def all_groups(self) -> Groups | None:
+        """Every day row added up per grouping and per day (no filter); ``None`` without NumPy or
+        when a row cannot be merged in memory (the SQL path answers).
+
+        The day rows are kept between calls with the generation that last changed each: a call
+        fetches only the rows changed since the last one (a new batch changes a few), then merges
+        them all with NumPy -- not a histogram merge in SQL over every row on every change.
+        Transactions take their generation under the state row's lock and commit in that order,
+        so a row query that sees generation ``g`` sees every lower one too.
+        """
+        from llamonitor.query.parquet_rollups import TOTAL_KINDS, Rollup, accumulate
+        from llamonitor.query.summary import _has_numpy
+
+        if not _has_numpy():
+            return None
+        gen = await self.generation()
+        if self._groups is not None and self._groups[0] == gen:
+            return self._groups[1]
+        count = int((await self.fetch(f"SELECT COUNT(*) FROM {self.names.day}", []))[0][0])
+        if not await self._load_rows(self._seen):
+            return None
+        if len(self._rows) != count:  # rows removed (a rebuild): load them all again
+            self._rows, self._seen = {}, -1
+            if not await self._load_rows(-1):
+                return None
+        accs = accumulate(Rollup.concat(list(self._rows.values())), histograms=True, kinds=TOTAL_KINDS)
+        self._groups = (gen, accs)
+        return accs
+
+    async def _load_rows(self, since: int) -> bool:
+        from llamonitor.query.parquet_rollups import Rollup
+
+        rows = await self.fetch(f"SELECT day, operation_name, model, agent_name, events, errors, input_tokens, "
+                                f"output_tokens, cost_input, cost_input_n, cost_output, cost_output_n, cost_total, "
+                                f"cost_total_n, duration_sum, duration_min, duration_max, first_ns, last_ns, latency, "
+                                f"gen FROM {self.names.day} WHERE gen > $1", [since])
+        for r in rows:
+            if r[14] is None or r[15] is None or r[16] is None:
+                return False  # no duration to merge: the SQL path copes
+            latency = json.loads(r[19]) if isinstance(r[19], (str, bytes)) else r[19]
+            bins = sorted((int(b), int(n)) for b, n in latency.items())
+            row = [int(r[0]), r[1], r[2], r[3], *r[4:19], [[b for b, _ in bins], [n for _, n in bins]]]
+            self._rows[(int(r[0]), r[1], r[2], r[3])] = Rollup.of([row])
+            self._seen = max(self._seen, int(r[20]))
+        return True
+
+    async def traces(self, session_id: str, limit: int, offset: int) -> list[TraceInfo]:
+        """Traces of one session in order of their first event: a range of the trace rollup."""
+        rows = await self.fetch(f"SELECT trace_id, events, errors, first_ns, last_ns, cost_total, cost_total_n "
+                                f"FROM {self.names.trace} WHERE session_id = $1 ORDER BY first_ns, trace_id "
+                                f"LIMIT $2 OFFSET $3", [session_id, limit, offset])
+        return [TraceInfo(session_id=session_id, trace_id=r[0], events=int(r[1]), errors=int(r[2]),
+                          first_event=ns_to_datetime(int(r[3])), last_event=ns_to_datetime(int(r[4])),
+                          duration_ms=(int(r[4]) - int(r[3])) / 1e6, total_cost_usd=float(r[5]) if r[6] else None)
+                for r in rows]
+
     async def groups(self, f: EventFilter | None, *, histograms: bool) -> dict[tuple[str, str], _Acc]:
         """Accumulated sums (and histograms) per ``(grouping, key)``: ``("all", "")``, ``("operation", x)``..."""
+        if f is None or f == EventFilter():
+            found = await self.all_groups()
+            if found is not None:
+                return found
         p = plan(f)
         accs: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
         rk, ek = _ROLL_KEYS, _RAW_KEYS
@@ -378,6 +444,11 @@ class RollupReader:
         if by != "day":
             accs = await self.groups(f, histograms=False)
             return [acc.cost_row(key) for (kind, key), acc in accs.items() if kind == by and acc.events]
+        if f is None or f == EventFilter():
+            found = await self.all_groups()
+            if found is not None:
+                return [acc.cost_row((date(1970, 1, 1) + timedelta(days=int(key))).isoformat())
+                        for (kind, key), acc in found.items() if kind == "day" and acc.events]
         p = plan(f)
         days: dict[int, _Acc] = defaultdict(_Acc)
         if not (p.first_day is not None and p.end_day is not None and p.end_day <= p.first_day):

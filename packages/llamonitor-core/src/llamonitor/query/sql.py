@@ -296,8 +296,10 @@ class SqlQueryBackend:
                 for r in await self._fetch(sql, w.values)]
 
     async def traces(self, session_id: str, *, limit: int = 1000, offset: int = 0) -> list[TraceInfo]:
-        """See :meth:`QueryBackend.traces`."""
+        """See :meth:`QueryBackend.traces` (PostgreSQL: from the trace rollup)."""
         check_page(limit, offset)
+        if self._reader is not None and await self._reader.available():
+            return await self._reader.traces(session_id, limit, offset)
         d = self.dialect
         w = _Where(d).add(EventFilter(session_id=session_id))
         sql = (f"SELECT trace_id, COUNT(*), SUM({d.err}), MIN({d.start_ns}) AS first_ns, MAX({d.end_ns}), "
