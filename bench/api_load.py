@@ -83,10 +83,11 @@ async def _write(config_json: str, rate: int, seconds: float) -> int:
     backend = create_backend(StorageConfig.model_validate_json(config_json))
     await backend.initialize()
     written, step, t0 = 0, max(1, rate // 10), time.monotonic()
+    run = time.time_ns() // 1_000_000 * 10_000  # event ids new to the storage in every run (--reuse)
     try:
         i = 0
         while time.monotonic() - t0 < seconds:
-            events = make_events(step, seed=10_000_000 + i, sessions=20, days=1)
+            events = make_events(step, seed=run + i, sessions=20, days=1)
             now = time.time_ns()
             for e in events:  # "now", so a poll of the newest time range sees them
                 e.start_time_ns, e.end_time_ns = now, now + 1_000_000

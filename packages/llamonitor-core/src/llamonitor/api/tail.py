@@ -9,8 +9,8 @@ writer listener (:meth:`LiveHub.attach`) sees nothing. :class:`StorageTail` then
 - PostgreSQL: the insert path sends a ``NOTIFY`` after each stored batch (its count, start-time
   range and event-id range; :func:`llamonitor.backends.postgres.notify_payload`); the tail
   listens (``LISTEN``) on a connection of its own and reads exactly that range when told
-  (``listening postgres``), plus a poll of the newest time range every
-  :data:`FALLBACK_POLL_SECONDS` for writers that do not notify (``options={"notify": False}``);
+  (``listening postgres``); after :data:`FALLBACK_POLL_SECONDS` without a notification it polls
+  the newest time range once, for writers that do not notify (``options={"notify": False}``);
   if ``LISTEN`` fails it polls like the other servers;
 - MySQL / MariaDB, ClickHouse (and PostgreSQL without ``LISTEN``): the newest time range
   (``start >= now - lookback``) through the query backend's ``events`` pages every 0.5 s
@@ -48,7 +48,8 @@ POLL_SECONDS = 0.5
 LOOKBACK_SECONDS = 30.0
 #: event ids remembered for dedupe
 DEDUPE_WINDOW = 200_000
-#: with ``LISTEN``: the newest time range is still polled this often (writers that do not notify)
+#: with ``LISTEN``: after this long without a notification the newest time range is polled (writers that
+#: do not notify)
 FALLBACK_POLL_SECONDS = 5.0
 #: events read for one notification at most (its own count, times this, plus a page)
 NOTIFIED_FACTOR = 4
@@ -319,7 +320,8 @@ class StorageTail:
                     ranges = self._listener.take()
                     if ranges:
                         await self._deliver(await self._notified(ranges))
-                    if time.monotonic() - last_poll >= FALLBACK_POLL_SECONDS:
+                        last_poll = time.monotonic()  # told: the writers notify, no poll needed
+                    elif time.monotonic() - last_poll >= FALLBACK_POLL_SECONDS:
                         last_poll = time.monotonic()
                         await self._deliver(await self._recent())
                 else:

@@ -14,9 +14,10 @@ tell its **generation** -- a cheap value that changes whenever stored events cha
 Every cached call first reads the generation (after the call began, so any write that finished
 before is counted in it), and answers from the cache only if the entry was computed for that
 same generation: a stale answer is never served. Concurrent calls for the same question and
-generation share one computation. Events pages and traces are not cached here (each backend
-answers them from indexes); a backend without a generation (``generation()`` returning
-``None``, or no such method) is passed through untouched.
+generation share one computation. Events pages are cached too unless the backend keeps its own
+page cache (``caches_pages``: Parquet); traces are not (each backend answers them from an index
+and each session is its own question); a backend without a generation (``generation()``
+returning ``None``, or no such method) is passed through untouched.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ async def generation_of(backend: Any) -> Hashable | None:
 
 
 class CachedQueryBackend:
-    """A :class:`QueryBackend` whose summary, aggregates, costs, sessions and time series are
-    cached per storage generation (see the module docstring); everything else is passed through."""
+    """A :class:`QueryBackend` whose summary, aggregates, costs, sessions, time series and events
+    pages are cached per storage generation (see the module docstring); the rest is passed through."""
 
     def __init__(self, backend: QueryBackend, *, max_entries: int = MAX_ENTRIES) -> None:
         self.backend = backend
@@ -125,11 +126,16 @@ class CachedQueryBackend:
         return await self._cached(("timeseries", filter, buckets),
                                   lambda: self.backend.timeseries(filter, buckets=buckets))
 
-    # -- passed through ------------------------------------------------------------------------------
     async def events(self, filter: EventFilter | None = None, *, limit: int = 100, offset: int = 0,
                      cursor: str | None = None) -> EventPage:
-        """See :meth:`QueryBackend.events`."""
-        return await self.backend.events(filter, limit=limit, offset=offset, cursor=cursor)
+        """See :meth:`QueryBackend.events` (cached per generation, unless the backend keeps its own
+        page cache: Parquet's survives appends that cannot change a page)."""
+        if getattr(self.backend, "caches_pages", False):
+            return await self.backend.events(filter, limit=limit, offset=offset, cursor=cursor)
+        return await self._cached(("events", filter, limit, offset, cursor),
+                                  lambda: self.backend.events(filter, limit=limit, offset=offset, cursor=cursor))
+
+    # -- passed through ------------------------------------------------------------------------------
 
     async def traces(self, session_id: str, *, limit: int = 1000, offset: int = 0) -> list[TraceInfo]:
         """See :meth:`QueryBackend.traces`."""

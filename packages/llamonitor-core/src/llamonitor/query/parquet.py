@@ -183,6 +183,9 @@ PAGE_CACHE = 64
 class ParquetQueryBackend:
     """:class:`~llamonitor.query.types.QueryBackend` over ``StorageConfig.output_dir``."""
 
+    #: pages are kept across appends that cannot change them (the generation cache leaves them be)
+    caches_pages = True
+
     def __init__(self, config: StorageConfig, *, cache_bytes: int | None = None) -> None:
         self.config = config
         self.root = Path(config.output_dir)

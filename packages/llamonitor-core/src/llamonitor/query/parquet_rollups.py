@@ -261,6 +261,13 @@ class RollupSource:
 TOTAL_KINDS = ("all", "operation", "model", "agent", "day")
 
 
+def total_groups(r: Rollup) -> Groups:
+    """The groups of :data:`TOTAL_KINDS`; days without histograms (costs by day read no percentile)."""
+    accs = accumulate(r, histograms=True, kinds=TOTAL_KINDS[:4])
+    accs.update(accumulate(r, histograms=False, kinds=("day",)))
+    return accs
+
+
 class Totals:
     """Every file's rollup added up, extended file by file as files are added.
 
@@ -303,7 +310,7 @@ class Totals:
                 parts.append(found)
             merged = {key: acc.copy() for key, acc in base.items()} if parts else base
             if parts:
-                for key, acc in accumulate(Rollup.concat(parts), histograms=True, kinds=TOTAL_KINDS).items():
+                for key, acc in total_groups(Rollup.concat(parts)).items():
                     if key in merged:
                         merged[key].merge(acc)
                     else:

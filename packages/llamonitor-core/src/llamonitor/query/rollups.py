@@ -341,7 +341,7 @@ class RollupReader:
         Transactions take their generation under the state row's lock and commit in that order,
         so a row query that sees generation ``g`` sees every lower one too.
         """
-        from llamonitor.query.parquet_rollups import TOTAL_KINDS, Rollup, accumulate
+        from llamonitor.query.parquet_rollups import Rollup, total_groups
         from llamonitor.query.summary import _has_numpy
 
         if not _has_numpy():
@@ -356,7 +356,7 @@ class RollupReader:
             self._rows, self._seen = {}, -1
             if not await self._load_rows(-1):
                 return None
-        accs = accumulate(Rollup.concat(list(self._rows.values())), histograms=True, kinds=TOTAL_KINDS)
+        accs = total_groups(Rollup.concat(list(self._rows.values())))
         self._groups = (gen, accs)
         return accs
 
