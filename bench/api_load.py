@@ -223,10 +223,11 @@ async def load(port: int, rate: int, seconds: float, on_start: Any) -> dict[str,
     sessions = [s["session_id"] for s in json.loads(body)["sessions"]] or ["none"]
     plan = [route for route, weight in ROUTES for _ in range(weight)]
     latencies: list[float] = []
+    by_route: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     in_flight = [0]
 
-    async def one(url: str) -> None:
+    async def one(url: str, route: str) -> None:
         in_flight[0] += 1
         t0 = time.perf_counter()
         try:
@@ -235,6 +236,7 @@ async def load(port: int, rate: int, seconds: float, on_start: Any) -> dict[str,
                 errors[str(status)] = errors.get(str(status), 0) + 1
                 return
             latencies.append((time.perf_counter() - t0) * 1000)
+            by_route.setdefault(route, []).append(latencies[-1])
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError) as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
         finally:
@@ -253,8 +255,8 @@ async def load(port: int, rate: int, seconds: float, on_start: Any) -> dict[str,
         if in_flight[0] >= MAX_IN_FLIGHT:
             shed += 1
             continue
-        route = plan[n % len(plan)].format(session=sessions[n % len(sessions)])
-        tasks.append(asyncio.create_task(one(route)))
+        route = plan[n % len(plan)]
+        tasks.append(asyncio.create_task(one(route.format(session=sessions[n % len(sessions)]), route)))
     _done, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS) if tasks else (set(), set())
     for task in pending:
         task.cancel()
@@ -263,7 +265,8 @@ async def load(port: int, rate: int, seconds: float, on_start: Any) -> dict[str,
         conn.close()
     return {"offered": total, "answered": len(latencies), "elapsed": elapsed, "errors": errors,
             "unanswered": len(pending) + shed, "p50": _pct(latencies, 0.5), "p95": _pct(latencies, 0.95),
-            "p99": _pct(latencies, 0.99)}
+            "p99": _pct(latencies, 0.99),
+            "routes": {r: (len(v), _pct(v, 0.5), _pct(v, 0.99)) for r, v in sorted(by_route.items())}}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -373,6 +376,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
               f"{r['answered']:,} ({r['answered'] / r['elapsed']:.0f}/s), p50 {r['p50']:.0f} ms, "
               f"p95 {r['p95']:.0f} ms, p99 {r['p99']:.0f} ms, errors {r['errors'] or 0}, "
               f"unanswered {r['unanswered']}")
+        print("  per route (answered, p50, p99 ms): " + "; ".join(
+            f"{route.split('?')[0].removeprefix('/api/v1/')} {n:,} {p50:.0f} {p99:.0f}"
+            for route, (n, p50, p99) in r["routes"].items()))
         own = os.times()
         print(f"  server CPU {cpu:.1f} s during the load ({1000 * cpu / max(1, r['answered']):.2f} ms per answered "
               f"request, REST and live feed together); load generator {own.user + own.system:.1f} s, "

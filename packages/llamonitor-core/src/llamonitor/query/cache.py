@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from llamonitor.query.threads import asked_now
 from llamonitor.query.types import (
     CostGroupBy,
     CostRow,
@@ -71,6 +72,10 @@ class CachedQueryBackend:
         self.misses = 0
 
     async def _cached(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        with asked_now():  # the generation and the answer share one look at the storage
+            return await self._answer(key, compute)
+
+    async def _answer(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         gen = await generation_of(self.backend)
         if gen is None:
             return await compute()

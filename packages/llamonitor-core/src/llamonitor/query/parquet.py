@@ -49,7 +49,6 @@ import functools
 import operator
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,7 +93,7 @@ from llamonitor.query.summary import (
     merge_codes,
     summarize_table,
 )
-from llamonitor.query.threads import run_blocking
+from llamonitor.query.threads import asked, run_blocking
 from llamonitor.query.timeseries import table_timeseries
 from llamonitor.query.types import (
     CostGroupBy,
@@ -604,7 +603,7 @@ class ParquetQueryBackend:
     async def events(self, filter: EventFilter | None = None, *, limit: int = 100, offset: int = 0,
                      cursor: str | None = None) -> EventPage:
         """See :meth:`QueryBackend.events`."""
-        return await run_blocking(self._events, filter, limit, offset, cursor, time.monotonic())
+        return await run_blocking(self._events, filter, limit, offset, cursor, asked())
 
     async def trace_events(self, trace_id: str, *, session_id: str | None = None) -> list[MetricEvent]:
         """See :meth:`QueryBackend.trace_events`."""
@@ -650,7 +649,7 @@ class ParquetQueryBackend:
     async def sessions(self, filter: EventFilter | None = None, *, limit: int = 100,
                        offset: int = 0) -> list[SessionInfo]:
         """See :meth:`QueryBackend.sessions`."""
-        return await run_blocking(self._sessions, filter, limit, offset, time.monotonic())
+        return await run_blocking(self._sessions, filter, limit, offset, asked())
 
     def _traces(self, session_id: str, limit: int, offset: int, floor: float | None = None) -> list[TraceInfo]:
         check_page(limit, offset)
@@ -670,7 +669,7 @@ class ParquetQueryBackend:
 
     async def traces(self, session_id: str, *, limit: int = 1000, offset: int = 0) -> list[TraceInfo]:
         """See :meth:`QueryBackend.traces`."""
-        return await run_blocking(self._traces, session_id, limit, offset, time.monotonic())
+        return await run_blocking(self._traces, session_id, limit, offset, asked())
 
     # -- aggregates ------------------------------------------------------------------------------
     def _aggregates(self, by: GroupBy, f: EventFilter | None, floor: float | None = None) -> list[GroupStats]:
@@ -691,7 +690,7 @@ class ParquetQueryBackend:
 
     async def aggregates(self, by: GroupBy, filter: EventFilter | None = None) -> list[GroupStats]:
         """See :meth:`QueryBackend.aggregates`."""
-        return await run_blocking(self._aggregates, by, filter, time.monotonic())
+        return await run_blocking(self._aggregates, by, filter, asked())
 
     def _costs(self, by: CostGroupBy, f: EventFilter | None, floor: float | None = None) -> list[CostRow]:
         if by not in ("model", "operation", "session", "day", "agent"):
@@ -730,7 +729,7 @@ class ParquetQueryBackend:
 
     async def costs(self, by: CostGroupBy, filter: EventFilter | None = None) -> list[CostRow]:
         """See :meth:`QueryBackend.costs`."""
-        return await run_blocking(self._costs, by, filter, time.monotonic())
+        return await run_blocking(self._costs, by, filter, asked())
 
     def _summary(self, f: EventFilter | None, floor: float | None = None) -> Summary:
         snap = self._snap(floor)
@@ -760,7 +759,7 @@ class ParquetQueryBackend:
 
     async def summary(self, filter: EventFilter | None = None) -> Summary:
         """See :meth:`QueryBackend.summary`."""
-        return await run_blocking(self._summary, filter, time.monotonic())
+        return await run_blocking(self._summary, filter, asked())
 
     def _timeseries(self, f: EventFilter | None, buckets: int, floor: float | None = None) -> list[TimeBucket]:
         check_buckets(buckets)
@@ -783,7 +782,7 @@ class ParquetQueryBackend:
 
     async def timeseries(self, filter: EventFilter | None = None, *, buckets: int = 24) -> list[TimeBucket]:
         """See :meth:`QueryBackend.timeseries` (from the same cached columns as the summary)."""
-        return await run_blocking(self._timeseries, filter, buckets, time.monotonic())
+        return await run_blocking(self._timeseries, filter, buckets, asked())
 
     async def generation(self) -> int:
         """The storage generation: the file set's version (a new or replaced file makes a new one).
@@ -791,7 +790,7 @@ class ParquetQueryBackend:
         Equal generations hold the same files, hence the same events (see
         :class:`~llamonitor.query.cache.CachedQueryBackend`).
         """
-        snap = await run_blocking(self._snap, time.monotonic())
+        snap = await run_blocking(self._snap, asked())
         return snap.version
 
     async def ping(self) -> None:

@@ -122,8 +122,8 @@ class _Delta:
         self.rows = 0
         self.count = 0
 
-    def add(self, rows: pa.Table) -> None:
-        grouped = _pairs(rows)
+    def add(self, grouped: pa.Table) -> None:
+        """Add per-pair sums (:func:`_pairs` of new rows)."""
         columns = [grouped[c].to_pylist() for c in _KEYS + _PAIR_NAMES]
         for session, trace, *sums in zip(*columns, strict=True):
             traces = self.pairs.setdefault(session, {})
@@ -133,7 +133,7 @@ class _Delta:
                 self.count += 1
             else:
                 _merge(found, sums)
-        self.rows += rows.num_rows
+        self.rows += int(pc.sum(grouped["n"]).as_py() or 0)
 
     def table(self) -> pa.Table:
         """The pairs as a table shaped like the base's."""
@@ -211,7 +211,10 @@ class SessionIndex:
         self.max_bytes = max_bytes
         self.compact_rows = compact_rows
         self._state: _State | None = None
+        #: held while the delta changes (and by readers of it: briefly)
         self._lock = threading.RLock()
+        #: held for a whole update (reading new files included)
+        self._updating = threading.Lock()
         self._too_big = 1 << 62
         #: full builds and merges done (for tests)
         self.builds = 0
@@ -224,7 +227,7 @@ class SessionIndex:
         state = self._state
         if state is not None and state.version >= snap.version:
             return state  # this snapshot's files, or newer ones: as fresh as asked
-        with self._lock:
+        with self._updating:  # one update at a time; readers of the current state are not held up
             state = self._state
             if state is not None and state.version >= snap.version:
                 return state
@@ -250,10 +253,12 @@ class SessionIndex:
         return _State(snap.version, snap.keys, pairs, _offsets(pairs), _sessions(pairs), _Delta(), self._lock)
 
     def _append(self, state: _State, snap: Snapshot, added: list[FileInfo], read: Reader) -> _State:
-        tables = read(added)
+        tables = read(added)  # decoded before taking the readers' lock
         delta = state.delta
         if tables:
-            delta.add(pa.concat_tables([slim(t) for t in tables.values()]))
+            grouped = _pairs(pa.concat_tables([slim(t) for t in tables.values()]))
+            with self._lock:
+                delta.add(grouped)
         if delta.rows > self.compact_rows:
             self.merges += 1
             pairs = _pairs(pa.concat_tables([state.pairs, delta.table()]))

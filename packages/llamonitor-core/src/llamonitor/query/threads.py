@@ -10,11 +10,14 @@ the event loop -- which serves every other request and the live feed -- waits it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -51,3 +54,32 @@ async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` on the query pool, awaited from the event loop."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+
+
+#: when the question being answered was asked (``time.monotonic()``); ``None``: now
+_ASKED: ContextVar[float | None] = ContextVar("llamonitor_query_asked", default=None)
+
+
+def asked() -> float:
+    """When the current question was asked: a storage look begun after it is fresh enough.
+
+    The generation cache (:mod:`llamonitor.query.cache`) sets it once per question, so the
+    generation it reads and the answer it then computes share one look at the storage (Parquet:
+    one listing of the file set, not two).
+    """
+    found = _ASKED.get()
+    return time.monotonic() if found is None else found
+
+
+@contextlib.contextmanager
+def asked_now() -> Iterator[float]:
+    """Within the block, :func:`asked` is the time the block began (nested blocks keep the outer one)."""
+    if _ASKED.get() is not None:
+        yield _ASKED.get()  # type: ignore[misc]
+        return
+    now = time.monotonic()
+    token = _ASKED.set(now)
+    try:
+        yield now
+    finally:
+        _ASKED.reset(token)
