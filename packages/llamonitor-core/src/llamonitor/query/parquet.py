@@ -27,6 +27,9 @@ What a request costs besides its own answer: a snapshot of the file set
 (:class:`~llamonitor.query.parquet_files.FileTracker`: a ``stat`` per partition folder, a listing
 of the folders that changed, each new file's footer read once), shared by concurrent requests.
 Its ``version`` is this backend's storage generation (:meth:`ParquetQueryBackend.generation`).
+While the dataset has few folders (:attr:`~llamonitor.query.parquet_files.FileTracker.cheap`), the
+snapshot, a kept page and a current index are read on the event loop: a thread hop would cost
+more than the look itself.
 Without filters, summary / aggregates / costs come from every footer rollup added up once and
 extended file by file (:class:`~llamonitor.query.parquet_rollups.Totals`), and sessions / traces
 from per-pair totals extended likewise (:mod:`llamonitor.query.parquet_index`); with filters,
@@ -212,13 +215,26 @@ class ParquetQueryBackend:
     def _snap(self, floor: float | None = None) -> Snapshot:
         """The file set (a listing begun at or after ``floor``); caches drop files no longer listed."""
         snap = self.tracker.snapshot(floor)
+        self._retain(snap)
+        return snap
+
+    def _snap_now(self, floor: float) -> Snapshot | None:
+        """:meth:`_snap` on the event loop: ``None`` when it would wait (a query thread is listing,
+        or the listing is not cheap); the caller then goes to the thread pool."""
+        if not self.tracker.cheap:
+            return None
+        snap = self.tracker.try_snapshot(floor)
+        if snap is not None:
+            self._retain(snap)
+        return snap
+
+    def _retain(self, snap: Snapshot) -> None:
         if snap.version != self._retained:
             self._retained = snap.version
             self.cache.retain(set(snap.keys))
             self._ids.retain(set(snap.keys))
             if self.rollups is not None:
                 self.rollups.retain(snap.keys)
-        return snap
 
 
     def _select(self, snap: Snapshot, f: EventFilter | None) -> list[FileInfo]:
@@ -603,7 +619,14 @@ class ParquetQueryBackend:
     async def events(self, filter: EventFilter | None = None, *, limit: int = 100, offset: int = 0,
                      cursor: str | None = None) -> EventPage:
         """See :meth:`QueryBackend.events`."""
-        return await run_blocking(self._events, filter, limit, offset, cursor, asked())
+        floor = asked()
+        snap = self._snap_now(floor) if cursor is None else None
+        if snap is not None and snap.files:  # a kept page: no thread hop
+            check_page(limit, offset)
+            cached = self._cached_page((filter, limit, offset, cursor), snap, filter)
+            if cached is not None:
+                return cached
+        return await run_blocking(self._events, filter, limit, offset, cursor, floor)
 
     async def trace_events(self, trace_id: str, *, session_id: str | None = None) -> list[MetricEvent]:
         """See :meth:`QueryBackend.trace_events`."""
@@ -669,7 +692,14 @@ class ParquetQueryBackend:
 
     async def traces(self, session_id: str, *, limit: int = 1000, offset: int = 0) -> list[TraceInfo]:
         """See :meth:`QueryBackend.traces`."""
-        return await run_blocking(self._traces, session_id, limit, offset, asked())
+        floor = asked()
+        snap = self._snap_now(floor)
+        if snap is not None and snap.files and self.cache.max_bytes > 0:  # the index is current: no thread hop
+            state = self.index.current(snap)
+            if state is not None:
+                check_page(limit, offset)
+                return index.traces_page(state, session_id, limit, offset)
+        return await run_blocking(self._traces, session_id, limit, offset, floor)
 
     # -- aggregates ------------------------------------------------------------------------------
     def _aggregates(self, by: GroupBy, f: EventFilter | None, floor: float | None = None) -> list[GroupStats]:
@@ -790,7 +820,10 @@ class ParquetQueryBackend:
         Equal generations hold the same files, hence the same events (see
         :class:`~llamonitor.query.cache.CachedQueryBackend`).
         """
-        snap = await run_blocking(self._snap, asked())
+        floor = asked()
+        snap = self._snap_now(floor)
+        if snap is None:
+            snap = await run_blocking(self._snap, floor)
         return snap.version
 
     async def ping(self) -> None:

@@ -200,6 +200,10 @@ SETTLE_NS = 1_000_000_000
 #: every folder is listed and every file stat'ed again at least this often (seconds): a file
 #: rewritten in place -- not renamed into place, as the writer does -- is seen within it
 RECHECK_SECONDS = 5.0
+#: a dataset with at most this many folders, and at most this many files in a folder being written,
+#: is snapshotted on the event loop (a few ``stat`` calls: less than a thread hop)
+CHEAP_DIRS = 100
+CHEAP_FILES = 2_000
 _FORMAT = ds.ParquetFileFormat()
 _FS = pafs.LocalFileSystem()
 
@@ -311,39 +315,61 @@ class FileTracker:
         #: directory listings done (for tests and the benchmark)
         self.listings = 0
 
+    @property
+    def cheap(self) -> bool:
+        """Whether a snapshot costs a few ``stat`` calls (few folders, none with many files being
+        written): callers may take it on the event loop."""
+        if time.monotonic() - self._checked >= self.recheck_seconds or len(self._dirs) > CHEAP_DIRS:
+            return False  # a full re-check (every file stat'ed) is due, or many folders
+        return all(d.settled or len(d.files) <= CHEAP_FILES for d in list(self._dirs.values()))
+
     def snapshot(self, floor: float | None = None) -> Snapshot:
         """The file set now: shared when a listing began at or after ``floor`` (default: now)."""
+        found = self.try_snapshot(floor, wait=True)
+        assert found is not None
+        return found
+
+    def try_snapshot(self, floor: float | None = None, *, wait: bool = False) -> Snapshot | None:
+        """:meth:`snapshot`, or ``None`` when another thread is listing and ``wait`` is false (the
+        event loop must not wait for a lock a query thread holds)."""
         if floor is None:
             floor = time.monotonic()
         latest = self._latest
         if latest is not None and latest.started >= floor:
             return latest
-        with self._lock:
-            latest = self._latest
-            if latest is not None and latest.started >= floor:
-                return latest  # listed by another thread while this one waited
-            started = time.monotonic()
-            full = started - self._checked >= self.recheck_seconds
-            if full:
-                self._checked = started
-            files: list[FileInfo] = []
-            seen: set[str] = set()
-            changed = self._walk(self.root, "", time.time_ns(), files, seen, full)
-            gone = [p for p in self._dirs if p not in seen]
-            for path in gone:
-                del self._dirs[path]
-            if latest is not None and not changed and not gone:
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
+            return self._snapshot(floor)
+        finally:
+            self._lock.release()
+
+    def _snapshot(self, floor: float) -> Snapshot:
+        latest = self._latest
+        if latest is not None and latest.started >= floor:
+            return latest  # listed by another thread while this one waited
+        started = time.monotonic()
+        full = started - self._checked >= self.recheck_seconds
+        if full:
+            self._checked = started
+        files: list[FileInfo] = []
+        seen: set[str] = set()
+        changed = self._walk(self.root, "", time.time_ns(), files, seen, full)
+        gone = [p for p in self._dirs if p not in seen]
+        for path in gone:
+            del self._dirs[path]
+        if latest is not None and not changed and not gone:
+            snap = latest.relisted(started)
+        else:
+            files.sort(key=lambda f: f.path)
+            live = {f.key for f in files}
+            self._infos = {k: v for k, v in self._infos.items() if k in live}
+            if latest is not None and latest.keys == live and len(latest.files) == len(files):
                 snap = latest.relisted(started)
             else:
-                files.sort(key=lambda f: f.path)
-                live = {f.key for f in files}
-                self._infos = {k: v for k, v in self._infos.items() if k in live}
-                if latest is not None and latest.keys == live and len(latest.files) == len(files):
-                    snap = latest.relisted(started)
-                else:
-                    snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files))
-            self._latest = snap
-            return snap
+                snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files))
+        self._latest = snap
+        return snap
 
     def _walk(self, path: str, partition: str, now_ns: int, out: list[FileInfo], seen: set[str],
               full: bool) -> bool:

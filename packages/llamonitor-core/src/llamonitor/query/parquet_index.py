@@ -220,6 +220,13 @@ class SessionIndex:
         self.builds = 0
         self.merges = 0
 
+    def current(self, snap: Snapshot) -> _State | None:
+        """The state if it already answers for ``snap`` (nothing to read), else ``None``."""
+        state = self._state
+        if snap.suspects or state is None or state.version < snap.version:
+            return None
+        return state
+
     def update(self, snap: Snapshot, read: Reader) -> _State | None:
         """The state answering for ``snap`` (or a newer one); ``None``: the index cannot answer."""
         if snap.suspects or self.max_bytes <= 0 or snap.rows >= self._too_big:
