@@ -546,6 +546,9 @@ class ParquetQueryBackend:
             hit = self._pages.get(key)
             if hit is None:
                 return None
+            if hit.keys is snap.keys:  # the same file set (a snapshot listed again shares it)
+                self._pages.move_to_end(key)
+                return hit.page
             added = snap.added_since(hit.keys)
             if added is None:
                 del self._pages[key]

@@ -241,18 +241,32 @@ class Snapshot:
     storage generation: equal versions hold the same files, hence the same events.
     """
 
-    __slots__ = ("by_path", "files", "keys", "rows", "started", "suspects", "version")
+    __slots__ = ("_by_path", "_suspects", "files", "keys", "rows", "started", "version")
 
     def __init__(self, version: int, started: float, files: tuple[FileInfo, ...]) -> None:
         self.version = version
         #: ``time.monotonic()`` when the listing began: it shows every file renamed into place before
         self.started = started
         self.files = files
-        self.by_path = {f.path: f for f in files}
         self.keys = frozenset(f.key for f in files)
         self.rows = sum(f.facts.rows for f in files)
-        #: files that may hold an event another batch's file holds too (:func:`overlapping`)
-        self.suspects = frozenset(overlapping({f.path: f.facts for f in files}))
+        # made on first use (by whichever thread needs them), shared by the snapshots listed again
+        self._by_path: list[dict[str, FileInfo]] = []
+        self._suspects: list[frozenset[str]] = []
+
+    @property
+    def by_path(self) -> dict[str, FileInfo]:
+        """The files by path."""
+        if not self._by_path:
+            self._by_path.append({f.path: f for f in self.files})
+        return self._by_path[0]
+
+    @property
+    def suspects(self) -> frozenset[str]:
+        """Files that may hold an event another batch's file holds too (:func:`overlapping`)."""
+        if not self._suspects:
+            self._suspects.append(frozenset(overlapping({f.path: f.facts for f in self.files})))
+        return self._suspects[0]
 
     def relisted(self, started: float) -> Snapshot:
         """The same files, listed again at ``started`` (nothing recomputed)."""
