@@ -15,7 +15,8 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,17 +49,31 @@ class Subscriber:
     backlog: list[MetricEvent] = field(default_factory=list)
     #: batches sent to this client because it fell behind
     batches: int = field(default=0)
+    #: any further condition (the seed's ``operation_type`` / ``error_only`` filters)
+    where: Callable[[MetricEvent], bool] | None = None
 
     def matches(self, event: MetricEvent) -> bool:
         """Whether ``event`` passes this subscriber's filters."""
         if self.session_id is not None and event.session_id != self.session_id:
             return False
-        return self.operation_name is None or event.operation_name == self.operation_name
+        if self.operation_name is not None and event.operation_name != self.operation_name:
+            return False
+        return self.where is None or self.where(event)
 
 
 def event_message(event: MetricEvent) -> str:
     """The JSON text sent for ``event``: ``{"type": "event", "data": {...event fields...}}``."""
     return json.dumps({"type": "event", "data": event_to_dict(event)}, default=str, ensure_ascii=False)
+
+
+#: every hub of this process (weakly held), for :func:`live_hubs`
+_HUBS: weakref.WeakSet[LiveHub] = weakref.WeakSet()
+
+
+def live_hubs() -> list[LiveHub]:
+    """The hubs of this process whose event loop is bound and open (one per API app, plus the
+    seed broadcaster's, see ``llmops_monitoring.streaming``)."""
+    return [hub for hub in list(_HUBS) if hub.loop is not None and not hub.loop.is_closed()]
 
 
 class LiveHub:
@@ -79,6 +94,7 @@ class LiveHub:
         self._lock = threading.Lock()
         #: polls storage for events of writers in other processes (see :mod:`llamonitor.api.tail`)
         self.tail: StorageTail | None = None
+        _HUBS.add(self)
 
     # -- wiring ------------------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -151,6 +167,24 @@ class LiveHub:
         except RuntimeError:  # the loop closed meanwhile
             pass
 
+    def publish(self, events: Sequence[MetricEvent]) -> None:
+        """Deliver ``events`` that did not come from the writer (any thread): queued at once when
+        called on the hub's loop, else handed to it like a writer batch."""
+        loop = self.loop
+        if not self.subscribers or loop is None or loop.is_closed():
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.dispatch(list(events))
+            return
+        try:
+            loop.call_soon_threadsafe(self.dispatch, list(events))
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
     # -- event loop --------------------------------------------------------------------------
     def dispatch(self, events: Sequence[MetricEvent]) -> None:
         """Queue each event for every matching subscriber (on the loop); drop overflowing ones."""
@@ -184,15 +218,17 @@ class LiveHub:
                 break
         sub.queue.put_nowait(None)
 
-    def subscribe(self, *, session_id: str | None = None, operation_name: str | None = None) -> Subscriber:
-        """A new subscriber; :class:`TooManyConnections` beyond ``max_connections``."""
+    def subscribe(self, *, session_id: str | None = None, operation_name: str | None = None,
+                  where: Callable[[MetricEvent], bool] | None = None) -> Subscriber:
+        """A new subscriber (``where``: an extra event condition); :class:`TooManyConnections`
+        beyond ``max_connections``."""
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         if len(self.subscribers) >= self.max_connections:
             self.refused_clients += 1
             raise TooManyConnections(f"max_connections ({self.max_connections}) reached")
         self.attach()
-        sub = Subscriber(asyncio.Queue(maxsize=self.queue_size + 1), session_id, operation_name)
+        sub = Subscriber(asyncio.Queue(maxsize=self.queue_size + 1), session_id, operation_name, where=where)
         self.subscribers.add(sub)
         return sub
 
