@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from llamonitor.schema.config import MonitorConfig
@@ -36,6 +38,32 @@ class _State:
 
 
 STATE = _State()
+
+#: callbacks told of each writer :func:`initialize_monitoring_sync` starts (weakly held when bound methods)
+_START_HOOKS: list[Callable[[], Callable[[MonitoringWriter], Any] | None]] = []
+
+
+def on_writer_start(callback: Callable[[MonitoringWriter], Any]) -> None:
+    """Call ``callback(writer)`` whenever monitoring starts a writer (a live feed following the
+    active writer). A bound method is held weakly: it goes away with its object."""
+    ref: Callable[[], Callable[[MonitoringWriter], Any] | None]
+    if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
+        ref = weakref.WeakMethod(callback)
+    else:
+        ref = lambda: callback  # noqa: E731
+    _START_HOOKS.append(ref)
+
+
+def _tell_start_hooks(writer: MonitoringWriter) -> None:
+    for ref in list(_START_HOOKS):
+        callback = ref()
+        if callback is None:
+            _START_HOOKS.remove(ref)
+            continue
+        try:
+            callback(writer)
+        except Exception:  # a listener's failure never stops monitoring from starting
+            logger.warning("llamonitor: a writer start hook failed", exc_info=True)
 
 
 def note_uninitialized() -> None:
@@ -82,6 +110,8 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
         STATE.writer = writer
         STATE.recorder = writer.recorder
         STATE.warned_uninitialized = False
+        if _START_HOOKS:
+            _tell_start_hooks(writer)
         return writer
 
 

@@ -28,6 +28,7 @@ from uuid import uuid4
 
 import llamonitor.api.hub as _real
 from llamonitor.api.hub import CLOSE_SLOW_CONSUMER, LiveHub, Subscriber, TooManyConnections, live_hubs
+from llamonitor.runtime import on_writer_start
 from llamonitor.schema.events import MetricEvent
 
 #: a package: the seed imports ``streaming.broadcaster`` and ``streaming.connection_manager``
@@ -45,6 +46,12 @@ class _SeedHub(LiveHub):
         super().__init__(**options)
         #: whether writer batches reach this hub (the broadcaster's ``enabled``)
         self.feed: Callable[[], bool] = lambda: False
+        # follow a writer started after the connections (the seed's writer enabled the broadcaster)
+        on_writer_start(self._writer_started)
+
+    def _writer_started(self, writer: Any) -> None:
+        if self.subscribers:
+            self.attach()
 
     def on_batch(self, events: Sequence[MetricEvent]) -> None:
         if self.feed():
