@@ -599,11 +599,17 @@ class MonitoringWriter:
             await self.ashutdown(timeout)
 
     async def health_check(self) -> dict[str, Any]:
-        """:meth:`health` plus the seed's keys: ``buffer_size`` (events being built or written)
-        and ``backend_healthy`` (no sink degraded)."""
+        """:meth:`health` plus the seed's keys: ``buffer_size`` (events being built or written),
+        ``backend_healthy`` (no sink degraded) and, per exporter, its ``health_check()`` under its
+        name (``"prometheus"``, ``"datadog"``)."""
         health = self.health()
         health["buffer_size"] = self.in_flight
         health["backend_healthy"] = self.running and not any(s.degraded for s in self.sinks)
+        for state in self.sinks:
+            exporter: Any = state.sink
+            kind = getattr(exporter, "exporter_type", None)
+            if isinstance(kind, str):
+                health[kind] = exporter.health_check()
         return health
 
     async def write_event(self, event: MetricEvent) -> None:
