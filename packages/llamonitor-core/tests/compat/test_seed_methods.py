@@ -330,3 +330,29 @@ def test_writer_health_check_includes_each_exporters_health(tmp_path: Path) -> N
         await writer.stop(timeout=10)
 
     asyncio.run(run())
+
+
+def test_detectors_expose_the_seeds_baselines_and_the_registry_its_exporters() -> None:
+    import statistics
+
+    from llmops_monitoring.anomaly.detector import ErrorRateDetector, IQRDetector, ZScoreDetector
+    from llmops_monitoring.exporters.base import ExporterRegistry
+    from llmops_monitoring.exporters.prometheus import PrometheusExporter
+
+    values = [100.0 + (i % 5) * 2 for i in range(40)]
+    z = ZScoreDetector()
+    z.fit(history())
+    assert z.baselines["summarize"]["duration_ms"] == {"mean": pytest.approx(104.0),
+                                                       "stdev": pytest.approx(statistics.stdev(values))}
+    iqr = IQRDetector(k=1.5)
+    iqr.fit(history())
+    q = iqr.baselines["summarize"]["duration_ms"]
+    assert (q["q1"], q["q3"], q["iqr"]) == (102.0, 106.0, 4.0)
+    # the IQR used for the bounds never drops below 10 % of the median (x 1.349): see anomaly.py
+    assert q["upper_bound"] == pytest.approx(106.0 + 1.5 * 1.349 * 10.4)
+    assert q["lower_bound"] == pytest.approx(102.0 - 1.5 * 1.349 * 10.4)
+    err = ErrorRateDetector()
+    err.fit(history() + [event("summarize", 100.0, error=True) for _ in range(10)])
+    assert err.baseline_error_rates == {"summarize": pytest.approx(10 / 50)}
+    assert ExporterRegistry.get("prometheus") is PrometheusExporter
+    assert {"prometheus", "datadog"} <= set(ExporterRegistry.list_exporters())

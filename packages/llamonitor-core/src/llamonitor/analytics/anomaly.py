@@ -536,6 +536,14 @@ class ZScoreDetector(_MethodDetector):
         super().__init__(z_threshold=threshold, **options)
         self.threshold = threshold
 
+    @property
+    def baselines(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The seed's view: operation -> metric -> ``{"mean", "stdev"}`` (trained values)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for (op, metric), b in self.service.baselines.items():
+            out.setdefault(op, {})[metric] = {"mean": b.mean, "stdev": b.stdev}
+        return out
+
 
 class IQRDetector(_MethodDetector):
     """``iqr`` detection: beyond the quartiles by more than ``k`` IQRs (default 1.5)."""
@@ -545,6 +553,20 @@ class IQRDetector(_MethodDetector):
     def __init__(self, k: float = 1.5, **options: Any) -> None:
         super().__init__(iqr_multiplier=k, **options)
         self.k = k
+
+    @property
+    def baselines(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The seed's view: operation -> metric -> ``{"q1", "q3", "iqr", "lower_bound",
+        "upper_bound"}``; values outside the bounds are flagged (the IQR used for them never drops
+        below the relative tolerance, see the module doc)."""
+        svc = self.service
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for (op, metric), b in svc.baselines.items():
+            spread = svc._scale(metric, b.iqr, b.median, 1.349)
+            out.setdefault(op, {})[metric] = {"q1": b.q1, "q3": b.q3, "iqr": b.iqr,
+                                              "lower_bound": b.q1 - self.k * spread,
+                                              "upper_bound": b.q3 + self.k * spread}
+        return out
 
 
 class ErrorRateDetector(_MethodDetector):
@@ -556,6 +578,11 @@ class ErrorRateDetector(_MethodDetector):
         super().__init__(error_rate_threshold=threshold, error_window=window_size, **options)
         self.threshold = threshold
         self.window_size = window_size
+
+    @property
+    def baseline_error_rates(self) -> dict[str, float]:
+        """The seed's view: operation -> error rate of the training events."""
+        return {op: b.rate for op, b in self.service.error_baselines.items()}
 
 
 _PENDING: set[asyncio.Future[Any]] = set()
