@@ -197,10 +197,11 @@ class ConnectionManager:
         """``active_connections``, ``filtered_connections`` and ``connection_ids`` (seed keys),
         plus the hub's ``lagging_clients`` / ``dropped_clients`` / ``refused_clients``."""
         hub = self.hub
+        subs = list(hub.subscribers)  # one C-level copy: safe while the loop thread changes the set
         return {"active_connections": len(self.active_connections),
                 "filtered_connections": len(self.connection_filters),
                 "connection_ids": list(self.active_connections),
-                "lagging_clients": sum(1 for sub in hub.subscribers if sub.backlog),
+                "lagging_clients": sum(1 for sub in subs if sub.backlog),
                 "dropped_clients": hub.dropped_clients, "refused_clients": hub.refused_clients}
 
     # -- the stream of one connection ------------------------------------------------------------
@@ -300,7 +301,7 @@ class EventBroadcaster:
         apps' live streams in this process (the seed's server kept those in this manager)."""
         stats: dict[str, Any] = {"enabled": self.enabled, **self.connection_manager.get_stats()}
         apps = [hub for hub in live_hubs() if not isinstance(hub, _SeedHub)]
-        subs = [sub for hub in apps for sub in hub.subscribers]
+        subs = [sub for hub in apps for sub in list(hub.subscribers)]
         stats["api_connections"] = len(subs)
         stats["active_connections"] += len(subs)
         stats["filtered_connections"] += sum(1 for sub in subs if sub.session_id or sub.operation_name)
