@@ -42,6 +42,7 @@ from llamonitor.schema.config import (
     MonitorConfig,
     OTLPConfig,
     PrometheusConfig,
+    SamplingConfig,
     StorageConfig,
     WebSocketConfig,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "MonitorConfig",
     "OTLPConfig",
     "PrometheusConfig",
+    "SamplingConfig",
     "StorageConfig",
     "TextMetrics",
     "TokenUsage",
