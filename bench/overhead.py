@@ -6,6 +6,10 @@ All three variants wrap the same trivial ``async def`` and are timed in the same
 each figure is the median over ``--repeats`` rounds of the mean per-call time of ``--calls``
 awaited calls. llamonitor runs in capacity mode with its writer thread draining to Parquet;
 OpenTelemetry uses a TracerProvider with a BatchSpanProcessor and a no-op exporter.
+
+Two more rows, when the installed llamonitor has the settings: the decorator inside an
+OpenTelemetry span with the bridge on (``otel_context="always"``: joins the span, is the current
+OpenTelemetry span inside), against that OpenTelemetry span alone; and head sampling at ratio 0.1.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def timed(fn: Callable[[int], Awaitable[int]], calls: int, repeats: int) -> floa
     return statistics.median(asyncio.run(main()))
 
 
-def otel_variant() -> Callable[[int], Awaitable[int]] | None:
+def otel_variant(inner: Callable[[int], Awaitable[int]] = bare) -> Callable[[int], Awaitable[int]] | None:
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -63,7 +67,7 @@ def otel_variant() -> Callable[[int], Awaitable[int]] | None:
 
     async def traced(x: int) -> int:
         with tracer.start_as_current_span("generate_text"):
-            return await bare(x)
+            return await inner(x)
 
     return traced
 
@@ -120,6 +124,18 @@ def main(argv: list[str] | None = None) -> int:
 
         traced = otel_variant()
         results["otel_ns"] = timed(traced, args.calls, args.repeats) if traced else None
+        results["bridged_ns"] = results["sampled_ns"] = None
+        if "otel_context" in MonitorConfig.model_fields:
+            bridged = otel_variant(monitored)
+            if bridged is not None and traced is not None:
+                llamonitor.initialize_monitoring_sync(cfg.model_copy(update={"otel_context": "always"}))
+                results["bridged_ns"] = timed(bridged, args.calls, args.repeats)
+                llamonitor.shutdown_sync(120)
+            from llamonitor import SamplingConfig
+
+            llamonitor.initialize_monitoring_sync(cfg.model_copy(update={"sampling": SamplingConfig(ratio=0.1)}))
+            results["sampled_ns"] = timed(monitored, args.calls, args.repeats)
+            llamonitor.shutdown_sync(120)
         results["throughput"] = throughput(tmp / "throughput", args.events)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -128,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     otel = (results["otel_ns"] - results["bare_ns"]) if results["otel_ns"] else None
     results["llamonitor_added_us"] = ours / 1000
     results["otel_added_us"] = otel / 1000 if otel is not None else None
+    bridged = results["bridged_ns"] - results["otel_ns"] if results["bridged_ns"] is not None else None
+    sampled = results["sampled_ns"] - results["bare_ns"] if results["sampled_ns"] is not None else None
     results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(),
                           "cpus": os.cpu_count()}
     if args.json:
@@ -144,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'OpenTelemetry SDK span (BatchSpanProcessor)':<44}{results['otel_ns'] / 1000:>10.2f}µs"
               f"{otel / 1000:>10.2f}µs")
         print(f"llamonitor overhead / OpenTelemetry overhead: {ours / otel:.2f} (target <= 0.20)")
+    if bridged is not None:
+        print(f"{'@monitor_llm in an OTel span, bridged':<44}{results['bridged_ns'] / 1000:>10.2f}µs"
+              f"{bridged / 1000:>10.2f}µs  (added to the OTel span alone)")
+    if sampled is not None:
+        print(f"{'@monitor_llm, head sampling ratio 0.1':<44}{results['sampled_ns'] / 1000:>10.2f}µs"
+              f"{sampled / 1000:>10.2f}µs")
     print(f"target: llamonitor added overhead <= 5 µs: {'met' if ours <= 5000 else 'NOT met'}")
     print(f"throughput decorator -> Parquet on disk: {tp['events_per_s']:,.0f} events/s "
           f"({tp['rows_on_disk']:,} rows in {tp['total_s']:.2f}s, dropped {tp['dropped']}; target >= 100,000/s)")

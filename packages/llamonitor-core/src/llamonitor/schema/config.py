@@ -209,7 +209,8 @@ class MonitorConfig(_Strict):
     #: one trace with the application's OpenTelemetry spans: llamonitor spans join an active
     #: OpenTelemetry span and are the current OpenTelemetry span inside them. ``auto``: when
     #: ``opentelemetry-api`` is importable and a TracerProvider was set; ``always``: whenever the
-    #: API is importable (propagated contexts without an SDK); ``off``: never
+    #: API is importable (propagated contexts without an SDK); ``off``: never. See
+    #: ``docs/exporters/otlp.md#one-trace-with-the-application``
     otel_context: OtelContextMode = "auto"
     #: exporter settings by name: ``prometheus``, ``datadog``, ``websocket``, ``otlp``
     extensions: dict[str, Any] = Field(default_factory=dict)
