@@ -13,12 +13,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend
-from llamonitor.backends.sql_common import COLUMN_NAMES
 from llamonitor.cli.export import export_events
 from llamonitor.cli.main import main
 from llamonitor.query.types import EventFilter
+from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
+from llamonitor.schema.columns import COLUMN_NAMES
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
 from llamonitor.schema.serialize import event_from_dict

@@ -61,11 +61,6 @@ def next_trace() -> int:
     return random_bits(128)
 
 
-# Kept for callers of the counter-based API (the numbers are now the ids themselves).
-next_span_number = next_span
-next_trace_number = next_trace
-
-
 def span_hex(number: int) -> str:
     """16 hex digits (OpenTelemetry span id width)."""
     # to_bytes().hex() is about twice as fast as format(..., "016x").

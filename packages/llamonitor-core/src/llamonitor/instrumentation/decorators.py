@@ -25,7 +25,7 @@ from llamonitor.otel_context import attach as _otel_attach
 from llamonitor.otel_context import detach as _otel_detach
 from llamonitor.otel_context import enter as _otel_enter
 from llamonitor.runtime import STATE, note_uninitialized
-from llamonitor.transport.records import OperationSpec
+from llamonitor.transport.records import OperationSpec, Record
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("llamonitor")
@@ -38,7 +38,7 @@ _bits = ids.random_bits
 _put_failed = False
 
 
-def _put(rec: Any, record: tuple[Any, ...]) -> None:
+def _put(rec: Any, record: Record) -> None:
     global _put_failed
     try:
         sampler = rec.sampler

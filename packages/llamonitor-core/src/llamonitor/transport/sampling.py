@@ -22,9 +22,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from llamonitor.transport.records import ERROR, TRACE, Record
+
 _MASK64 = (1 << 64) - 1
-_TRACE = 2  # record slots (llamonitor.transport.records)
-_ERROR = 11
 #: failed traces remembered to keep their later spans (oldest forgotten first)
 MAX_ERROR_TRACES = 4096
 _MAX_HASHED = 16_384
@@ -79,16 +79,16 @@ class TraceSampler:
             return (trace & _MASK64) < self.bound
         return self.trace_value(trace) < self.bound
 
-    def keep(self, record: tuple[Any, ...]) -> bool:
+    def keep(self, record: Record) -> bool:
         """Whether ``record`` goes to the queue; a dropped one is counted."""
-        trace = record[_TRACE]
+        trace = record[TRACE]
         if type(trace) is int and (trace & _MASK64) < self.bound:
             return True
         if type(trace) is not int and self.trace_value(trace) < self.bound:
             return True
         if self.always_keep_errors:
             errors = self._error_traces
-            if record[_ERROR] is not None:
+            if record[ERROR] is not None:
                 with self._lock:
                     errors[trace] = None
                     errors.move_to_end(trace)
