@@ -95,16 +95,26 @@ def _warn(what: str) -> None:
                        "(logged once)", what, exc_info=True)
 
 
+#: (span object, what :func:`_current` answered for it): calls under one app span (a request's)
+#: read its ids once. One tuple, replaced whole: safe across threads.
+_last: tuple[Any, Any] = (None, None)
+
+
 def _current() -> tuple[int, int, Any, Any] | None:
     """``(trace id, span id, sampled, trace_state)`` of the current valid OpenTelemetry span, or ``None``."""
+    global _last
     cur = BRIDGE.get_current_span()
     if type(cur) is BRIDGE.span_class:  # one of ours: no SpanContext to build
         ids_: tuple[int, int, Any, Any] = cur.ids
         return ids_
+    last = _last
+    if last[0] is cur:
+        found: tuple[int, int, Any, Any] | None = last[1]
+        return found
     ctx = cur.get_span_context()
-    if not ctx.is_valid:
-        return None
-    return ctx.trace_id, ctx.span_id, ctx.trace_flags.sampled, ctx.trace_state
+    found = (ctx.trace_id, ctx.span_id, ctx.trace_flags.sampled, ctx.trace_state) if ctx.is_valid else None
+    _last = (cur, found)
+    return found
 
 
 def join(trace: Any, parent: Any, anchor: Any) -> tuple[Any, Any, Any, Any]:
