@@ -414,7 +414,9 @@ def test_off_neither_joins_nor_exposes(make_config, tmp_path: Path, memory_sink,
     assert parent_hex(finished(exporter)["inner"]) == hex_span(app)
 
 
-def test_auto_bridges_once_a_tracer_provider_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("global_provider", ["sdk", "noop"])
+def test_auto_bridges_once_a_tracer_provider_is_set(global_provider: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # set_tracer_provider works once per process: a fresh interpreter.
     monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
     script = f"""
@@ -434,20 +436,80 @@ provider = TracerProvider()
 tracer = provider.get_tracer("app")
 with tracer.start_as_current_span("before") as before:
     inner_before = op()
-trace.set_tracer_provider(provider)
+trace.set_tracer_provider(provider if {global_provider!r} == "sdk" else trace.NoOpTracerProvider())
 with tracer.start_as_current_span("after") as after:
     inner_after = op()
 print(json.dumps({{"before_exposed": inner_before is not before, "after_exposed": inner_after is not after,
-                  "after_trace": inner_after.get_span_context().trace_id == after.get_span_context().trace_id,
-                  "before_trace": inner_before.get_span_context().trace_id}}))
+                  "after_trace": inner_after.get_span_context().trace_id == after.get_span_context().trace_id}}))
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # before any provider was set: nothing bridged (the app's span is still current inside)
     assert result["before_exposed"] is False
-    # after: our span is the current one inside, in the app's trace
-    assert result["after_exposed"] is True and result["after_trace"] is True
+    if global_provider == "sdk":
+        # after: our span is the current one inside, in the app's trace
+        assert result["after_exposed"] is True and result["after_trace"] is True
+    else:
+        # a NoOpTracerProvider set on purpose (tracing off) is no reason to bridge
+        assert result["after_exposed"] is False
+
+
+def test_user_exceptions_pass_unchanged_and_the_context_is_restored(make_config, tmp_path: Path, memory_sink,
+                                                                    otel):
+    tracer, _ = otel
+    error = ValueError("the user's own")
+
+    @monitor_llm("fails")
+    async def fails() -> None:
+        raise error
+
+    @monitor_llm("fails_sync")
+    def fails_sync() -> None:
+        raise error
+
+    start(make_config, tmp_path)
+    with tracer.start_as_current_span("request") as app:
+        with pytest.raises(ValueError) as caught:
+            asyncio.run(fails())
+        assert caught.value is error
+        with pytest.raises(ValueError) as caught:
+            fails_sync()
+        assert caught.value is error
+        assert trace.get_current_span() is app
+    got = events(memory_sink, 2)
+    assert all(e.error and e.parent_span_id == hex_span(app) for e in got.values())
+
+
+def test_a_failing_bridge_logs_once_and_the_call_goes_on(make_config, tmp_path: Path, memory_sink, otel,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    from llamonitor import otel_context as bridge
+
+    tracer, _ = otel
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("an incompatible OpenTelemetry")
+
+    @monitor_llm("op")
+    def op(x: int) -> int:
+        return x * 2
+
+    start(make_config, tmp_path)
+    monkeypatch.setattr(bridge.BRIDGE, "get_current_span", broken)
+    monkeypatch.setattr(bridge.BRIDGE, "attach", broken)
+    monkeypatch.setattr(bridge.BRIDGE, "warned", False)
+    with tracer.start_as_current_span("request"):
+        assert [op(i) for i in range(3)] == [0, 2, 4]
+        span = start_span("adapter")
+        with span.activate():
+            pass
+        span.end()
+    assert llamonitor.flush_sync(10)
+    assert len(memory_sink.events) == 4  # recorded, unjoined
+    assert all(e.parent_span_id is None for e in memory_sink.events)
+    warnings = [r for r in caplog.records if "OpenTelemetry" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 # -- sampling and the exposed span's flag --------------------------------------------------------

@@ -36,14 +36,16 @@ _MASK64 = (1 << 64) - 1
 class _Bridge:
     """What the hot path reads: ``mod`` is ``opentelemetry.trace`` while bridging is possible."""
 
-    __slots__ = ("always", "attach", "detach", "get_current_span", "mod", "set_span_in_context", "span_class",
-                 "warned")
+    __slots__ = ("always", "attach", "detach", "get_current_span", "mod", "noop_provider", "set_span_in_context",
+                 "span_class", "warned")
 
     def __init__(self) -> None:
         self.mod: Any = None
         #: bridge even when no TracerProvider was set (``otel_context="always"``)
         self.always = False
         self.span_class: Any = None
+        #: ``NoOpTracerProvider``: set on purpose to switch tracing off, so not a reason to bridge
+        self.noop_provider: Any = None
         self.get_current_span: Any = None
         self.set_span_in_context: Any = None
         self.attach: Any = None
@@ -71,6 +73,7 @@ def configure(mode: str) -> bool:
     except ImportError:
         return False
     BRIDGE.span_class = LlamonitorSpan
+    BRIDGE.noop_provider = getattr(otel_trace, "NoOpTracerProvider", None)
     BRIDGE.get_current_span = otel_trace.get_current_span
     BRIDGE.set_span_in_context = otel_trace.set_span_in_context
     BRIDGE.attach = otel_context.attach
@@ -85,7 +88,12 @@ def configure(mode: str) -> bool:
 def is_active() -> bool:
     """Whether llamonitor joins and exposes OpenTelemetry spans right now."""
     mod = BRIDGE.mod
-    return mod is not None and (BRIDGE.always or mod._TRACER_PROVIDER is not None)
+    if mod is None:
+        return False
+    if BRIDGE.always:
+        return True
+    provider = mod._TRACER_PROVIDER
+    return provider is not None and type(provider) is not BRIDGE.noop_provider
 
 
 def _warn(what: str) -> None:
@@ -192,8 +200,11 @@ def detach(token: Any) -> None:
 def enter(trace: Any, parent: Any, anchor: Any, span: Any, sampler: Any) -> tuple[Any, Any, Any, Any]:
     """Join, then expose: ``(trace, parent, anchor inside the span, OpenTelemetry context or None)``.
 
-    The decorator's slow path (taken only while :func:`is_active`).
+    The decorator's slow path, taken once a provider is set (its gate reads one attribute only).
     """
+    mod = BRIDGE.mod  # read once: shutdown may switch the bridge off meanwhile
+    if mod is None or (not BRIDGE.always and type(mod._TRACER_PROVIDER) is BRIDGE.noop_provider):
+        return (trace if trace is not None else ids.random_bits(128)), parent, anchor, None
     trace, parent, cur, _joined = join(trace, parent, anchor)
     otel_ctx, inner_anchor = expose(trace, span, cur, sampler)
     return trace, parent, inner_anchor, otel_ctx
