@@ -37,7 +37,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions, UnsupportedVersion, version_tuple
-from llamonitor.schema.events import AgentIdentity, TokenUsage
+from llamonitor.instrumentation.usage import field, usage_from
+from llamonitor.schema.events import AgentIdentity
 from llamonitor.tracing import Span, start_span, suppress_instrumentation
 
 __all__ = ["SUPPORTED", "InstrumentOptions", "OpenAIAgentsAdapter", "OpenAIAgentsSpanError", "UnsupportedVersion",
@@ -88,37 +89,6 @@ def _hex_span(span_id: str) -> str:
 
 def _version_ok(version: str) -> bool:
     return SUPPORTED[0] <= version_tuple(version) < SUPPORTED[1]
-
-
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _usage(raw: Any) -> TokenUsage | None:
-    """Usage from a Responses ``usage`` object or a generation span's usage dict."""
-    if raw is None:
-        return None
-    inp = _get(raw, "input_tokens")
-    if inp is None:
-        inp = _get(raw, "prompt_tokens")
-    out = _get(raw, "output_tokens")
-    if out is None:
-        out = _get(raw, "completion_tokens")
-    if not isinstance(inp, int) and not isinstance(out, int):
-        return None
-    inp = inp if isinstance(inp, int) else None
-    out = out if isinstance(out, int) else None
-    total = _get(raw, "total_tokens")
-    cached = _get(_get(raw, "input_tokens_details") or _get(raw, "prompt_tokens_details"), "cached_tokens")
-    reasoning = _get(_get(raw, "output_tokens_details") or _get(raw, "completion_tokens_details"), "reasoning_tokens")
-    return TokenUsage(input_tokens=inp, output_tokens=out,
-                      total_tokens=total if isinstance(total, int) else (inp or 0) + (out or 0),
-                      cached_input_tokens=cached if isinstance(cached, int) else None,
-                      reasoning_tokens=reasoning if isinstance(reasoning, int) else None, source="provider")
 
 
 def _identity(name: str | None, handoff_from: str | None = None) -> AgentIdentity | None:
@@ -199,19 +169,19 @@ def _end_span(sdk_span: Any) -> None:
     data = sdk_span.span_data
     kind = entry.kind
     err = sdk_span.error
-    error = OpenAIAgentsSpanError(str(_get(err, "message") or err)) if err else None
+    error = OpenAIAgentsSpanError(str(field(err, "message") or err)) if err else None
     attrs: dict[str, Any] = {}
     usage = None
     model = None
     if kind == "generation":
-        usage = _usage(data.usage)
+        usage = usage_from(data.usage)
         model = data.model
     elif kind == "response":
         response = data.response
-        usage = _usage(_get(response, "usage")) or _usage(getattr(data, "usage", None))
-        model = _get(response, "model")
-        if _get(response, "id"):
-            attrs["response_id"] = _get(response, "id")
+        usage = usage_from(field(response, "usage")) or usage_from(getattr(data, "usage", None))
+        model = field(response, "model")
+        if field(response, "id"):
+            attrs["response_id"] = field(response, "id")
     elif kind == "handoff":
         attrs["openai_agents.from_agent"] = data.from_agent
         attrs["openai_agents.to_agent"] = data.to_agent
@@ -256,7 +226,7 @@ def _content(data: Any, kind: str) -> tuple[str | None, str | None]:
     if kind == "generation":
         return _text(getattr(data, "input", None)), _text(getattr(data, "output", None))
     response = getattr(data, "response", None)
-    out = _get(response, "output_text")
+    out = field(response, "output_text")
     return _text(getattr(data, "input", None)), out if isinstance(out, str) else None
 
 

@@ -130,12 +130,14 @@ def is_file_backend(name: str) -> bool:
     return spec is not None and spec.files
 
 
-def describe_storage(storage: StorageConfig) -> str:
-    """Where ``storage`` writes, in words, for messages (the DSN masked)."""
+def describe_storage(storage: StorageConfig, *, dsn: bool = True) -> str:
+    """Where ``storage`` writes, in words, for messages (the DSN masked, or left out)."""
     if is_file_backend(storage.backend):
         return f"{storage.backend} {storage.output_dir}"
+    schema = f"{storage.schema_name}." if storage.schema_name else ""
+    if not dsn:
+        return f"{storage.backend} table {schema}{storage.table_name}"
     from llamonitor.backends.dsn import mask_dsn
 
     where = mask_dsn(storage.connection_string) if storage.connection_string else "(no DSN)"
-    schema = f"{storage.schema_name}." if storage.schema_name else ""
     return f"{storage.backend} {where} table {schema}{storage.table_name}"

@@ -49,6 +49,7 @@ def make_warn_once(adapter: str) -> Callable[[str, str], None]:
     """
     logger = logging.getLogger(f"llamonitor.{adapter}")
     warned = _WARNED.setdefault(adapter, set())
+    package = adapter.replace("_", "-")
 
     def warn_once(key: str, message: str) -> None:
         """Log an instrumentation failure once per ``key`` (never raises)."""
@@ -56,7 +57,7 @@ def make_warn_once(adapter: str) -> Callable[[str, str], None]:
             return
         warned.add(key)
         try:
-            logger.warning("llamonitor-%s: %s; the call itself is unaffected (logged once)", adapter, message,
+            logger.warning("llamonitor-%s: %s; the call itself is unaffected (logged once)", package, message,
                            exc_info=True)
         except Exception:
             pass
@@ -121,6 +122,11 @@ class Adapter:
     supported: ClassVar[tuple[tuple[int, ...], tuple[int, ...]] | None] = None
     #: what to run when the framework is missing
     install_hint: ClassVar[str] = ""
+
+    @property
+    def package(self) -> str:
+        """The adapter's distribution name, for messages (``llamonitor-openai-agents``)."""
+        return "llamonitor-" + self.name.replace("_", "-")
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -191,7 +197,7 @@ class Adapter:
         try:
             importlib.import_module(self.module)
         except ImportError as exc:
-            raise ImportError(f"llamonitor-{self.name} needs {self.distribution or self.module}: "
+            raise ImportError(f"{self.package} needs {self.distribution or self.module}: "
                               f"{self.install_hint or 'install the framework'}") from exc
 
     def installed_version(self) -> str | None:
@@ -214,9 +220,9 @@ class Adapter:
         key = version_tuple(version, max(len(low), len(high)))
         if not (low <= key < high):
             raise UnsupportedVersion(
-                f"llamonitor-{self.name} supports {self.distribution} >= {'.'.join(map(str, low))}, "
+                f"{self.package} supports {self.distribution} >= {'.'.join(map(str, low))}, "
                 f"< {'.'.join(map(str, high))}; {version} is installed. Pin a supported version "
-                f"or upgrade llamonitor-{self.name}.")
+                f"or upgrade {self.package}.")
 
     def report(self, exc: BaseException, key: str = "hook") -> None:
         """Log a failure of ours inside a framework hook once (call from an ``except`` block)."""

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from llamonitor.backends.sql_common import ServerBackend
+from llamonitor.quantiles import quantiles
 from llamonitor.query import rollups as roll
 from llamonitor.query.summary import QUANTILES, GroupStats, LatencyStats, Summary
 from llamonitor.query.types import (
@@ -139,17 +140,8 @@ class ClickHouseDialect(Dialect):
 
 
 def linear_quantiles(ordered: Sequence[float], qs: Sequence[float] = QUANTILES) -> list[float | None]:
-    """NumPy ``linear`` quantiles of an ascending sequence."""
-    n = len(ordered)
-    if n == 0:
-        return [None] * len(qs)
-    out: list[float | None] = []
-    for q in qs:
-        pos = q * (n - 1)
-        lo = math.floor(pos)
-        hi = min(lo + 1, n - 1)
-        out.append(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
-    return out
+    """NumPy ``linear`` quantiles of an ascending sequence (``None`` each when it is empty)."""
+    return quantiles(ordered, qs)
 
 
 def _i(value: Any) -> int:

@@ -41,7 +41,7 @@ class JsonType(pa.ExtensionType):  # type: ignore[misc]
         return JSON_TYPE
 
     def to_pandas_dtype(self) -> Any:
-        from llamonitor.backends._pandas_json import JsonDtype
+        from llamonitor.schema._pandas_json import JsonDtype
 
         return JsonDtype()
 

@@ -103,7 +103,7 @@ def destination_of(config: MonitorConfig) -> str:
     """Where a replay with ``config`` writes, in words (the DSN is never shown)."""
     from llamonitor.backends.registry import describe_storage
 
-    return describe_storage(config.storage)
+    return describe_storage(config.storage, dsn=False)
 
 
 def _replay(config: MonitorConfig, root: Path) -> ReplayReport:
