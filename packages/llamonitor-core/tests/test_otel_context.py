@@ -38,9 +38,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-sys.path.insert(0, str(Path(__file__).parent / "exporters"))
-from exporter_kit import Receiver, wait_for
+from testkits.exporters import Receiver, wait_for
 
 
 @pytest.fixture
