@@ -530,6 +530,39 @@ def test_sampled_out_trace_is_not_sampled_for_the_app_either(make_config, tmp_pa
     assert exporter.get_finished_spans() == ()
 
 
+def test_the_same_ratio_in_the_sdk_and_in_llamonitor_keeps_the_same_traces(make_config, tmp_path: Path,
+                                                                            memory_sink,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.5)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("app")
+
+    @monitor_llm("op")
+    def op() -> None:
+        with tracer.start_as_current_span("inner"):
+            pass
+
+    start(make_config, tmp_path, sampling=SamplingConfig(ratio=0.5, always_keep_errors=False))
+    requests = 400
+    for _ in range(requests):
+        with tracer.start_as_current_span("request"):
+            op()
+    assert llamonitor.flush_sync(10)
+    provider.shutdown()
+    spans = exporter.get_finished_spans()
+    app_traces = {hex_trace_of(s) for s in spans if s.name == "request"}
+    inner_traces = {hex_trace_of(s) for s in spans if s.name == "inner"}
+    ours = {e.trace_id for e in memory_sink.events}
+    # every trace kept by one is kept by the other, whole (the app's inner span too)
+    assert ours == app_traces == inner_traces
+    assert 200 - 6 * 10 <= len(ours) <= 200 + 6 * 10  # Binomial(400, 0.5): sd 10
+    assert llamonitor.health()["sampled_out"] == requests - len(ours)
+
+
 # -- one trace through the OTLP exporter and the SDK's OTLPSpanExporter ---------------------------
 
 
