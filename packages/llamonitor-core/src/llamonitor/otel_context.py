@@ -104,7 +104,8 @@ def _warn(what: str) -> None:
 
 
 #: (span object, what :func:`_current` answered for it): calls under one app span (a request's)
-#: read its ids once. One tuple, replaced whole: safe across threads.
+#: read its ids once. One tuple, replaced whole: safe across threads. It keeps that one span
+#: object alive until another is current (identity stays a valid key while it is held).
 _last: tuple[Any, Any] = (None, None)
 
 
