@@ -13,8 +13,11 @@ import os
 import signal
 import sys
 import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
+from llamonitor import otel_context
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.transport.recorder import Recorder
 from llamonitor.transport.worker import MonitoringWriter
@@ -36,6 +39,32 @@ class _State:
 
 
 STATE = _State()
+
+#: callbacks told of each writer :func:`initialize_monitoring_sync` starts (weakly held when bound methods)
+_START_HOOKS: list[Callable[[], Callable[[MonitoringWriter], Any] | None]] = []
+
+
+def on_writer_start(callback: Callable[[MonitoringWriter], Any]) -> None:
+    """Call ``callback(writer)`` whenever monitoring starts a writer (a live feed following the
+    active writer). A bound method is held weakly: it goes away with its object."""
+    ref: Callable[[], Callable[[MonitoringWriter], Any] | None]
+    if hasattr(callback, "__self__") and hasattr(callback, "__func__"):
+        ref = weakref.WeakMethod(callback)
+    else:
+        ref = lambda: callback  # noqa: E731
+    _START_HOOKS.append(ref)
+
+
+def _tell_start_hooks(writer: MonitoringWriter) -> None:
+    for ref in list(_START_HOOKS):
+        callback = ref()
+        if callback is None:
+            _START_HOOKS.remove(ref)
+            continue
+        try:
+            callback(writer)
+        except Exception:  # a listener's failure never stops monitoring from starting
+            logger.warning("llamonitor: a writer start hook failed", exc_info=True)
 
 
 def note_uninitialized() -> None:
@@ -73,15 +102,19 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
             STATE.writer = None
             old.shutdown()
         if not config.enabled:
+            otel_context.configure("off")
             return MonitoringWriter(config, [])
         writer = MonitoringWriter(config, _build_sinks(config))
         writer.recorder.keep_io = config.capture_content
         writer.start()
+        otel_context.configure(config.otel_context)
         if config.handle_sigterm:
             install_signal_handlers()
         STATE.writer = writer
         STATE.recorder = writer.recorder
         STATE.warned_uninitialized = False
+        if _START_HOOKS:
+            _tell_start_hooks(writer)
         return writer
 
 
@@ -124,6 +157,8 @@ def shutdown_sync(timeout: float | None = None) -> bool:
         writer = STATE.writer
         STATE.recorder = None
         STATE.writer = None
+        if writer is not None:
+            otel_context.configure("off")
     if writer is None:
         return True
     STATE.closing = writer

@@ -89,7 +89,8 @@ class AnomalyDetectionService:
     """Trains baselines, detects anomalies and alerts (see the module doc for every formula).
 
     ``alert_callback(result)`` runs for HIGH and CRITICAL results (a coroutine function is
-    awaited); its exceptions are logged, never raised.
+    awaited); its exceptions are logged, never raised. A list of detectors as the first
+    positional argument is taken as ``detectors`` (the seed's argument order).
     """
 
     def __init__(self, alert_callback: Callable[[AnomalyResult], Any] | None = None, *,
@@ -99,6 +100,9 @@ class AnomalyDetectionService:
                  methods: Iterable[str] | None = None, metrics: Iterable[str] | None = None,
                  alert_severities: Iterable[AnomalySeverity] = (AnomalySeverity.HIGH, AnomalySeverity.CRITICAL),
                  history_size: int = 1000, detectors: Iterable[AnomalyDetector] | None = None) -> None:
+        first: Any = alert_callback
+        if first is not None and not callable(first) and detectors is None:
+            detectors, alert_callback = first, None  # the seed's order: AnomalyDetectionService(detectors)
         #: custom detectors (see the module doc); when given, ``methods`` defaults to none
         self.detectors: list[AnomalyDetector] = list(detectors) if detectors is not None else []
         self.methods = tuple(methods) if methods is not None else (() if detectors is not None else METHODS)
@@ -130,6 +134,10 @@ class AnomalyDetectionService:
         self._fitted = False
         self._lock = threading.RLock()
         self._attached: list[Any] = []
+        #: events checked, anomalies found and alert callbacks run (the seed's counters)
+        self.detection_stats: dict[str, int] = {"total_checked": 0, "anomalies_found": 0, "alerts_sent": 0}
+        #: events of the last training
+        self.training_size = 0
 
     # -- training --------------------------------------------------------------------------------
     @property
@@ -140,7 +148,9 @@ class AnomalyDetectionService:
     def train_sync(self, events: Iterable[MetricEvent]) -> dict[str, Any]:
         """Synchronous :meth:`train`."""
         if not self.detectors:
-            return self._train(events)
+            summary = self._train(events)
+            self.training_size = summary["events"]
+            return summary
         events = list(events)
         summary = self._train(events)
         for d in self.detectors:
@@ -149,6 +159,7 @@ class AnomalyDetectionService:
             except Exception:
                 logger.exception("llamonitor: anomaly detector %s failed to fit", type(d).__name__)
         self._fitted = True
+        self.training_size = summary["events"]
         return summary
 
     @gc_paused
@@ -245,6 +256,11 @@ class AnomalyDetectionService:
             return None
         found.sort(key=lambda f: -f[0])
         score, method, dev, expected, spread, thr = found[0]
+        # the seed's detail names (its examples print these when present)
+        seed: dict[str, float] = {"value": value, "mean": base.mean, "stdev": base.stdev}
+        for f in found:
+            if f[1] == "z_score":
+                seed["z_score"] = abs(f[2])
         return AnomalyResult(
             operation_name=e.operation_name, metric_name=metric, severity=AnomalySeverity.from_score(score),
             anomaly_score=score, method=method, value=value, expected=expected, deviation=dev, threshold=thr,
@@ -253,7 +269,7 @@ class AnomalyDetectionService:
             details={"methods": {f[1]: round(f[2], 4) for f in found}, "baseline_size": base.count,
                      "small_baseline": base.count < self.reliable_baseline_size,
                      "baseline_mean": base.mean, "baseline_stdev": base.stdev, "baseline_median": base.median,
-                     "baseline_iqr": base.iqr})
+                     "baseline_iqr": base.iqr, **seed})
 
     def _error_result(self, op: str, w: _ErrorWindow, limit: float, expected: float) -> AnomalyResult | None:
         r = w.peak / limit
@@ -354,6 +370,10 @@ class AnomalyDetectionService:
             self.skipped = dict(skipped)
         if self.detectors:
             results = self._with_detectors(events, results)
+        with self._lock:
+            stats = self.detection_stats
+            stats["total_checked"] += len(events)
+            stats["anomalies_found"] += len(results)
         return results
 
     def _with_detectors(self, events: Sequence[MetricEvent], results: list[AnomalyResult]) -> list[AnomalyResult]:
@@ -365,7 +385,9 @@ class AnomalyDetectionService:
                 logger.exception("llamonitor: anomaly detector %s failed", type(d).__name__)
         best: dict[tuple[Any, ...], AnomalyResult] = {}
         for r in results:
-            key = (r.operation_name, r.metric_name, r.event_id if r.event_id is not None else r.timestamp)
+            # results naming neither event nor time (a seed-style detector) are never merged
+            at = r.event_id if r.event_id is not None else (r.timestamp if r.timestamp is not None else id(r))
+            key = (r.operation_name, r.metric_name, at)
             kept = best.get(key)
             if kept is None or r.anomaly_score > kept.anomaly_score:
                 best[key] = r
@@ -382,10 +404,33 @@ class AnomalyDetectionService:
             try:
                 out = self.alert_callback(res)
                 if inspect.isawaitable(out):
-                    pending.append(out)
+                    pending.append(self._counted(out))
+                else:
+                    self._alert_sent()
             except Exception:
                 logger.exception("llamonitor: anomaly alert callback failed")
         return pending
+
+    def _alert_sent(self) -> None:
+        with self._lock:
+            self.detection_stats["alerts_sent"] += 1
+
+    async def _counted(self, aw: Any) -> None:
+        await aw  # a callback that raises is logged by whoever awaits this, and not counted
+        self._alert_sent()
+
+    def get_stats(self) -> dict[str, Any]:
+        """The seed's statistics: ``total_checked`` (events given to detect), ``anomalies_found``,
+        ``alerts_sent`` (alert callbacks that completed), ``is_trained``, ``detectors`` (the seed's
+        class name of each method that runs, then each custom detector's) and ``training_size``
+        (events of the last training)."""
+        names = {"z_score": "ZScoreDetector", "iqr": "IQRDetector", "error_rate": "ErrorRateDetector"}
+        with self._lock:
+            stats: dict[str, Any] = dict(self.detection_stats)
+        stats["is_trained"] = self.is_trained
+        stats["detectors"] = [names[m] for m in self.methods] + [type(d).__name__ for d in self.detectors]
+        stats["training_size"] = self.training_size
+        return stats
 
     def detect_sync(self, events: Sequence[MetricEvent]) -> list[AnomalyResult]:
         """Synchronous :meth:`detect` (coroutine callbacks run to completion here)."""
@@ -491,6 +536,14 @@ class ZScoreDetector(_MethodDetector):
         super().__init__(z_threshold=threshold, **options)
         self.threshold = threshold
 
+    @property
+    def baselines(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The seed's view: operation -> metric -> ``{"mean", "stdev"}`` (trained values)."""
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for (op, metric), b in self.service.baselines.items():
+            out.setdefault(op, {})[metric] = {"mean": b.mean, "stdev": b.stdev}
+        return out
+
 
 class IQRDetector(_MethodDetector):
     """``iqr`` detection: beyond the quartiles by more than ``k`` IQRs (default 1.5)."""
@@ -500,6 +553,20 @@ class IQRDetector(_MethodDetector):
     def __init__(self, k: float = 1.5, **options: Any) -> None:
         super().__init__(iqr_multiplier=k, **options)
         self.k = k
+
+    @property
+    def baselines(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The seed's view: operation -> metric -> ``{"q1", "q3", "iqr", "lower_bound",
+        "upper_bound"}``; values outside the bounds are flagged (the IQR used for them never drops
+        below the relative tolerance, see the module doc)."""
+        svc = self.service
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for (op, metric), b in svc.baselines.items():
+            spread = svc._scale(metric, b.iqr, b.median, 1.349)
+            out.setdefault(op, {})[metric] = {"q1": b.q1, "q3": b.q3, "iqr": b.iqr,
+                                              "lower_bound": b.q1 - self.k * spread,
+                                              "upper_bound": b.q3 + self.k * spread}
+        return out
 
 
 class ErrorRateDetector(_MethodDetector):
@@ -511,6 +578,11 @@ class ErrorRateDetector(_MethodDetector):
         super().__init__(error_rate_threshold=threshold, error_window=window_size, **options)
         self.threshold = threshold
         self.window_size = window_size
+
+    @property
+    def baseline_error_rates(self) -> dict[str, float]:
+        """The seed's view: operation -> error rate of the training events."""
+        return {op: b.rate for op, b in self.service.error_baselines.items()}
 
 
 _PENDING: set[asyncio.Future[Any]] = set()

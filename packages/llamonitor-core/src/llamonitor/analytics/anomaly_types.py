@@ -147,6 +147,15 @@ class ErrorBaseline:
         return self.errors / self.count if self.count else 0.0
 
 
+def _number(details: dict[str, Any], *keys: str) -> float:
+    """The first of ``keys`` in ``details`` holding a number, else 0.0."""
+    for key in keys:
+        value = details.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return 0.0
+
+
 @dataclass(slots=True)
 class AnomalyResult:
     """One anomaly: which operation and metric, how far off, and how bad.
@@ -155,29 +164,50 @@ class AnomalyResult:
     centre (mean for z-score, median for IQR, trained error rate), ``spread`` the scale used
     (sd / IQR / limit) and ``deviation`` the method's statistic (z, IQR units beyond the quartile,
     rate / limit). ``details`` holds the baseline size, ``small_baseline``, agreeing methods etc.
+
+    The seed's keywords construct one too (a custom detector written for the seed):
+    ``AnomalyResult(is_anomaly=True, anomaly_score=0.8, severity=..., method="mine",
+    operation_name=..., metric_name=..., details={"value": ..., "mean": ...})``. Left out,
+    ``severity`` follows the score, and ``value`` / ``expected`` / ``deviation`` / ``threshold`` /
+    ``spread`` are read from the seed's ``details`` keys (``value``, ``mean``, ``z_score``,
+    ``threshold``, ``stdev``), else 0.
     """
 
-    operation_name: str
-    metric_name: str
-    severity: AnomalySeverity
-    anomaly_score: float
-    method: str
-    value: float
-    expected: float
-    deviation: float
-    threshold: float
-    spread: float
-    baseline_size: int
+    operation_name: str = ""
+    metric_name: str = ""
+    severity: AnomalySeverity = None  # type: ignore[assignment]  # None: from anomaly_score
+    anomaly_score: float = 0.0
+    method: str = ""
+    value: float = None  # type: ignore[assignment]  # None: from details (seed), see the class doc
+    expected: float = None  # type: ignore[assignment]
+    deviation: float = None  # type: ignore[assignment]
+    threshold: float = None  # type: ignore[assignment]
+    spread: float = None  # type: ignore[assignment]
+    baseline_size: int = 0
     timestamp: datetime | None = None
     event_id: str | None = None
     session_id: str | None = None
     trace_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: ``False`` only in results a seed-style detector built for a normal value
+    is_anomaly: bool = True
 
-    @property
-    def is_anomaly(self) -> bool:
-        """Always ``True``: only anomalies are returned (the seed's field, kept for its code)."""
-        return True
+    def __post_init__(self) -> None:
+        if self.details is None:  # the seed's default
+            self.details = {}
+        if self.severity is None:
+            self.severity = AnomalySeverity.from_score(self.anomaly_score)
+        d = self.details
+        if self.value is None:
+            self.value = _number(d, "value")
+        if self.expected is None:
+            self.expected = _number(d, "mean", "expected", "q3")
+        if self.deviation is None:
+            self.deviation = _number(d, "z_score", "deviation")
+        if self.threshold is None:
+            self.threshold = _number(d, "threshold", "k")
+        if self.spread is None:
+            self.spread = _number(d, "stdev", "iqr", "spread")
 
     @property
     def is_alert(self) -> bool:

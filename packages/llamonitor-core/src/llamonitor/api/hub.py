@@ -19,8 +19,9 @@ import asyncio
 import json
 import logging
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,8 @@ class Subscriber:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     #: coalesced messages sent to this client
     batches: int = field(default=0)
+    #: any further condition (the seed's ``operation_type`` / ``error_only`` filters)
+    where: Callable[[MetricEvent], bool] | None = None
 
     @property
     def backlog(self) -> list[MetricEvent]:
@@ -67,13 +70,15 @@ class Subscriber:
     @property
     def filtered(self) -> bool:
         """Whether this subscriber filters events."""
-        return self.session_id is not None or self.operation_name is not None
+        return self.session_id is not None or self.operation_name is not None or self.where is not None
 
     def matches(self, event: MetricEvent) -> bool:
         """Whether ``event`` passes this subscriber's filters."""
         if self.session_id is not None and event.session_id != self.session_id:
             return False
-        return self.operation_name is None or event.operation_name == self.operation_name
+        if self.operation_name is not None and event.operation_name != self.operation_name:
+            return False
+        return self.where is None or self.where(event)
 
 
 def event_data(event: MetricEvent) -> str:
@@ -84,6 +89,16 @@ def event_data(event: MetricEvent) -> str:
 def event_message(event: MetricEvent) -> str:
     """The JSON text sent for ``event``: ``{"type": "event", "data": {...event fields...}}``."""
     return '{"type": "event", "data": ' + event_data(event) + "}"
+
+
+#: every hub of this process (weakly held), for :func:`live_hubs`
+_HUBS: weakref.WeakSet[LiveHub] = weakref.WeakSet()
+
+
+def live_hubs() -> list[LiveHub]:
+    """The hubs of this process whose event loop is bound and open (one per API app, plus the
+    seed broadcaster's, see ``llmops_monitoring.streaming``)."""
+    return [hub for hub in list(_HUBS) if hub.loop is not None and not hub.loop.is_closed()]
 
 
 class LiveHub:
@@ -109,6 +124,7 @@ class LiveHub:
         self._lock = threading.Lock()
         #: polls storage for events of writers in other processes (see :mod:`llamonitor.api.tail`)
         self.tail: StorageTail | None = None
+        _HUBS.add(self)
 
     # -- wiring ------------------------------------------------------------------------------
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -181,6 +197,24 @@ class LiveHub:
         except RuntimeError:  # the loop closed meanwhile
             pass
 
+    def publish(self, events: Sequence[MetricEvent]) -> None:
+        """Deliver ``events`` that did not come from the writer (any thread): queued at once when
+        called on the hub's loop, else handed to it like a writer batch."""
+        loop = self.loop
+        if not self.subscribers or loop is None or loop.is_closed():
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.dispatch(list(events))
+            return
+        try:
+            loop.call_soon_threadsafe(self.dispatch, list(events))
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
     # -- event loop --------------------------------------------------------------------------
     def dispatch(self, events: Sequence[MetricEvent], texts: Sequence[str] | None = None) -> None:
         """Append the events to every matching subscriber's waiting list and wake it (on the loop);
@@ -237,15 +271,17 @@ class LiveHub:
         self.subscribers.discard(sub)
         sub.wake.set()
 
-    def subscribe(self, *, session_id: str | None = None, operation_name: str | None = None) -> Subscriber:
-        """A new subscriber; :class:`TooManyConnections` beyond ``max_connections``."""
+    def subscribe(self, *, session_id: str | None = None, operation_name: str | None = None,
+                  where: Callable[[MetricEvent], bool] | None = None) -> Subscriber:
+        """A new subscriber (``where``: an extra event condition); :class:`TooManyConnections`
+        beyond ``max_connections``."""
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         if len(self.subscribers) >= self.max_connections:
             self.refused_clients += 1
             raise TooManyConnections(f"max_connections ({self.max_connections}) reached")
         self.attach()
-        sub = Subscriber(session_id, operation_name)
+        sub = Subscriber(session_id, operation_name, where=where)
         self.subscribers.add(sub)
         return sub
 

@@ -202,3 +202,32 @@ class ExporterSink(StorageBackend):
 
     async def _export(self, events: Sequence[MetricEvent]) -> None:
         raise NotImplementedError
+
+    # -- seed API (``llmops_monitoring.exporters.MetricsExporter``) ------------------------------
+    @property
+    def exporter_type(self) -> str:
+        """The exporter's name (``"prometheus"``, ``"datadog"``, ...)."""
+        return self.name
+
+    def record_event(self, event: MetricEvent) -> None:
+        """Count one event now (the seed's manual call; the writer feeds every batch by itself,
+        so call this only for events the writer does not see). Never raises."""
+        try:
+            self.count("events")
+            self._record([event])
+        except Exception as exc:
+            self.note_error("record_event", exc)
+
+    def _record(self, events: Sequence[MetricEvent]) -> None:
+        """Synchronous counting of ``events`` (exporters that aggregate in memory)."""
+        raise NotImplementedError(f"the {self.name} exporter records only the batches the writer gives it")
+
+    async def shutdown(self) -> None:
+        """Seed name of :meth:`close`."""
+        await self.close()
+
+    def health_check(self) -> dict[str, Any]:
+        """The seed's health dict: ``healthy`` (no failure counted), ``metrics_exported``
+        (events counted) plus :meth:`exporter_stats`."""
+        stats = self.exporter_stats()
+        return {"healthy": stats.get("errors", 0) == 0, "metrics_exported": stats.get("events", 0), **stats}

@@ -27,6 +27,7 @@ Metrics (``namespace`` defaults to ``llmops``): ``llmops.operations.count``,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -34,7 +35,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from llamonitor.exporters._common import (
@@ -101,8 +102,14 @@ class DatadogExporter(ExporterSink):
 
     name = "datadog"
 
-    def __init__(self, settings: DatadogConfig, api_key: str | None, service_name: str | None = None) -> None:
+    def __init__(self, settings: DatadogConfig | Mapping[str, Any], api_key: str | None = None,
+                 service_name: str | None = None) -> None:
         super().__init__()
+        if not isinstance(settings, DatadogConfig):  # the seed passed its config dict
+            settings = DatadogConfig.model_validate(dict(settings))
+        if api_key is None:
+            api_key = settings.api_key.get_secret_value() if settings.api_key is not None else os.environ.get(
+                "DD_API_KEY")
         self.settings = settings
         self._api_key = api_key
         self.mode = "statsd" if settings.use_statsd else "api"
@@ -171,6 +178,9 @@ class DatadogExporter(ExporterSink):
 
     # -- aggregation (writer thread) ------------------------------------------------------------
     async def _export(self, events: Sequence[MetricEvent]) -> None:
+        self._record(events)
+
+    def _record(self, events: Sequence[MetricEvent]) -> None:
         limit, rnd, k = self._limit, self._rnd, self.settings.max_samples_per_flush
         with self._agg_lock:
             counts, samples = self._agg.counts, self._agg.samples
@@ -212,6 +222,20 @@ class DatadogExporter(ExporterSink):
                 self._tag_cache.clear()
             self._tag_cache[raw] = tags
         return tags
+
+    # -- seed API -------------------------------------------------------------------------------
+    async def submit_metrics(self) -> None:
+        """Send what is aggregated now (the flusher also does every ``submission_interval``)."""
+        await asyncio.to_thread(self.flush)
+
+    def health_check(self) -> dict[str, Any]:
+        """The seed's keys (``healthy``, ``use_statsd``, ``namespace``, ``cached_metrics``: series
+        waiting for the next flush) plus :meth:`exporter_stats`."""
+        out = super().health_check()
+        with self._agg_lock:
+            cached = len(self._agg.counts) + len(self._agg.samples)
+        out.update(use_statsd=self.mode == "statsd", namespace=self.settings.namespace, cached_metrics=cached)
+        return out
 
     # -- sending (flusher thread, or the writer at close) ---------------------------------------
     def flush(self) -> None:

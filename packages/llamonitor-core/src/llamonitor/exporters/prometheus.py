@@ -30,7 +30,7 @@ import os
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from llamonitor.exporters._common import (
@@ -216,8 +216,11 @@ class PrometheusExporter(ExporterSink):
 
     name = "prometheus"
 
-    def __init__(self, settings: PrometheusConfig, source: Any = None) -> None:
+    def __init__(self, settings: PrometheusConfig | Mapping[str, Any], source: Any = None) -> None:
         super().__init__()
+        if not isinstance(settings, PrometheusConfig):  # the seed passed its config dict
+            source = settings if source is None else source
+            settings = PrometheusConfig.model_validate(dict(settings))
         #: the configuration entry this exporter came from (a forking server's children read it)
         self._source = source
         #: other processes' counts, when several processes share one /metrics
@@ -234,6 +237,8 @@ class PrometheusExporter(ExporterSink):
         self._thread: threading.Thread | None = None
         #: the bound port once serving (useful with ``port=0``)
         self.port: int | None = None
+        #: gauges set by :meth:`update_queue_metrics` (used while no writer owns this exporter)
+        self._manual_sizes = (0, 0)
 
     @property
     def url(self) -> str | None:
@@ -304,13 +309,28 @@ class PrometheusExporter(ExporterSink):
         """(records waiting in the writer's queue, events the writer holds in flight)."""
         writer = self.writer
         if writer is None:
-            return 0, 0
+            return self._manual_sizes
         return len(writer.recorder), int(getattr(writer, "in_flight", 0))
 
     async def _export(self, events: Sequence[MetricEvent]) -> None:
+        self._record(events)
+
+    def _record(self, events: Sequence[MetricEvent]) -> None:
         self.state.add(events)
         if self.shared is not None and self._server is None:
             self._publish()
+
+    def update_queue_metrics(self, queue_size: int, buffer_size: int) -> None:
+        """Set the queue / buffer gauges (seed API). A writer that owns this exporter reports its
+        live sizes instead."""
+        self._manual_sizes = (max(0, int(queue_size)), max(0, int(buffer_size)))
+
+    def health_check(self) -> dict[str, Any]:
+        """The seed's keys (``healthy``, ``server_running``, ``metrics_exported``, ``endpoint``)
+        plus :meth:`exporter_stats`."""
+        out = super().health_check()
+        out.update(server_running=self._server is not None, endpoint=self.url)
+        return out
 
     def generate_latest(self) -> bytes:
         """The ``/metrics`` body (text format), without going through HTTP."""

@@ -26,6 +26,11 @@ except ImportError:
 
 __all__ = ["DatadogExporter", "ExporterRegistry", "MetricsExporter", "PrometheusExporter"]
 
+# registered on import, as the seed's exporter modules did
+for _name, _cls in (("prometheus", PrometheusExporter), ("datadog", DatadogExporter)):
+    if _cls is not None and ExporterRegistry.get(_name) is None:
+        ExporterRegistry.register(_name, _cls)
+
 
 def __getattr__(name: str) -> Any:
     return getattr(_real, name)
