@@ -107,7 +107,7 @@ class ParquetFiles:
         from llamonitor.query.parquet_files import FileTracker
 
         self.root = Path(root)
-        self.tracker = FileTracker(root)
+        self.tracker = FileTracker(root, check_ids=False)  # which files share events: not the tail's concern
         self.known: frozenset[tuple[str, int, int]] = frozenset()
 
     def prime(self, since_ns: int | None = None) -> None:

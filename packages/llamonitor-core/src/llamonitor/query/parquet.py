@@ -41,9 +41,11 @@ different shape (a subset, two spill files merged) can leave an event in two fil
 holds an event once (the backend guarantees it) and its footer records the min / max
 ``event_id`` and the batch that wrote it; the footers are read once per file (cached by path,
 size and mtime). Files whose id range overlaps no other batch's file cannot share an event and
-are read as they are; only files in overlapping ranges of different batches are de-duplicated
-on ``event_id``. The writer's ids carry a per-process
-prefix and a counter, so batches of one process overlap only around long-running spans.
+are read as they are. The writer's ids are random (UUID-shaped, from the trace and span ids), so
+nearly every batch's range overlaps every other's: for those files the ids themselves are
+checked, once per file (:class:`~llamonitor.query.parquet_files.IdCheck`, 64-bit hashes in a
+sorted array), and only files that really share an id with another batch's file are
+de-duplicated on ``event_id``.
 """
 
 from __future__ import annotations

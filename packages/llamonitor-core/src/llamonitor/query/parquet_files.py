@@ -243,7 +243,8 @@ class Snapshot:
 
     __slots__ = ("_by_path", "_suspects", "files", "keys", "rows", "started", "version")
 
-    def __init__(self, version: int, started: float, files: tuple[FileInfo, ...]) -> None:
+    def __init__(self, version: int, started: float, files: tuple[FileInfo, ...],
+                 suspects: frozenset[str] | None = None) -> None:
         self.version = version
         #: ``time.monotonic()`` when the listing began: it shows every file renamed into place before
         self.started = started
@@ -252,7 +253,7 @@ class Snapshot:
         self.rows = sum(f.facts.rows for f in files)
         # made on first use (by whichever thread needs them), shared by the snapshots listed again
         self._by_path: list[dict[str, FileInfo]] = []
-        self._suspects: list[frozenset[str]] = []
+        self._suspects: list[frozenset[str]] = [] if suspects is None else [suspects]
 
     @property
     def by_path(self) -> dict[str, FileInfo]:
@@ -263,7 +264,9 @@ class Snapshot:
 
     @property
     def suspects(self) -> frozenset[str]:
-        """Files that may hold an event another batch's file holds too (:func:`overlapping`)."""
+        """Files that may hold an event another batch's file holds too: id ranges that overlap
+        (:func:`overlapping`), confirmed by the ids themselves when the tracker checked them
+        (:class:`IdCheck`)."""
         if not self._suspects:
             self._suspects.append(frozenset(overlapping({f.path: f.facts for f in self.files})))
         return self._suspects[0]
@@ -300,6 +303,99 @@ class _Dir:
     dirs: list[str]
 
 
+class IdCheck:
+    """Which files really share an event id, among files whose id ranges overlap.
+
+    Footer id ranges tell files apart while ids grow (a counter); random ids (trace-id based,
+    UUID-shaped) make every batch's range span the id space, so every file would overlap every
+    other and be de-duplicated on every query. For the files whose ranges overlap another
+    batch's, the ids themselves are checked once per file: their 64-bit hashes (Python's
+    ``hash``, stable within the process) go into one sorted array, a new file's hashes are
+    looked up there (``searchsorted``), and only files whose hashes meet another batch's file's
+    stay suspects (a hash collision only makes a harmless extra suspect). Memory: 8 bytes per
+    event of the checked files. A file removed or replaced rebuilds the check from the kept
+    per-file hashes. Needs NumPy (without it the ranges decide, as before).
+    """
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._np = np
+        self._per_file: dict[tuple[str, int, int], Any] = {}
+        self._owner: dict[tuple[str, int, int], int] = {}
+        self._files: list[tuple[tuple[str, int, int], str | None]] = []
+        self._base = np.empty(0, dtype=np.int64)
+        self._base_owner = np.empty(0, dtype=np.int64)
+        self._recent: dict[int, int] = {}
+        #: files found to share an id with another batch's file
+        self.sharing: set[tuple[str, int, int]] = set()
+
+    def _hashes(self, info: FileInfo) -> Any:
+        found = self._per_file.get(info.key)
+        if found is None:
+            ids = pq.read_table(info.path, columns=["event_id"]).column(0).to_pylist()
+            found = self._np.sort(self._np.fromiter(map(hash, ids), dtype=self._np.int64, count=len(ids)))
+            self._per_file[info.key] = found
+        return found
+
+    def add(self, info: FileInfo) -> None:
+        """Check ``info``'s ids against every file added before, then keep them."""
+        np = self._np
+        if info.key in self._owner:
+            return
+        hashes = self._hashes(info)
+        owner = len(self._files)
+        self._owner[info.key] = owner
+        self._files.append((info.key, info.facts.batch))
+        met: set[int] = set()
+        if len(self._base):
+            at = np.searchsorted(self._base, hashes)
+            inside = at < len(self._base)
+            hit = np.zeros(len(hashes), dtype=bool)
+            hit[inside] = self._base[at[inside]] == hashes[inside]
+            met.update(self._base_owner[at[hit]].tolist())
+        recent = self._recent
+        for h in hashes.tolist():
+            other = recent.get(h)
+            if other is not None:
+                met.add(other)
+            recent[h] = owner
+        for other in met:
+            key, batch = self._files[other]
+            if other != owner and (batch is None or batch != info.facts.batch):
+                self.sharing.update((key, info.key))
+        if len(recent) > 100_000:
+            self._compact()
+
+    def _compact(self) -> None:
+        np = self._np
+        extra = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+        owners = np.fromiter(self._recent.values(), dtype=np.int64, count=len(self._recent))
+        merged = np.concatenate([self._base, extra])
+        order = np.argsort(merged, kind="stable")
+        self._base, self._base_owner = merged[order], np.concatenate([self._base_owner, owners])[order]
+        self._recent = {}
+
+    def reset(self, keep: set[tuple[str, int, int]]) -> None:
+        """Forget the index (files were removed or replaced); kept hashes of ``keep`` stay."""
+        self._per_file = {k: v for k, v in self._per_file.items() if k in keep}
+        self._owner, self._files, self._recent, self.sharing = {}, [], {}, set()
+        self._base = self._np.empty(0, dtype=self._np.int64)
+        self._base_owner = self._np.empty(0, dtype=self._np.int64)
+
+    @property
+    def checked(self) -> set[tuple[str, int, int]]:
+        """The files in the index."""
+        return set(self._owner)
+
+
+def _id_check() -> IdCheck | None:
+    try:
+        return IdCheck()
+    except ImportError:  # pragma: no cover - NumPy is optional
+        return None
+
+
 class FileTracker:
     """Snapshots of a dataset's files, cheap enough for every request.
 
@@ -316,7 +412,8 @@ class FileTracker:
     version, nothing recomputed).
     """
 
-    def __init__(self, root: str, *, settle_ns: int = SETTLE_NS, recheck_seconds: float = RECHECK_SECONDS) -> None:
+    def __init__(self, root: str, *, settle_ns: int = SETTLE_NS, recheck_seconds: float = RECHECK_SECONDS,
+                 check_ids: bool = True) -> None:
         self.root = root
         self.settle_ns = settle_ns
         self.recheck_seconds = recheck_seconds
@@ -328,6 +425,10 @@ class FileTracker:
         self._lock = threading.Lock()
         #: directory listings done (for tests and the benchmark)
         self.listings = 0
+        #: files whose id ranges overlap are checked by their ids (None: without NumPy, or not asked:
+        #: the live tail needs no suspects, and a snapshot then finds them by ranges if asked)
+        self.ids = _id_check() if check_ids else None
+        self.check_ids = check_ids
 
     @property
     def cheap(self) -> bool:
@@ -381,9 +482,30 @@ class FileTracker:
             if latest is not None and latest.keys == live and len(latest.files) == len(files):
                 snap = latest.relisted(started)
             else:
-                snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files))
+                snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files),
+                                self._suspects(files, live))
         self._latest = snap
         return snap
+
+    def _suspects(self, files: list[FileInfo], live: set[tuple[str, int, int]]) -> frozenset[str] | None:
+        """The files of a new file set that may share an event with another batch's file: ranges
+        that overlap, then (with NumPy) those whose ids really meet (:class:`IdCheck`)."""
+        if not self.check_ids:
+            return None  # computed from the ranges if ever asked
+        ranged = overlapping({f.path: f.facts for f in files})
+        check = self.ids
+        if check is None or not ranged:
+            return frozenset(ranged)
+        if not check.checked <= live:
+            check.reset(live)  # a checked file was removed or replaced
+        unknown = {f.path for f in files if f.facts.low is None or f.facts.high is None}
+        try:
+            for f in files:
+                if f.path in ranged and f.path not in unknown:
+                    check.add(f)
+        except (OSError, pa.ArrowException):
+            return frozenset(ranged)  # a file gone meanwhile: the ranges decide this time
+        return frozenset(unknown | {f.path for f in files if f.key in check.sharing})
 
     def _walk(self, path: str, partition: str, now_ns: int, out: list[FileInfo], seen: set[str],
               full: bool) -> bool:
