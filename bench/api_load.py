@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,9 @@ async def _write(config_json: str, rate: int, seconds: float) -> int:
         while time.monotonic() - t0 < seconds:
             events = make_events(step, seed=run + i, sessions=20, days=1)
             now = time.time_ns()
-            for e in events:  # "now", so a poll of the newest time range sees them
+            for e in events:  # "now", so a poll of the newest time range sees them; random ids, as the writer's
                 e.start_time_ns, e.end_time_ns = now, now + 1_000_000
+                e.event_id = str(uuid.uuid4())
             await backend.write_batch(events)
             written += step
             i += 1
