@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,10 +241,10 @@ class Snapshot:
     storage generation: equal versions hold the same files, hence the same events.
     """
 
-    __slots__ = ("_by_path", "_suspects", "files", "keys", "rows", "started", "version")
+    __slots__ = ("_by_path", "_resolve", "_suspects", "files", "keys", "rows", "started", "version")
 
     def __init__(self, version: int, started: float, files: tuple[FileInfo, ...],
-                 suspects: frozenset[str] | None = None) -> None:
+                 resolve: Callable[[tuple[FileInfo, ...]], frozenset[str]] | None = None) -> None:
         self.version = version
         #: ``time.monotonic()`` when the listing began: it shows every file renamed into place before
         self.started = started
@@ -253,7 +253,8 @@ class Snapshot:
         self.rows = sum(f.facts.rows for f in files)
         # made on first use (by whichever thread needs them), shared by the snapshots listed again
         self._by_path: list[dict[str, FileInfo]] = []
-        self._suspects: list[frozenset[str]] = [] if suspects is None else [suspects]
+        self._suspects: list[frozenset[str]] = []
+        self._resolve = resolve
 
     @property
     def by_path(self) -> dict[str, FileInfo]:
@@ -268,8 +269,16 @@ class Snapshot:
         (:func:`overlapping`), confirmed by the ids themselves when the tracker checked them
         (:class:`IdCheck`)."""
         if not self._suspects:
-            self._suspects.append(frozenset(overlapping({f.path: f.facts for f in self.files})))
+            found = (self._resolve(self.files) if self._resolve is not None
+                     else frozenset(overlapping({f.path: f.facts for f in self.files})))
+            self._suspects.append(found)
         return self._suspects[0]
+
+    @property
+    def suspects_known(self) -> bool:
+        """Whether :attr:`suspects` is computed (reading it may read new files' ids otherwise: not on
+        the event loop)."""
+        return bool(self._suspects)
 
     def relisted(self, started: float) -> Snapshot:
         """The same files, listed again at ``started`` (nothing recomputed)."""
@@ -429,6 +438,7 @@ class FileTracker:
         #: the live tail needs no suspects, and a snapshot then finds them by ranges if asked)
         self.ids = _id_check() if check_ids else None
         self.check_ids = check_ids
+        self._ids_lock = threading.Lock()
 
     @property
     def cheap(self) -> bool:
@@ -483,29 +493,33 @@ class FileTracker:
                 snap = latest.relisted(started)
             else:
                 snap = Snapshot((latest.version + 1) if latest is not None else 1, started, tuple(files),
-                                self._suspects(files, live))
+                                self._suspects if self.check_ids else None)
         self._latest = snap
         return snap
 
-    def _suspects(self, files: list[FileInfo], live: set[tuple[str, int, int]]) -> frozenset[str] | None:
-        """The files of a new file set that may share an event with another batch's file: ranges
-        that overlap, then (with NumPy) those whose ids really meet (:class:`IdCheck`)."""
-        if not self.check_ids:
-            return None  # computed from the ranges if ever asked
+    def _suspects(self, files: tuple[FileInfo, ...]) -> frozenset[str]:
+        """The files of a file set that may share an event with another batch's file: ranges that
+        overlap, then (with NumPy) those whose ids really meet (:class:`IdCheck`). Made on first
+        use of :attr:`Snapshot.suspects`, in a query thread (new files' ids may be read)."""
         ranged = overlapping({f.path: f.facts for f in files})
         check = self.ids
         if check is None or not ranged:
             return frozenset(ranged)
-        if not check.checked <= live:
-            check.reset(live)  # a checked file was removed or replaced
         unknown = {f.path for f in files if f.facts.low is None or f.facts.high is None}
-        try:
-            for f in files:
-                if f.path in ranged and f.path not in unknown:
-                    check.add(f)
-        except (OSError, pa.ArrowException):
-            return frozenset(ranged)  # a file gone meanwhile: the ranges decide this time
-        return frozenset(unknown | {f.path for f in files if f.key in check.sharing})
+        with self._ids_lock:
+            latest = self._latest
+            mine = {f.key for f in files}
+            newest = latest.keys if latest is not None else frozenset()
+            if any(k not in mine and k not in newest for k in check.checked):
+                check.reset(mine | newest)  # a checked file was removed or replaced since
+            try:
+                for f in files:
+                    if f.path in ranged and f.path not in unknown:
+                        check.add(f)
+            except (OSError, pa.ArrowException):
+                return frozenset(ranged)  # a file gone meanwhile: the ranges decide this time
+            sharing = set(check.sharing)
+        return frozenset(unknown | {f.path for f in files if f.key in sharing})
 
     def _walk(self, path: str, partition: str, now_ns: int, out: list[FileInfo], seen: set[str],
               full: bool) -> bool:

@@ -223,7 +223,7 @@ class SessionIndex:
     def current(self, snap: Snapshot) -> _State | None:
         """The state if it already answers for ``snap`` (nothing to read), else ``None``."""
         state = self._state
-        if snap.suspects or state is None or state.version < snap.version:
+        if state is None or state.version < snap.version or not snap.suspects_known or snap.suspects:
             return None
         return state
 
