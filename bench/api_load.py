@@ -36,9 +36,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-
 #: the mixed workload: route template, weight (session routes are filled in from a sessions page)
 ROUTES = (("/api/v1/metrics/summary", 3), ("/api/v1/metrics/operations", 2), ("/api/v1/events?limit=100", 3),
           ("/api/v1/sessions?limit=50", 2), ("/api/v1/sessions/{session}/traces", 2))
@@ -291,6 +288,24 @@ async def _count(config: Any) -> int:
         await backend.close()
 
 
+async def _store(config: Any, n: int) -> None:
+    """``n`` of the storage suite's varied events (200 sessions over 30 days, 20,000-event batches,
+    as ``bench/api.py`` stores them) with random UUID-shaped ids, as the writer makes them."""
+    from llamonitor.backends.registry import create_backend
+    from testkits.storage import make_events
+
+    backend = create_backend(config)
+    await backend.initialize()
+    try:
+        for i in range(0, n, 20_000):
+            events = make_events(min(20_000, n - i), seed=i + 1, sessions=200, days=30)
+            for e in events:
+                e.event_id = str(uuid.uuid4())
+            await backend.write_batch(events)
+    finally:
+        await backend.close()
+
+
 def _child(*args: str, stdin: Any = None, stdout: Any = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, __file__, *args], env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             stdin=stdin, stdout=stdout, text=True)
@@ -299,7 +314,6 @@ def _child(*args: str, stdin: Any = None, stdout: Any = None) -> subprocess.Pope
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     """Store, serve in a child process, load; returns the figures."""
     import httpx
-    from api import _store
     from llamonitor import StorageConfig
     from testkits.storage import drop, server_config, unique_name
 
@@ -307,10 +321,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     reuse = args.reuse
     if reuse and backend == "parquet":
         config = StorageConfig(backend="parquet", output_dir=str(tmp / "data"))
-        kept = Path(reuse) / f"parquet-{args.events}"
+        kept = Path(reuse) / f"parquet-{args.events}-uuid"
     else:
         kept = None
-        name = f"llamonitor_bench_load_{args.events}" if reuse else unique_name()
+        name = f"llamonitor_bench_load_{args.events}_uuid" if reuse else unique_name()
         config = (StorageConfig(backend="parquet", output_dir=str(tmp / "data")) if backend == "parquet"
                   else server_config(backend, name))
     procs: list[subprocess.Popen[str]] = []
