@@ -35,7 +35,7 @@ def _prompt() -> ChatPromptTemplate:
 
 def test_chain_tree_usage_model(fake_provider: FakeProvider, memory_monitoring: Any, chat: Any,
                                 handler: LlamonitorCallbackHandler) -> None:
-    fake_provider.reply(text="hi", input_tokens=11, output_tokens=3, cached_tokens=4)
+    fake_provider.reply(text="hi", input_tokens=11, output_tokens=3, cached_tokens=4, model="gpt-4o-mini-2024-07-18")
     out = (_prompt() | chat).invoke({"q": "x"}, config={"callbacks": [handler]})
     assert out.content == "hi"
     events = memory_monitoring.flush()
@@ -46,6 +46,7 @@ def test_chain_tree_usage_model(fake_provider: FakeProvider, memory_monitoring: 
     assert llm.parent_span_id == root.span_id and prompt.parent_span_id == root.span_id
     assert {e.trace_id for e in events} == {root.trace_id}
     assert llm.model == "gpt-4o-mini" and llm.provider == "openai"
+    assert llm.response_model == "gpt-4o-mini-2024-07-18"  # what answered, apart from what was asked
     assert (llm.usage.input_tokens, llm.usage.output_tokens, llm.usage.total_tokens,
             llm.usage.cached_input_tokens) == (11, 3, 14, 4)
     assert len(fake_provider.requests) == 1

@@ -104,6 +104,7 @@ def _record_completion(source: Any, request: Any, response: Any, is_cached: int,
         span.start_ns = start_ns
     usage = None
     error = None
+    answered: str | None = None
     if isinstance(response, str):
         error = RuntimeError(response)  # AG2 logs failed requests as "error_code:..., config i failed"
     else:
@@ -118,8 +119,10 @@ def _record_completion(source: Any, request: Any, response: Any, is_cached: int,
                                reasoning_tokens=getattr(out_details, "reasoning_tokens", None), source="provider")
         resp_model = getattr(response, "model", None)
         if resp_model:
-            model = str(resp_model)
-    span.end(usage=usage, model=model, error=error, end_ns=end_ns if start_ns is not None else None)
+            answered = str(resp_model)
+    # model: the client config's (asked for); the response's model is what answered
+    span.end(usage=usage, model=model or answered, response_model=answered, error=error,
+             end_ns=end_ns if start_ns is not None else None)
 
 
 def _make_logger() -> Any:

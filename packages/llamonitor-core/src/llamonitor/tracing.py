@@ -124,8 +124,13 @@ class Span:
     def end(self, *, error: BaseException | None = None, usage: TokenUsage | None = None,
             model: str | None = None, provider: str | None = None, result: Any = None,
             input_content: str | None = None, output_content: str | None = None,
-            attributes: dict[str, Any] | None = None, end_ns: int | None = None) -> None:
-        """Finish the span and enqueue its event (only the first call counts)."""
+            attributes: dict[str, Any] | None = None, end_ns: int | None = None,
+            response_model: str | None = None) -> None:
+        """Finish the span and enqueue its event (only the first call counts).
+
+        ``model`` replaces the model the span started with (the one the caller asked for);
+        ``response_model`` is the model the provider says answered (often a dated snapshot).
+        """
         if self._ended:
             return
         self._ended = True
@@ -138,6 +143,8 @@ class Span:
         extra = self.extra
         extra["model"] = model or self.model
         extra["provider"] = provider or self.provider
+        if response_model:
+            extra["response_model"] = response_model
         if usage is not None:
             extra["usage"] = usage
         if self.attributes:

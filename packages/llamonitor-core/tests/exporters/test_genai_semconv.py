@@ -184,3 +184,33 @@ def test_prometheus_model_label_is_the_request_model(make_config: Any, tmp_path:
     values = samples(httpx.get(sink_named("prometheus").url or "", timeout=5).text)
     assert total(values, "llm_operations_total", model="gpt-4o") == 2
     assert total(values, "llm_operations_total", model="gpt-4o-2024-08-06") == 0
+
+
+def test_request_and_response_model_from_the_event_fields(make_config: Any, tmp_path: Path,
+                                                          memory_sink: InMemoryBackend, receiver: Receiver) -> None:
+    def record() -> None:
+        start_span("chat gpt-4o", operation_type="chat", model="gpt-4o", provider="openai").end(
+            response_model="gpt-4o-2024-08-06")
+        start_span("chat gpt-4o-mini", operation_type="chat", model="gpt-4o-mini", provider="openai").end()
+
+    spans = _export(make_config, tmp_path, receiver, 2, record)
+    a = spans["chat gpt-4o"]["attrs"]
+    assert a[g.GEN_AI_REQUEST_MODEL] == "gpt-4o" and a[g.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    b = spans["chat gpt-4o-mini"]["attrs"]
+    assert b[g.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini" and g.GEN_AI_RESPONSE_MODEL not in b
+    stored = {e.operation_name: e for e in memory_sink.events}
+    assert stored["chat gpt-4o"].model == "gpt-4o" and stored["chat gpt-4o"].response_model == "gpt-4o-2024-08-06"
+
+
+def test_prometheus_label_is_the_request_model_field(make_config: Any, tmp_path: Path,
+                                                              memory_sink: InMemoryBackend) -> None:
+    cfg = make_config(tmp_path, storage={"backend": "memory"})
+    cfg.extensions["prometheus"] = PrometheusConfig(port=0).model_dump()
+    llamonitor.initialize_monitoring_sync(cfg)
+    for answered in ("gpt-4o-2024-08-06", "gpt-4o-2024-11-20"):
+        start_span("chat gpt-4o", operation_type="chat", model="gpt-4o", provider="openai").end(
+            response_model=answered)
+    assert llamonitor.flush_sync(10)
+    values = samples(httpx.get(sink_named("prometheus").url or "", timeout=5).text)
+    assert total(values, "llm_operations_total", model="gpt-4o") == 2
+    assert total(values, "llm_operations_total", model="gpt-4o-2024-08-06") == 0

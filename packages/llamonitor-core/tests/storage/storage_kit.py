@@ -120,6 +120,8 @@ def make_events(n: int, *, seed: int = 7, sessions: int = 5, days: int = 3) -> l
             error_type="RateLimitError" if error else None,
             error_message="429 – too many requests 😢" if error else None,
             model=MODELS[i % len(MODELS)], provider="openai" if i % 2 else None, text_metrics=text,
+            response_model=(f"{MODELS[i % len(MODELS)]}-2024-07-18" if MODELS[i % len(MODELS)] and i % 3
+                            else None),
             image_metrics=(ImageMetrics(image_count=2, total_pixels=2_073_600, formats="png,jpeg")
                            if i % 9 == 0 else None),
             usage=usage, cost=cost, agent=agent,

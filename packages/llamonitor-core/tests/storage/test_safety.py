@@ -14,6 +14,7 @@ from llamonitor.backends.registry import create_backend
 from llamonitor.backends.sql_common import SchemaMismatchError, ServerBackend
 from llamonitor.query import create_query_backend
 from llamonitor.schema.config import StorageConfig
+from llamonitor.schema.events import SCHEMA_VERSION
 from storage_kit import PG_DSN, make_events
 
 
@@ -83,7 +84,8 @@ async def test_older_schema_version_is_refused(server_storage: StorageConfig) ->
                                                                      t=server_storage.table_name))
     await first.close()
     second = create_backend(server_storage)
-    with pytest.raises(SchemaMismatchError, match="its schema_version is 0, this llamonitor writes version 1"):
+    with pytest.raises(SchemaMismatchError,
+                       match=f"its schema_version is 0, this llamonitor writes version {SCHEMA_VERSION}"):
         await second.initialize()
     await second.close()
 

@@ -283,7 +283,8 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
         return run
 
     def _end(self, run_id: uuid.UUID, *, error: BaseException | None = None, usage: TokenUsage | None = None,
-             model: str | None = None, attributes: dict[str, Any] | None = None, response: Any = None) -> None:
+             response_model: str | None = None, attributes: dict[str, Any] | None = None,
+             response: Any = None) -> None:
         run = self._runs.pop(run_id, None)
         self._scopes.pop(run_id, None)
         if run is None:
@@ -306,8 +307,9 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
             attributes["langgraph.control_flow"] = type(error).__name__
             error = None
         output = _output_text(response) if run.input is not None and response is not None else None
-        run.span.end(error=error, usage=usage, model=model, attributes=attributes, input_content=run.input,
-                     output_content=output)
+        # model: what was asked (the run's parameters), the answering model only when those named none
+        run.span.end(error=error, usage=usage, model=run.span.model or response_model, response_model=response_model,
+                     attributes=attributes, input_content=run.input, output_content=output)
 
     @staticmethod
     def _suppress(run: _Run) -> None:
@@ -333,8 +335,6 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
         model, provider = _model_and_provider(serialized, metadata or {}, kwargs)
         op_type = "chat" if kind == "chat_model" else "text_completion"
         attrs: dict[str, Any] = {"langchain.name": _name(serialized, kwargs, kind)}
-        if model:
-            attrs["gen_ai.request.model"] = model
         run = self._start(kind, op_type, f"{op_type} {model}" if model else op_type, run_id, parent_run_id,
                           metadata, model=model, provider=provider, attributes=attrs)
         if run is not None:
@@ -377,11 +377,8 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
                    **kwargs: Any) -> None:
         """A model run finished: usage and response model."""
         try:
-            usage, model = _usage(response)
-            attrs: dict[str, Any] = {}
-            if model:
-                attrs["gen_ai.response.model"] = model
-            self._end(run_id, usage=usage, model=model, attributes=attrs, response=response)
+            usage, answered = _usage(response)
+            self._end(run_id, usage=usage, response_model=answered, response=response)
         except Exception:
             _warn_once("llm_end", "on_llm_end failed")
 

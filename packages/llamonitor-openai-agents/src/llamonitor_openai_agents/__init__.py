@@ -215,14 +215,16 @@ def _end_span(sdk_span: Any) -> None:
     error = OpenAIAgentsSpanError(str(_get(err, "message") or err)) if err else None
     attrs: dict[str, Any] = {}
     usage = None
-    model = None
+    model = answered = None
     if kind == "generation":
         usage = _usage(data.usage)
         model = data.model
     elif kind == "response":
         response = data.response
         usage = _usage(_get(response, "usage")) or _usage(getattr(data, "usage", None))
-        model = _get(response, "model")
+        # the Responses span names no requested model: the answering one stands in for it
+        answered = _get(response, "model")
+        model = entry.span.model or answered
         if _get(response, "id"):
             attrs["response_id"] = _get(response, "id")
     elif kind == "handoff":
@@ -236,7 +238,7 @@ def _end_span(sdk_span: Any) -> None:
     if model and kind in _MODEL_KINDS and entry.span.operation_name == "chat":
         entry.span.operation_name = f"chat {model}"  # the Responses span learns its model at the end
     # Turn / task usage is the sum of their model calls: not stored again, or token and cost totals would double.
-    entry.span.end(error=error, usage=usage, model=model, attributes=attrs or None)
+    entry.span.end(error=error, usage=usage, model=model, response_model=answered, attributes=attrs or None)
 
 
 class _Processor:

@@ -35,7 +35,8 @@ PREFIXES: dict[str, str] = {"text_metrics": "text_", "image_metrics": "image_", 
                             "cost": "cost_", "agent": "agent_"}
 #: columns that get an index (and a bounded VARCHAR on MySQL)
 KEY_COLUMNS = ("event_id", "session_id", "trace_id", "span_id", "parent_span_id", "operation_name",
-               "operation_type", "model", "provider", "error_type", "agent_name", "agent_id", "agent_framework")
+               "operation_type", "model", "response_model", "provider", "error_type", "agent_name", "agent_id",
+               "agent_framework")
 #: long free text
 TEXT_COLUMNS = ("error_message", "input_content", "output_content", "agent_task")
 COMMENT_PREFIX = "llamonitor schema_version="
@@ -222,26 +223,57 @@ class SchemaMismatchError(RuntimeError):
     """An existing table is not the layout this llamonitor writes; nothing was written to it."""
 
 
-def check_existing_table(where: str, comment: str | None, columns: Sequence[str]) -> None:
-    """Raise :class:`SchemaMismatchError` naming every difference between a table and ours."""
+#: columns each schema version added: a table of an older version gains them (``ADD COLUMN``, all
+#: nullable, so stored rows read back with ``None``) when a writer starts on it, then its comment
+#: records the new version. Nothing else is ever changed in an existing table.
+ADDED_COLUMNS: dict[int, tuple[str, ...]] = {2: ("response_model",)}
+#: the oldest schema version an existing table may have and still be migrated
+OLDEST_MIGRATABLE = 1
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What makes an existing table of ``from_version`` current: ``add`` these columns, then
+    record :data:`SCHEMA_VERSION` in the table comment."""
+
+    from_version: int
+    add: tuple[Column, ...]
+
+    def comment(self) -> str:
+        """The table comment to set once the columns exist."""
+        return f"{COMMENT_PREFIX}{SCHEMA_VERSION}"
+
+
+def check_existing_table(where: str, comment: str | None, columns: Sequence[str]) -> Migration | None:
+    """``None`` when a table is exactly our layout, a :class:`Migration` when it is an older version
+    that only lacks the columns later versions added; raise :class:`SchemaMismatchError` naming
+    every difference otherwise."""
     version = parse_comment_version(comment)
     problems: list[str] = []
-    if version is None:
-        problems.append("it carries no llamonitor schema_version (was it created by something else?)")
-    elif version != SCHEMA_VERSION:
-        problems.append(f"its schema_version is {version}, this llamonitor writes version {SCHEMA_VERSION}")
     present = {c.lower() for c in columns}
     missing = [c for c in COLUMN_NAMES if c not in present]
+    addable: set[str] = set()
+    if version is None:
+        problems.append("it carries no llamonitor schema_version (was it created by something else?)")
+    elif version > SCHEMA_VERSION or version < OLDEST_MIGRATABLE:
+        problems.append(f"its schema_version is {version}, this llamonitor writes version {SCHEMA_VERSION}")
+    else:
+        addable = {c for v in range(version + 1, SCHEMA_VERSION + 1) for c in ADDED_COLUMNS.get(v, ())}
     expected = set(COLUMN_NAMES) | {"start_time", "end_time", SEED_TIMESTAMP_COLUMN}
     extra = sorted(c for c in present if c not in expected)
-    if missing:
-        problems.append(f"missing column(s): {', '.join(missing)}")
+    unfixable = [c for c in missing if c not in addable]
+    if unfixable:
+        problems.append(f"missing column(s): {', '.join(unfixable)}")
     if extra:
         problems.append(f"unexpected column(s): {', '.join(extra)}")
     if problems:
         raise SchemaMismatchError(
             f"table {where} does not match llamonitor's event schema v{SCHEMA_VERSION}: " + "; ".join(problems)
             + ". Point table_name at a new table, or migrate/drop the old one; nothing was written.")
+    assert version is not None
+    if version == SCHEMA_VERSION and not missing:
+        return None
+    return Migration(version, tuple(COLUMN_BY_NAME[c] for c in missing))
 
 
 class ServerBackend(StorageBackend):

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 #: Bumped whenever a field is added, removed or changes type; every backend stores it.
-SCHEMA_VERSION = 1
+#: 2: ``response_model`` (existing version-1 tables gain the column when a writer starts on them).
+SCHEMA_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -122,7 +123,10 @@ class MetricEvent:
     error: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    #: the model the caller asked for (``gen_ai.request.model``)
     model: str | None = None
+    #: the model the provider says answered, often a dated snapshot (``gen_ai.response.model``)
+    response_model: str | None = None
     provider: str | None = None
     text_metrics: TextMetrics | None = None
     image_metrics: ImageMetrics | None = None
@@ -142,7 +146,8 @@ class MetricEvent:
                  operation_name: str, start_time_ns: int | None = None, end_time_ns: int | None = None,
                  duration_ms: float | None = None, parent_span_id: str | None = None,
                  operation_type: str = "llm_call", error: bool | str | None = False, error_type: str | None = None,
-                 error_message: str | None = None, model: str | None = None, provider: str | None = None,
+                 error_message: str | None = None, model: str | None = None, response_model: str | None = None,
+                 provider: str | None = None,
                  text_metrics: TextMetrics | None = None, image_metrics: ImageMetrics | None = None,
                  usage: TokenUsage | None = None, cost: CostInfo | None = None, agent: AgentIdentity | None = None,
                  input_content: str | None = None, output_content: str | None = None,
@@ -162,6 +167,7 @@ class MetricEvent:
         self.error_type = error_type
         self.error_message = error_message
         self.model = model
+        self.response_model = response_model
         self.provider = provider
         self.text_metrics = text_metrics
         self.image_metrics = image_metrics
@@ -244,6 +250,7 @@ def datetime_to_ns(value: datetime) -> int:
 OTEL_ATTRIBUTE_NAMES: dict[str, str] = {
     "operation_type": "gen_ai.operation.name",
     "model": "gen_ai.request.model",
+    "response_model": "gen_ai.response.model",
     "provider": "gen_ai.system",
     "usage.input_tokens": "gen_ai.usage.input_tokens",
     "usage.output_tokens": "gen_ai.usage.output_tokens",
