@@ -15,14 +15,11 @@ import asyncio
 import shutil
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "packages/llamonitor-core/tests/storage"))
 
 ROUTES = ("/api/v1/metrics/summary", "/api/v1/metrics/operations", "/api/v1/events?limit=100")
 
@@ -36,7 +33,7 @@ def _port() -> int:
 
 async def _store(config: Any, n: int) -> None:
     from llamonitor.backends.registry import create_backend
-    from storage_kit import make_events
+    from testkits.storage import make_events
 
     backend = create_backend(config)
     await backend.initialize()
@@ -87,7 +84,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     from llamonitor import StorageConfig
-    from storage_kit import drop, server_config, unique_name
+    from testkits.storage import drop, server_config, unique_name
 
     for backend in args.backends.split(","):
         tmp = Path(tempfile.mkdtemp(prefix="llamonitor-bench-api-"))

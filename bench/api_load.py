@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "packages/llamonitor-core/tests/storage"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 #: the mixed workload: route template, weight (session routes are filled in from a sessions page)
@@ -69,7 +68,7 @@ def _pct(values: list[float], q: float) -> float:
 async def _live_writer(config: Any, rate: int, seconds: float) -> int:
     """Writes ``rate`` events/s in batches of rate/10 for ``seconds`` (a writer in another process)."""
     from llamonitor.backends.registry import create_backend
-    from storage_kit import make_events
+    from testkits.storage import make_events
 
     backend = create_backend(config)
     await backend.initialize()
@@ -169,7 +168,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     import httpx
     from api import _store
     from llamonitor import StorageConfig
-    from storage_kit import drop, server_config, unique_name
+    from testkits.storage import drop, server_config, unique_name
 
     tmp = Path(tempfile.mkdtemp(prefix="llamonitor-bench-load-"))
     config = (StorageConfig(backend="parquet", output_dir=str(tmp / "data")) if backend == "parquet"

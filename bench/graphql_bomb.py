@@ -15,9 +15,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "packages/llamonitor-core/tests/storage"))
-from storage_kit import make_events, store
+from testkits.storage import make_events, store
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ what is in storage afterwards:
 - ``refused``: the server refuses 1 % of the events itself (a CHECK constraint): the rest stored,
   the refused ones dead-lettered, 0 lost (server backends);
 - ``os.fork``, ``fork pool``, ``SIGTERM (sync / async init)``: the scenarios of
-  ``tests/reliability/fork_kit.py`` in fresh interpreters;
+  ``python -m testkits.fork`` in fresh interpreters;
 - ``SIGKILL``: a child recording 5,000 events/s, killed mid-stream (and, from
   ``integrity_bounds.py``, killed once its producer blocks behind a slow sink): lost is what was in
   memory, at most the documented bound (docs/reliability.md, "What can still be lost");
@@ -38,7 +38,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 ROOT = HERE.parent
-FORK_KIT = ROOT / "packages" / "llamonitor-core" / "tests" / "reliability" / "fork_kit.py"
 
 #: (scenario, offered, stored, dead-lettered, lost, note)
 Outcome = tuple[str, int, int, int, int, str]
@@ -132,7 +131,7 @@ def process_scenarios(tmp: Path) -> list[Outcome]:
                             ("pool_close", "fork Pool (closed)"), ("sigterm_sync", "SIGTERM, sync init"),
                             ("sigterm_async", "SIGTERM, async init")):
         folder = tmp / scenario
-        proc = subprocess.run([sys.executable, str(FORK_KIT), scenario, str(folder)], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "testkits.fork", scenario, str(folder)], capture_output=True,
                               text=True, timeout=180)
         offered = 0
         for line in proc.stdout.splitlines():

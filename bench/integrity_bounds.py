@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +23,12 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "packages" / "llamonitor-core" / "tests"
-sys.path.insert(0, str(TESTS / "reliability"))
-sys.path.insert(0, str(TESTS / "storage"))
 
 Row = tuple[str, int, int, int, int]
 
 
 def sigkill_row(tmp: Path) -> Row:
-    from test_sigkill import MAX_QUEUE, run_and_kill
+    from testkits.sigkill import MAX_QUEUE, run_and_kill
 
     offered, stored, _, _ = run_and_kill(tmp / "sigkill")
     return (f"sigkill (max_queue_size={MAX_QUEUE})", offered, stored, 0, offered - stored)
@@ -41,8 +38,8 @@ def outage_row(tmp: Path, events: int) -> Row:
     import llamonitor
     from llamonitor import monitor_llm
     from llamonitor.schema.config import MonitorConfig, StorageConfig
-    from storage_kit import PG_DSN, drop, unique_name
-    from tcp_proxy import TcpProxy
+    from testkits.storage import PG_DSN, drop, unique_name
+    from testkits.tcp_proxy import TcpProxy
 
     name = unique_name()
     with TcpProxy(5432).start() as proxy:

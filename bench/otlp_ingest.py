@@ -35,8 +35,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "llamonitor-core" / "tests" / "ingest"))
-
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -163,7 +161,7 @@ def drop_pg(schema: str) -> None:
 
 def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
                 clients: int) -> tuple[float, float]:
-    from serve_kit import free_port
+    from testkits.serve import free_port
 
     root = Path(tempfile.mkdtemp(prefix="otlp_ingest_"))
     schema = "otlp_bench_" + uuid.uuid4().hex[:8]

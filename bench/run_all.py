@@ -215,7 +215,7 @@ def api_rows(p: dict[str, Any]) -> list[Row]:
     import api
     from llamonitor import StorageConfig
     from llamonitor.query import create_query_backend
-    from storage_kit import drop, server_config, unique_name
+    from testkits.storage import drop, server_config, unique_name
 
     rows: list[Row] = []
     for backend in ("parquet", "postgres"):

@@ -191,9 +191,9 @@ def _parquet_from_rows(rows: list[tuple[Any, ...]]) -> Any:
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    from llamonitor.backends.arrow import COLUMN_NAMES as PARQUET_NAMES
-    from llamonitor.backends.arrow import EVENT_SCHEMA
-    from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES
+    from llamonitor.schema.arrow import COLUMN_NAMES as PARQUET_NAMES
+    from llamonitor.schema.arrow import EVENT_SCHEMA
+    from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES
     from llamonitor.schema.serialize import EVENT_FIELDS, NESTED_FIELDS
 
     values = dict(zip(COLUMN_NAMES, zip(*rows, strict=True), strict=True))
@@ -221,7 +221,7 @@ def _parquet_from_rows(rows: list[tuple[Any, ...]]) -> Any:
 async def raw_run(storage: Any, events: list[Any]) -> float:
     """Events/s of the bare driver writing the same events (rows prepared before timing)."""
     from llamonitor.backends.registry import create_backend
-    from llamonitor.backends.sql_common import COLUMN_NAMES, event_to_row
+    from llamonitor.schema.columns import COLUMN_NAMES, event_to_row
 
     chunks = [events[i:i + RAW_BATCH] for i in range(0, len(events), RAW_BATCH)]
     rows = [[event_to_row(e) for e in c] for c in chunks]

@@ -42,9 +42,9 @@ def records(n: int, priced: bool) -> list[tuple[Any, ...]]:
 
 def stages(recs: list[tuple[Any, ...]], batch: int, repeat: int) -> dict[str, float]:
     import pyarrow.parquet as pq
-    from llamonitor.backends.arrow import warm_up
-    from llamonitor.backends.columnar import columns_to_table
     from llamonitor.backends.parquet_rollups import file_rollup
+    from llamonitor.schema.arrow import warm_up
+    from llamonitor.schema.columnar import columns_to_table
     from llamonitor.schema.config import MonitorConfig, StorageConfig
     from llamonitor.transport.enrich import EventBuilder
 

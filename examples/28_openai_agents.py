@@ -18,7 +18,7 @@ import tempfile
 
 os.environ.setdefault("OPENAI_API_KEY", "test")
 
-import pyarrow.parquet as pq
+from _show import print_agent_events  # examples/_show.py: one line per stored event
 from agents import Agent, OpenAIResponsesModel, Runner, function_tool
 from agents.tracing import set_trace_processors
 from llamonitor import MonitorConfig, StorageConfig, initialize_monitoring, shutdown_monitoring
@@ -55,14 +55,7 @@ async def main(data_dir: str) -> None:
     uninstrument_openai_agents()
     await shutdown_monitoring()
 
-    rows = sorted(pq.ParquetDataset(data_dir).read().to_pylist(), key=lambda r: r["start_time"])
-    print(f"recorded {len(rows)} events in {len({r['trace_id'] for r in rows})} trace(s)")
-    for r in rows:
-        agent = r["agent"] or {}
-        usage = r.get("usage") or {}
-        tokens = f" tokens={usage['input_tokens']}+{usage['output_tokens']}" if usage.get("input_tokens") else ""
-        extra = f" handoff_from={agent['handoff_from']}" if agent.get("handoff_from") else ""
-        print(f"  {r['operation_type']:<10} {r['operation_name']:<34} agent={agent.get('agent_name')}{extra}{tokens}")
+    print_agent_events(data_dir)
 
 
 if __name__ == "__main__":

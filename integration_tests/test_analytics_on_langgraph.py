@@ -5,8 +5,6 @@ they name the graph's real nodes, recorded by the adapter, not inferred from nam
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage
@@ -23,9 +21,7 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
     memory_monitoring,
 )
 from llamonitor_langchain import instrument_langchain, uninstrument_langchain
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "packages/llamonitor-langchain/tests"))
-from langgraph_kit import build, script  # the adapter tests' graph
+from testkits.langgraph import build, script  # the adapter tests' graph
 
 
 def test_analyses_name_the_real_langgraph_nodes(fake_provider: FakeProvider, memory_monitoring: Any) -> None:

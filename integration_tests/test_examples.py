@@ -44,6 +44,9 @@ EXPECTED: dict[str, str] = {
     "26_langgraph.py": r"^  handoff +handoff researcher -> writer +agent=writer$",
     "28_openai_agents.py": r"^  agent +invoke_agent Billing +agent=Billing handoff_from=Triage$",
     "27_llamaindex.py": r"^      chat: chat gpt-4o-mini tokens=60\+6$",
+    "29_pydantic_ai.py": r"^  agent +invoke_agent Billing +agent=Billing handoff_from=Triage$",
+    "31_smolagents.py": r"^  agent +invoke_agent researcher +agent=researcher handoff_from=manager$",
+    "30_google_adk.py": r"^  agent +invoke_agent Billing +agent=Billing handoff_from=Coordinator$",
 }
 
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py"))

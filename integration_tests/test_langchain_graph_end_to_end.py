@@ -7,9 +7,7 @@ session, exactly one LLM event per request the server received, token counts as 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +21,7 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
 from llamonitor.tracing import is_suppressed
 from llamonitor_langchain import instrument_langchain, uninstrument_langchain
 from llamonitor_openai import instrument_openai, uninstrument_openai
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "packages/llamonitor-langchain/tests"))
-from langgraph_kit import build, script
+from testkits.langgraph import build, script
 
 
 @pytest.fixture

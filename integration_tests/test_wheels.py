@@ -28,7 +28,9 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = sorted(p for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").is_file())
+#: the published packages (packages/testkits holds our own test helpers and is not published)
+PACKAGES = sorted(p for p in (ROOT / "packages").iterdir()
+                  if (p / "pyproject.toml").is_file() and p.name.startswith("llamonitor"))
 #: distribution name -> import names
 IMPORTS = {
     "llamonitor": ["llamonitor", "llmops_monitoring"],
@@ -39,6 +41,9 @@ IMPORTS = {
     "llamonitor-langchain": ["llamonitor_langchain"],
     "llamonitor-llamaindex": ["llamonitor_llamaindex"],
     "llamonitor-openai-agents": ["llamonitor_openai_agents"],
+    "llamonitor-pydantic-ai": ["llamonitor_pydantic_ai"],
+    "llamonitor-smolagents": ["llamonitor_smolagents"],
+    "llamonitor-google-adk": ["llamonitor_google_adk"],
 }
 REQUIRED_METADATA = ["Name", "Version", "Summary", "Requires-Python", "License-Expression", "Project-URL"]
 

@@ -78,7 +78,7 @@ def render() -> str:
            "## Validation", "",
            "Checked when a config is built (no I/O): `extensions` names (`\"promethues\"` -> "
            "`unknown extension 'promethues'; did you mean 'prometheus'?`, closest name by difflib), "
-           "`storage.options` keys of the built-in backends (`BACKEND_OPTIONS` in `schema/config.py`, "
+           "`storage.options` keys of the built-in backends (`BackendSpec.options` in `backends/registry.py`, "
            "closest key suggested; a registered backend reads its own options), an empty `output_dir` "
            "or `spill_dir`.", "",
            "Checked by `initialize_monitoring` before anything starts (`MonitorConfig.check_before_start`; "

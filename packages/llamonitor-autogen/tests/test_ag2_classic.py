@@ -133,3 +133,16 @@ def test_previous_runtime_logger_kept(fake_provider: FakeProvider, memory_monito
         runtime_logging.stop()
         runtime_logging.autogen_logger = None
         runtime_logging.is_logging = False
+
+
+@pytest.mark.monitor_config(capture_content=True)
+def test_content_follows_the_config(fake_provider: FakeProvider, memory_monitoring: Any) -> None:
+    from autogen import ConversableAgent
+
+    alice = ConversableAgent("alice", llm_config=_cfg(fake_provider), human_input_mode="NEVER")
+    bob = ConversableAgent("bob", llm_config=_cfg(fake_provider), human_input_mode="NEVER")
+    fake_provider.reply(text="hi alice", input_tokens=3, output_tokens=2)
+    alice.initiate_chat(bob, message="hello bob", max_turns=1)
+    (llm,) = _by_time(memory_monitoring.flush(), "chat")
+    assert "hello bob" in (llm.input_content or "")
+    assert llm.output_content == "hi alice"

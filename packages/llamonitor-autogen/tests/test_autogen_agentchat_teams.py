@@ -138,3 +138,20 @@ async def test_other_model_clients_through_the_event_logger(memory_monitoring: A
     llm = _by_time(memory_monitoring.flush(), "chat")
     assert [(e.agent.agent_name, e.model, e.usage.input_tokens, e.usage.output_tokens) for e in llm] == [
         ("ann", "replay-1", 17, 4), ("ben", "replay-1", 17, 4)]
+
+
+@pytest.mark.parametrize("captured", [pytest.param(True, marks=pytest.mark.monitor_config(capture_content=True)),
+                                      False], ids=["capture_on", "default_off"])
+async def test_content_follows_the_config(fake_provider: FakeProvider, memory_monitoring: Any, captured: bool) -> None:
+    from autogen_agentchat.agents import AssistantAgent
+
+    fake_provider.reply(text="forty-two", input_tokens=7, output_tokens=2)
+    client = _client(fake_provider)
+    await AssistantAgent("solo", model_client=client).run(task="the answer?")
+    await client.close()
+    (llm,) = _by_time(memory_monitoring.flush(), "chat")
+    if captured:
+        assert "the answer?" in (llm.input_content or "")
+        assert llm.output_content == "forty-two"
+    else:
+        assert llm.input_content is None and llm.output_content is None

@@ -13,7 +13,7 @@ def test_alias_modules_are_the_same_objects() -> None:
         "llmops_monitoring.schema.config": "llamonitor.schema.config",
         "llmops_monitoring.instrumentation.base": "llamonitor.instrumentation.base",
         "llmops_monitoring.instrumentation.context": "llamonitor.context",
-        "llmops_monitoring.measurement": "llamonitor.measurement",
+        "llmops_monitoring.measurement.config": "llamonitor.measurement.config",
         "llmops_monitoring.storage.base": "llamonitor.backends.base",
     }
     for alias, real in pairs.items():
@@ -25,6 +25,10 @@ def test_alias_modules_are_the_same_objects() -> None:
     from llmops_monitoring.instrumentation.base import CollectorRegistry
 
     assert CollectorRegistry is llamonitor.CollectorRegistry  # one registry, not a copy
+    # the seed's measurement package adds its strategy API; llamonitor's objects are shared
+    real = importlib.import_module("llamonitor.measurement")
+    seed = importlib.import_module("llmops_monitoring.measurement")
+    assert seed.MeasurementResult is real.MeasurementResult and seed.Measurer is real.Measurer
 
 
 def test_unknown_alias_module_fails_like_a_normal_import() -> None:

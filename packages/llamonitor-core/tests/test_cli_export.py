@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,18 +12,16 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend
-from llamonitor.backends.sql_common import COLUMN_NAMES
 from llamonitor.cli.export import export_events
 from llamonitor.cli.main import main
 from llamonitor.query.types import EventFilter
+from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
+from llamonitor.schema.columns import COLUMN_NAMES
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
 from llamonitor.schema.serialize import event_from_dict
-
-sys.path.insert(0, str(Path(__file__).parent / "storage"))
-from storage_kit import drop, edge_events, make_events, ordered, server_config, store, unique_name
+from testkits.storage import drop, edge_events, make_events, ordered, server_config, store, unique_name
 
 N = 120
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from llamonitor import ids
-from llamonitor.backends.columnar import columns_to_table, events_to_table
-from llamonitor.backends.sql_common import COLUMN_NAMES, event_to_row
 from llamonitor.schema.batch import EventBatch
+from llamonitor.schema.columnar import columns_to_table, events_to_table
+from llamonitor.schema.columns import COLUMN_NAMES, event_to_row
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.schema.events import AgentIdentity, MetricEvent, TokenUsage
 from llamonitor.transport.enrich import EventBuilder

@@ -11,10 +11,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from llamonitor import AgentIdentity, CostInfo, MetricEvent, StorageConfig, TextMetrics, TokenUsage
-from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.backends.parquet import ParquetBackend
 from llamonitor.query.parquet import ColumnCache, IdRange, ParquetQueryBackend, overlapping
 from llamonitor.query.types import EventFilter
+from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
 
 T0 = datetime(2026, 11, 27, 23, 59, 59, 123456, tzinfo=timezone.utc)
 
@@ -234,7 +234,7 @@ def test_the_json_extension_type_is_unregistered_at_exit() -> None:
     import subprocess
     import sys
 
-    code = ("import atexit, pyarrow as pa, llamonitor.backends.arrow as a\n"
+    code = ("import atexit, pyarrow as pa, llamonitor.schema.arrow as a\n"
             "atexit._run_exitfuncs()\n"
             "pa.register_extension_type(a.JSON_TYPE)  # raises if still registered\n"
             "pa.unregister_extension_type(a.JSON_TYPE.extension_name)\n"
@@ -245,7 +245,7 @@ def test_the_json_extension_type_is_unregistered_at_exit() -> None:
 
 def test_files_read_back_share_the_one_json_type_instance(tmp_path: Path) -> None:
     # a fresh instance per file could be freed on an Arrow pool thread at interpreter exit (abort)
-    from llamonitor.backends.arrow import JSON_TYPE
+    from llamonitor.schema.arrow import JSON_TYPE
 
     files = backend(tmp_path).write_sync([event(1), event(2)])
     assert pq.read_schema(files[0]).field("custom_attributes").type is JSON_TYPE

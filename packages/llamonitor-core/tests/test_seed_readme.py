@@ -13,7 +13,6 @@ import asyncio
 import inspect
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,7 @@ import pyarrow.dataset as ds
 import pytest
 from llamonitor.backends.registry import unregister_backend
 from llamonitor.instrumentation.base import CollectorRegistry
-
-sys.path.insert(0, str(Path(__file__).parent))
-from seed_kit import REPO, SEED, seed_block, seed_blocks
+from testkits.seed import REPO, SEED, seed_block, seed_blocks
 
 SHARED = REPO.parent / "shared" / "SEED-README.md"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from llamonitor.backends.arrow import EVENT_SCHEMA
 from llamonitor.backends.parquet import ParquetBackend
 from llamonitor.query.summary import NoDataError, read_summary_columns, summarize_parquet
+from llamonitor.schema.arrow import EVENT_SCHEMA
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import AgentIdentity, CostInfo, MetricEvent, TextMetrics, TokenUsage
 from llamonitor.transport.spill import SpillStore

@@ -185,3 +185,29 @@ def test_hierarchical_manager_delegates(fake_provider: FakeProvider, memory_moni
     assert roles[1] == "Writer" and roles[0] == roles[2] != "Writer"
     (delegated,) = [e for e in events if e.operation_type == "agent" and e.agent.agent_role == "Writer"]
     assert delegated.agent.handoff_from == roles[0]
+
+
+@pytest.mark.monitor_config(capture_content=True)
+def test_content_follows_the_config(fake_provider: FakeProvider, memory_monitoring) -> None:  # type: ignore[no-untyped-def]
+    fake_provider.reply(text="Thought: done\nFinal Answer: facts", input_tokens=11, output_tokens=3)
+    fake_provider.reply(text="Thought: done\nFinal Answer: article", input_tokens=21, output_tokens=5)
+    crew, _, _ = _crew(fake_provider)
+    crew.kickoff()
+    llm = sorted((e for e in memory_monitoring.flush() if e.operation_type == "chat"), key=lambda e: e.start_time_ns)
+    assert "research X" in (llm[0].input_content or "")
+    assert "Final Answer: facts" in (llm[0].output_content or "")
+    assert "write about X" in (llm[1].input_content or "")
+
+
+@pytest.mark.monitor_config(capture_content=True)
+def test_content_off_by_option(fake_provider: FakeProvider, memory_monitoring) -> None:  # type: ignore[no-untyped-def]
+    from llamonitor_crewai import instrument_crewai
+
+    assert instrument_crewai(capture_content=False) is False  # already on (fixture): only the option changes
+    fake_provider.reply(text="Thought: done\nFinal Answer: facts", input_tokens=11, output_tokens=3)
+    fake_provider.reply(text="Thought: done\nFinal Answer: article", input_tokens=21, output_tokens=5)
+    crew, _, _ = _crew(fake_provider)
+    crew.kickoff()
+    llm = [e for e in memory_monitoring.flush() if e.operation_type == "chat"]
+    assert len(llm) == 2
+    assert all(e.input_content is None and e.output_content is None for e in llm)

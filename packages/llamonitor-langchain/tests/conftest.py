@@ -3,9 +3,7 @@
 # ruff: noqa: F811  (fixture parameters share the imported fixtures' names)
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from llamonitor.testing.fake_provider import FakeProvider
@@ -15,9 +13,7 @@ from llamonitor.testing.pytest_fixtures import (  # noqa: F401  (fixtures)
     memory_monitoring,
 )
 from llamonitor_langchain import LlamonitorCallbackHandler
-
-sys.path.insert(0, str(Path(__file__).parent))
-from langgraph_kit import make_chat
+from testkits.langgraph import make_chat
 
 
 @pytest.fixture

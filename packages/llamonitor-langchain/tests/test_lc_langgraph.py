@@ -9,9 +9,9 @@ from typing import Annotated, Any, TypedDict
 import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END, START, StateGraph
-from langgraph_kit import build, script
 from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor_langchain import LlamonitorCallbackHandler
+from testkits.langgraph import build, script
 
 
 @pytest.mark.parametrize("mode", ["invoke", "ainvoke", "astream"])

@@ -142,3 +142,28 @@ async def test_streamed_run_records_each_model_call_once(fake_provider: FakeProv
     model_calls = [e for e in events if e.operation_type in ("chat", "responses")]
     assert [(e.operation_type, e.agent.agent_name) for e in model_calls] == [("chat", "Triage"), ("chat", "Billing")]
     assert [(e.usage.input_tokens, e.usage.output_tokens) for e in model_calls] == [(40, 6), (60, 9)]
+
+
+@pytest.mark.monitor_config(capture_content=True)
+@pytest.mark.parametrize("chat", [False, True], ids=["responses", "chat_completions"])
+async def test_content_follows_the_config(fake_provider: FakeProvider, memory_monitoring: Any, chat: bool) -> None:
+    from agents import Agent, Runner
+
+    fake_provider.reply(text="It has shipped.", input_tokens=5, output_tokens=3)
+    agent = Agent(name="Solo", instructions="be brief", model=_model(fake_provider, chat=chat))
+    await Runner.run(agent, "where is order 42?")
+    (llm,) = [e for e in memory_monitoring.flush() if e.operation_type == "chat"]
+    assert "where is order 42?" in (llm.input_content or "")
+    assert "It has shipped." in (llm.output_content or "")
+
+
+@pytest.mark.monitor_config(capture_content=True)
+async def test_content_off_by_option(fake_provider: FakeProvider, memory_monitoring: Any) -> None:
+    from agents import Agent, Runner
+    from llamonitor_openai_agents import instrument_openai_agents
+
+    assert instrument_openai_agents(capture_content=False) is False  # only the option changes
+    fake_provider.reply(text="It has shipped.", input_tokens=5, output_tokens=3)
+    await Runner.run(Agent(name="Solo", instructions="be brief", model=_model(fake_provider)), "where?")
+    (llm,) = [e for e in memory_monitoring.flush() if e.operation_type == "chat"]
+    assert llm.input_content is None and llm.output_content is None

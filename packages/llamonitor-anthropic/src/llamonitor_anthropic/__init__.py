@@ -21,28 +21,18 @@ import inspect
 from typing import Any
 
 import wrapt
-from llamonitor import get_writer
-from llamonitor.instrumentation.patching import call_wrappers, replace_parsed
+from llamonitor.instrumentation.adapter import InstrumentOptions
+from llamonitor.instrumentation.patching import PatchingAdapter, Target, call_wrappers, replace_parsed
 from llamonitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 from llamonitor.tracing import is_recording, is_suppressed
 
-from llamonitor_anthropic._call import Call, normalize_usage
-from llamonitor_anthropic._patching import Patcher, Target, warn_once
+from llamonitor_anthropic._call import Call, normalize_usage, warn_once
 
-__all__ = ["instrument_anthropic", "is_instrumented", "normalize_usage", "uninstrument_anthropic"]
+__all__ = ["AnthropicAdapter", "InstrumentOptions", "instrument_anthropic", "is_instrumented", "normalize_usage",
+           "uninstrument_anthropic"]
 __version__ = "0.1.0"
 
 _RAW_HEADER = "X-Stainless-Raw-Response"
-_patcher = Patcher()
-_capture_option: list[bool | None] = [None]
-
-
-def _capture() -> bool:
-    forced = _capture_option[0]
-    if forced is not None:
-        return forced
-    writer = get_writer()
-    return writer is not None and writer.config.capture_content is True
 
 
 def _complete(call: Call, result: Any, kwargs: dict[str, Any]) -> Any:
@@ -74,7 +64,7 @@ def _wrap_stream(call: Call, stream: Any) -> Any:
 
 
 def _begin(kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], dict[str, Any]]:
-    return Call(kwargs, _capture(), kwargs.get("stream") is True), kwargs, kwargs
+    return Call(kwargs, _adapter.capture(), kwargs.get("stream") is True), kwargs, kwargs
 
 
 _sync_create, _async_create = call_wrappers(_begin, _complete, warn_once, "Anthropic")
@@ -139,44 +129,37 @@ def _stream_helper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
     if is_suppressed():
         return manager
     try:
-        return _ManagerProxy(manager, kwargs, _capture())
+        return _ManagerProxy(manager, kwargs, _adapter.capture())
     except Exception:
         warn_once("stream", "wrapping an Anthropic stream manager failed")
         return manager
 
 
-def _targets() -> list[Target]:
-    targets: list[Target] = []
-    for module in ("anthropic.resources.messages.messages", "anthropic.resources.beta.messages.messages"):
-        for method in ("create", "parse"):
-            targets.append((module, "Messages", method, _sync_create))
-            targets.append((module, "AsyncMessages", method, _async_create))
-        targets.append((module, "Messages", "stream", _stream_helper))
-        targets.append((module, "AsyncMessages", "stream", _stream_helper))
-    return targets
+class AnthropicAdapter(PatchingAdapter):
+    """Wraps ``messages.create`` / ``parse`` / ``stream`` (and the beta resource's)."""
+
+    name = "anthropic"
+    framework = "anthropic"
+    distribution = "anthropic"
+    module = "anthropic"
+    install_hint = "pip install 'llamonitor-anthropic[anthropic]'"
+
+    def targets(self) -> list[Target]:
+        targets: list[Target] = []
+        for module in ("anthropic.resources.messages.messages", "anthropic.resources.beta.messages.messages"):
+            for method in ("create", "parse"):
+                targets.append((module, "Messages", method, _sync_create))
+                targets.append((module, "AsyncMessages", method, _async_create))
+            targets.append((module, "Messages", "stream", _stream_helper))
+            targets.append((module, "AsyncMessages", "stream", _stream_helper))
+        return targets
 
 
-def instrument_anthropic(*, capture_content: bool | None = None) -> bool:
-    """Record every Anthropic SDK ``messages`` call as a llamonitor event.
-
-    ``capture_content``: ``None`` follows ``MonitorConfig.capture_content``; ``True`` / ``False``
-    force it for Anthropic calls (the config's ``content_redactor`` applies).
-
-    Idempotent and thread-safe: a second call only updates the option and returns ``False``.
-    Returns ``True`` when the SDK was patched by this call. Raises ``ImportError`` naming the extra
-    to install when the ``anthropic`` package is missing.
-    """
-    with _patcher.lock:
-        _capture_option[0] = capture_content
-        return _patcher.install("anthropic", "pip install 'llamonitor-anthropic[anthropic]'", _targets)
-
-
-def uninstrument_anthropic() -> None:
-    """Remove the instrumentation, restoring the SDK's original methods exactly."""
-    with _patcher.lock:
-        _patcher.restore()
-
-
-def is_instrumented() -> bool:
-    """Whether :func:`instrument_anthropic` is in effect."""
-    return _patcher.active
+_adapter = AnthropicAdapter()
+#: Record every Anthropic SDK ``messages`` call as a llamonitor event (``capture_content=None``
+#: follows ``MonitorConfig.capture_content``). Idempotent: ``True`` when this call patched the SDK.
+instrument_anthropic = _adapter.instrument
+#: Remove the instrumentation, restoring the SDK's original methods exactly.
+uninstrument_anthropic = _adapter.uninstrument
+#: Whether :func:`instrument_anthropic` is in effect.
+is_instrumented = _adapter.is_instrumented

@@ -12,13 +12,14 @@ import json
 import time
 from typing import Any
 
+from llamonitor.instrumentation.adapter import make_warn_once
 from llamonitor.instrumentation.streams import error_attributes
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
-from llamonitor_anthropic._patching import warn_once
-
 PROVIDER = "anthropic"
+#: the adapter's warn-once (keys shared with ``AnthropicAdapter.warn_once``: one logger, one set)
+warn_once = make_warn_once("anthropic")
 _PARAMS = {"temperature": "gen_ai.request.temperature", "top_p": "gen_ai.request.top_p",
            "top_k": "gen_ai.request.top_k", "max_tokens": "gen_ai.request.max_tokens"}
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")

@@ -26,8 +26,12 @@ imported only when :func:`instrument_autogen` is called; hooks never raise into 
 from __future__ import annotations
 
 import importlib.util
+import sys
 
-__all__ = ["UnsupportedAutoGenVersion", "instrument_autogen", "is_instrumented", "uninstrument_autogen"]
+from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions
+
+__all__ = ["AutoGenAdapter", "InstrumentOptions", "UnsupportedAutoGenVersion", "instrument_autogen",
+           "is_instrumented", "uninstrument_autogen"]
 __version__ = "0.1.0"
 
 SUPPORTED = "autogen-agentchat>=0.7 (extra 'agentchat') and AG2 0.x >=0.14,<1 as classic `autogen` (extra 'ag2')"
@@ -62,48 +66,67 @@ def _classic_ag2_available() -> bool:
     return False
 
 
-def instrument_autogen(*, agentchat: bool | None = None, ag2: bool | None = None) -> None:
-    """Instrument autogen-agentchat and / or AG2 classic (idempotent).
+class AutoGenAdapter(Adapter):
+    """autogen-agentchat (model-client and agent-container patches) and AG2 0.x (runtime logging, hooks)."""
 
-    ``None`` (the default) instruments each framework that is installed; ``True`` requires it
-    (:class:`ImportError` naming the extra if missing); ``False`` skips it. Raises
-    :class:`UnsupportedAutoGenVersion` for AG2 1.x.
-    """
-    done = False
-    if agentchat is not False:
-        if _has("autogen_agentchat") and _has("autogen_core"):
-            from llamonitor_autogen import _agentchat
+    name = "autogen"
+    framework = "autogen"
 
-            _agentchat.instrument()
-            done = True
-        elif agentchat:
-            raise ImportError("autogen-agentchat is not installed: pip install 'llamonitor-autogen[agentchat]'")
-    if ag2 is not False:
-        if _classic_ag2_available():
-            from llamonitor_autogen import _ag2
+    def __init__(self) -> None:
+        super().__init__()
+        self.agentchat: bool | None = None
+        self.ag2: bool | None = None
 
-            _ag2.instrument()
-            done = True
-        elif ag2:
-            raise ImportError("AG2 (classic `autogen`) is not installed: pip install 'llamonitor-autogen[ag2]'")
-    if not done and agentchat is None and ag2 is None:
-        raise ImportError(f"neither AutoGen flavour is installed; supported: {SUPPORTED}. "
-                          "pip install 'llamonitor-autogen[agentchat]' or 'llamonitor-autogen[ag2]'")
+    def instrument(self, options: InstrumentOptions | None = None, *, capture_content: bool | None = None,
+                   agentchat: bool | None = None, ag2: bool | None = None) -> bool:
+        """Instrument autogen-agentchat and / or AG2 classic (idempotent; ``True`` if this call hooked in).
+
+        ``None`` (the default) instruments each framework that is installed; ``True`` requires it
+        (:class:`ImportError` naming the extra if missing); ``False`` skips it. Raises
+        :class:`UnsupportedAutoGenVersion` for AG2 1.x. ``capture_content=None`` follows
+        ``MonitorConfig.capture_content``.
+        """
+        with self.lock:
+            self.agentchat, self.ag2 = agentchat, ag2
+            if super().instrument(options, capture_content=capture_content):
+                return True
+            self._install()  # already on: a flavour asked for now is added (each flavour's hooks are idempotent)
+            return False
+
+    def _install(self) -> None:
+        agentchat, ag2 = self.agentchat, self.ag2
+        done = False
+        if agentchat is not False:
+            if _has("autogen_agentchat") and _has("autogen_core"):
+                from llamonitor_autogen import _agentchat
+
+                _agentchat.instrument()
+                done = True
+            elif agentchat:
+                raise ImportError("autogen-agentchat is not installed: pip install 'llamonitor-autogen[agentchat]'")
+        if ag2 is not False:
+            if _classic_ag2_available():
+                from llamonitor_autogen import _ag2
+
+                _ag2.instrument()
+                done = True
+            elif ag2:
+                raise ImportError("AG2 (classic `autogen`) is not installed: pip install 'llamonitor-autogen[ag2]'")
+        if not done and agentchat is None and ag2 is None:
+            raise ImportError(f"neither AutoGen flavour is installed; supported: {SUPPORTED}. "
+                              "pip install 'llamonitor-autogen[agentchat]' or 'llamonitor-autogen[ag2]'")
+
+    def _uninstall(self) -> None:
+        for name in ("_agentchat", "_ag2"):
+            module = sys.modules.get(f"llamonitor_autogen.{name}")
+            if module is not None:
+                module.uninstrument()
 
 
-def uninstrument_autogen() -> None:
-    """Remove every hook :func:`instrument_autogen` installed."""
-    import sys
-
-    if "llamonitor_autogen._agentchat" in sys.modules:
-        sys.modules["llamonitor_autogen._agentchat"].uninstrument()
-    if "llamonitor_autogen._ag2" in sys.modules:
-        sys.modules["llamonitor_autogen._ag2"].uninstrument()
-
-
-def is_instrumented() -> bool:
-    """Whether any AutoGen / AG2 hook is active."""
-    import sys
-
-    return any(getattr(sys.modules.get(f"llamonitor_autogen.{m}"), "is_instrumented", lambda: False)()
-               for m in ("_agentchat", "_ag2"))
+_adapter = AutoGenAdapter()
+#: Instrument autogen-agentchat and / or AG2 classic (see :meth:`AutoGenAdapter.instrument`).
+instrument_autogen = _adapter.instrument
+#: Remove every hook :func:`instrument_autogen` installed.
+uninstrument_autogen = _adapter.uninstrument
+#: Whether any AutoGen / AG2 hook is active.
+is_instrumented = _adapter.is_instrumented

@@ -22,7 +22,6 @@ What is hooked, and why:
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +33,6 @@ from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, start_span, suppress_instrumentation
 
 FRAMEWORK = "ag2"
-_log = logging.getLogger("llamonitor.ag2")
 
 
 class _State:
@@ -50,16 +48,34 @@ class _State:
         #: id(agent) -> the chat span it takes part in (AG2 runs async replies on an executor
         #: thread, where context variables do not follow)
         self.agent_chat: dict[int, Span] = {}
-        self.warned = False
 
 
 _state = _State()
 
 
 def _warn(exc: BaseException) -> None:
-    if not _state.warned:
-        _state.warned = True
-        _log.warning("llamonitor-ag2: recording failed (%r); further failures are silent", exc, exc_info=True)
+    from llamonitor_autogen import _adapter  # the package's one adapter: one logger, one warn-once set
+
+    _adapter.report(exc, "ag2")
+
+
+def _content(request: Any, response: Any) -> tuple[str | None, str | None]:
+    """Prompt and completion of an AG2 chat completion, when content capture is on."""
+    from llamonitor_autogen import _adapter
+
+    if not _adapter.capture():
+        return None, None
+    prompt = None
+    messages = request.get("messages") if isinstance(request, dict) else None
+    if isinstance(messages, list):
+        prompt = "\n".join(f"{m.get('name') or m.get('role', 'message')}: {m.get('content', '')}"
+                           if isinstance(m, dict) else str(m) for m in messages)
+    output = None
+    choices = getattr(response, "choices", None)
+    if choices:
+        content = getattr(getattr(choices[0], "message", None), "content", None)
+        output = content if isinstance(content, str) else None
+    return prompt, output
 
 
 def _name(agent: Any) -> str | None:
@@ -120,9 +136,10 @@ def _record_completion(source: Any, request: Any, response: Any, is_cached: int,
         resp_model = getattr(response, "model", None)
         if resp_model:
             answered = str(resp_model)
+    prompt, output = _content(request, response) if error is None else (None, None)
     # model: the client config's (asked for); the response's model is what answered
     span.end(usage=usage, model=model or answered, response_model=answered, error=error,
-             end_ns=end_ns if start_ns is not None else None)
+             end_ns=end_ns if start_ns is not None else None, input_content=prompt, output_content=output)
 
 
 def _make_logger() -> Any:

@@ -31,7 +31,6 @@ from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, start_span, suppress_instrumentation
 
 FRAMEWORK = "autogen"
-_log = logging.getLogger("llamonitor.autogen")
 
 #: set while one of our wrapped model-client calls runs (the logger then records nothing)
 _in_client_call: contextvars.ContextVar[bool] = contextvars.ContextVar("llamonitor_autogen_call", default=False)
@@ -49,16 +48,34 @@ class _State:
         self.saved_level: int | None = None
         #: team key -> name of the last participant that took a turn
         self.last_speaker: dict[str, str] = {}
-        self.warned = False
 
 
 _state = _State()
 
 
 def _warn(exc: BaseException) -> None:
-    if not _state.warned:
-        _state.warned = True
-        _log.warning("llamonitor-autogen: recording failed (%r); further failures are silent", exc, exc_info=True)
+    from llamonitor_autogen import _adapter  # the package's one adapter: one logger, one warn-once set
+
+    _adapter.report(exc, "agentchat")
+
+
+def _capture() -> bool:
+    from llamonitor_autogen import _adapter
+
+    return _adapter.capture()
+
+
+def _messages_text(messages: Any) -> str | None:
+    """autogen-core ``LLMMessage`` objects (or anything with ``content``) as ``source: content`` lines."""
+    if not isinstance(messages, (list, tuple)):
+        return None
+    lines = []
+    for msg in messages:
+        content = getattr(msg, "content", msg)
+        who = getattr(msg, "source", None) or type(msg).__name__.removesuffix("Message").lower()
+        text = content if isinstance(content, str) else repr(content)
+        lines.append(f"{who}: {text}")
+    return "\n".join(lines)
 
 
 def _agent_from_runtime() -> AgentIdentity | None:
@@ -201,8 +218,9 @@ def _start_llm(client: Any, streaming: bool) -> Span:
                       attributes={"autogen.client": type(client).__name__, "stream": streaming})
 
 
-def _end_llm(span: Span, result: Any, error: BaseException | None) -> None:
+def _end_llm(span: Span, result: Any, error: BaseException | None, prompt: str | None = None) -> None:
     usage = None
+    output = None
     attrs: dict[str, Any] = {}
     if result is not None:
         u = getattr(result, "usage", None)
@@ -215,7 +233,11 @@ def _end_llm(span: Span, result: Any, error: BaseException | None) -> None:
             attrs["finish_reason"] = str(finish)
         if getattr(result, "cached", False):
             attrs["autogen.cached"] = True
-    span.end(error=error if isinstance(error, Exception) else None, usage=usage, attributes=attrs or None)
+        if prompt is not None:
+            content = getattr(result, "content", None)
+            output = content if isinstance(content, str) else (repr(content) if content is not None else None)
+    span.end(error=error if isinstance(error, Exception) else None, usage=usage, attributes=attrs or None,
+             input_content=prompt, output_content=output)
 
 
 def _wrap_create(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -224,8 +246,11 @@ def _wrap_create(original: Callable[..., Any]) -> Callable[..., Any]:
         if not _state.enabled or _in_client_call.get():
             return await original(self, *args, **kwargs)
         span: Span | None = None
+        prompt = None
         try:
             span = _start_llm(self, False)
+            if _capture():
+                prompt = _messages_text(args[0] if args else kwargs.get("messages"))
         except Exception as exc:
             _warn(exc)
         token = _in_client_call.set(True)
@@ -242,7 +267,7 @@ def _wrap_create(original: Callable[..., Any]) -> Callable[..., Any]:
             _in_client_call.reset(token)
             if span is not None:
                 try:
-                    _end_llm(span, result, error)
+                    _end_llm(span, result, error, prompt)
                 except Exception as exc:
                     _warn(exc)
 
@@ -257,8 +282,11 @@ def _wrap_create_stream(original: Callable[..., Any]) -> Callable[..., Any]:
                 yield item
             return
         span: Span | None = None
+        prompt = None
         try:
             span = _start_llm(self, True)
+            if _capture():
+                prompt = _messages_text(args[0] if args else kwargs.get("messages"))
         except Exception as exc:
             _warn(exc)
         gen = original(self, *args, **kwargs)
@@ -287,7 +315,7 @@ def _wrap_create_stream(original: Callable[..., Any]) -> Callable[..., Any]:
                 pass
             if span is not None:
                 try:
-                    _end_llm(span, result, error)
+                    _end_llm(span, result, error, prompt)
                 except Exception as exc:
                     _warn(exc)
 

@@ -12,6 +12,8 @@ Quick start::
 
 from __future__ import annotations
 
+import logging as _logging
+
 from llamonitor.context import (
     get_current_agent,
     get_current_session_id,
@@ -60,6 +62,9 @@ __version__ = "0.1.0"
 from llamonitor import _arrow_hook
 
 _arrow_hook.install()  # pandas reads custom_attributes as dicts (registered when pyarrow loads)
+
+# A library never configures logging; this keeps "No handlers could be found" away (logger tree llamonitor.*).
+_logging.getLogger("llamonitor").addHandler(_logging.NullHandler())
 
 __all__ = [
     "SCHEMA_VERSION",

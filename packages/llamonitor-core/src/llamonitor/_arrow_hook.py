@@ -1,7 +1,7 @@
 """Register the ``llamonitor.json`` Arrow type when pyarrow is imported, not before.
 
 ``pd.read_parquet`` turns the ``custom_attributes`` column into dicts only when the extension
-type is registered in the reading process. Importing :mod:`llamonitor.backends.arrow` from
+type is registered in the reading process. Importing :mod:`llamonitor.schema.arrow` from
 ``import llamonitor`` would load pyarrow eagerly (~0.2 s); instead a one-shot import hook
 registers the type right after pyarrow itself finishes importing (or at once if it already has).
 """
@@ -21,7 +21,7 @@ logger = logging.getLogger("llamonitor")
 
 def _register() -> None:
     try:
-        import llamonitor.backends.arrow  # noqa: F401 - registers the type on import
+        import llamonitor.schema.arrow  # noqa: F401 - registers the type on import
     except Exception:  # never break the user's pyarrow import
         logger.debug("llamonitor: could not register the llamonitor.json Arrow type", exc_info=True)
 

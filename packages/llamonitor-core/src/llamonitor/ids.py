@@ -53,16 +53,6 @@ next_span = _span_counter.__next__
 next_trace = _trace_counter.__next__
 
 
-def next_span_number() -> int:
-    """A process-unique integer; format it with :func:`span_hex` off the hot path."""
-    return next(_span_counter)
-
-
-def next_trace_number() -> int:
-    """A process-unique integer for a new trace."""
-    return next(_trace_counter)
-
-
 def span_hex(number: int) -> str:
     """16 hex digits (OpenTelemetry span id width)."""
     # to_bytes().hex() is about twice as fast as format(..., "016x").

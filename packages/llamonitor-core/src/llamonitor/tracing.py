@@ -1,6 +1,15 @@
 """The public emit API for adapters (OpenAI / Anthropic patches, framework handlers).
 
-Adapters depend on this module only, never on the worker or a backend::
+Adapters import core's emit side only, never the worker, a backend or the query layer:
+
+- this module (``start_span``, ``Span``, ``suppress_instrumentation``, ``is_recording``,
+  ``is_suppressed``) and :mod:`llamonitor.schema.events` (``AgentIdentity``, ``TokenUsage``);
+- :mod:`llamonitor.instrumentation.adapter` (the contract: ``Adapter``, ``InstrumentOptions``,
+  ``make_warn_once``) and, for SDKs hooked by wrapping methods,
+  :mod:`llamonitor.instrumentation.patching` / :mod:`llamonitor.instrumentation.streams`;
+- :mod:`llamonitor.context` to read the current trace / span ids.
+
+::
 
     from llamonitor.tracing import start_span, is_suppressed, suppress_instrumentation
 

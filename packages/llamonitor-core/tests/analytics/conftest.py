@@ -6,16 +6,12 @@ import ast
 import asyncio
 import inspect
 import itertools
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from llamonitor.schema.events import AgentIdentity, MetricEvent
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from seed_kit import seed_block
+from testkits.seed import seed_block
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 _ids = itertools.count(1)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +11,7 @@ from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.schema.events import MetricEvent
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
-from storage_kit import drop, make_events, server_config, store, unique_name
+from testkits.storage import drop, make_events, server_config, store, unique_name
 
 N_EVENTS = 300
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -19,18 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkits.serve import free_port, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.timeout(240),
               pytest.mark.skipif(not CHROMIUM.exists(),
                                  reason="/usr/bin/chromium is absent (bash .ci/services/chromium.sh installs it)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _cli(*args: str) -> list[str]:
@@ -44,26 +37,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     demo = subprocess.run(_cli("demo", "--sessions", "6", "--dir", str(data), "--quiet"),
                           capture_output=True, text=True, timeout=180, check=False)
     assert demo.returncode == 0, demo.stderr
-    port = _free_port()
-    log = (root / "serve.log").open("w")
-    proc = subprocess.Popen(_cli("serve", "--dir", str(data), "--port", str(port)), stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "api/health", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None, (root / "serve.log").read_text()
-                assert time.monotonic() < deadline, "llamonitor serve did not come up"
-                time.sleep(0.2)
+    with serve(root) as base:  # testkits.serve: starts `llamonitor serve --dir root/data`, waits for health
         yield base, root
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def _chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -129,7 +104,7 @@ def _watch_live(base: str, profile: Path, needle: str, seconds: float = 30.0) ->
 
     import websockets
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
                              f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "about:blank"],

@@ -6,8 +6,6 @@ Plain Hypothesis: values of every type, hostile strings included, for each docum
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,11 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from llamonitor.api import create_api_server
 from llamonitor.schema.config import MonitorConfig, StorageConfig
+from testkits.storage import make_events
 
 from .conftest import store
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
-from storage_kit import make_events
 
 VALUES = st.one_of(
     st.none(), st.text(max_size=30), st.integers(-10**12, 10**12).map(str), st.floats(allow_nan=True).map(str),

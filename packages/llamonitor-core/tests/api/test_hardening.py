@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
-from storage_kit import drop, make_events, server_config, store, unique_name
+from testkits.storage import drop, make_events, server_config, store, unique_name
 
 TOKEN = "s3cret-token"
 LOCAL = "http://127.0.0.1"

@@ -18,9 +18,7 @@ from llamonitor.api import create_api_server
 from llamonitor.query import create_query_backend
 from llamonitor.query.types import collect_events
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "storage"))
-from storage_kit import drop, server_config, unique_name
+from testkits.storage import drop, server_config, unique_name
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import llamonitor
 import pytest
-from exporter_kit import Receiver, record_llm_call, sink_named, wait_for
 from llamonitor import DatadogConfig, monitor_llm, monitoring_agent
 from llamonitor.exporters.datadog import DatadogExporter, _pack
 from llamonitor.testing import InMemoryBackend
+from testkits.exporters import Receiver, record_llm_call, sink_named, wait_for
 
 LINE = re.compile(r"^(?P<name>[a-z][a-z0-9_.]*):(?P<value>-?[0-9.]+)\|(?P<type>c|d)(?:\|@(?P<rate>[0-9.]+))?"
                   r"\|#(?P<tags>[^|\s]+)$")

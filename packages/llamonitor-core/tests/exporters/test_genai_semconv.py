@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import llamonitor
 import pytest
-from exporter_kit import Receiver, sink_named, wait_for
 from llamonitor import AgentIdentity, OTLPConfig, PrometheusConfig, monitoring_session
 from llamonitor.exporters import genai_semconv
 from llamonitor.schema.events import TokenUsage
@@ -17,8 +16,7 @@ from llamonitor.testing import InMemoryBackend
 from llamonitor.tracing import start_span
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
-from test_otlp import decode
-from test_prometheus import samples, total
+from testkits.exporters import Receiver, decode, samples, sink_named, total, wait_for
 
 OPS = g.GenAiOperationNameValues
 

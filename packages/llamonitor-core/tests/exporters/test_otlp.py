@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
 from pathlib import Path
 from typing import Any
 
 import llamonitor
 import pytest
-from exporter_kit import Receiver, free_port, record_llm_call, sink_named, wait_for
 from llamonitor import OTLPConfig, monitor_llm, monitoring_agent, monitoring_session, monitoring_trace
 from llamonitor.testing import InMemoryBackend
 from llamonitor.tracing import start_span
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-
-
-def attr_value(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [attr_value(x) for x in v.array_value.values]
-    return getattr(v, kind) if kind else None
-
-
-def decode(receiver: Receiver) -> tuple[list[dict[str, Any]], list[Any]]:
-    spans, resources = [], []
-    for path, headers, body in list(receiver.requests):
-        assert path == "/v1/traces"
-        assert headers["content-type"] == "application/x-protobuf"
-        if headers.get("content-encoding") == "gzip":
-            body = gzip.decompress(body)
-        request = ExportTraceServiceRequest.FromString(body)
-        for rs in request.resource_spans:
-            resources.append({kv.key: attr_value(kv.value) for kv in rs.resource.attributes})
-            for ss in rs.scope_spans:
-                assert ss.scope.name == "llamonitor"
-                for span in ss.spans:
-                    spans.append({"span": span, "attrs": {kv.key: attr_value(kv.value) for kv in span.attributes}})
-    return spans, resources
+from testkits.exporters import Receiver, attr_value, decode, free_port, record_llm_call, sink_named, wait_for
 
 
 def otlp_config(make_config: Any, tmp_path: Path, endpoint: str, **otlp: Any) -> llamonitor.MonitorConfig:

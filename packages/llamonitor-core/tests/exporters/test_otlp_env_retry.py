@@ -8,11 +8,11 @@ from typing import Any
 
 import llamonitor
 import pytest
-from exporter_kit import Receiver, free_port, record_llm_call, sink_named, wait_for
 from llamonitor import OTLPConfig
 from llamonitor.exporters.otlp import create_otlp_exporter, otlp_settings_from_env
 from llamonitor.testing import InMemoryBackend
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from testkits.exporters import Receiver, free_port, record_llm_call, sink_named, wait_for
 
 
 def _service_names(receiver: Receiver) -> list[Any]:

@@ -13,25 +13,12 @@ import httpx
 import llamonitor
 import prometheus_client
 import pytest
-from exporter_kit import free_port, record_llm_call, sink_named, wait_for
 from llamonitor import PrometheusConfig, monitor_llm, monitoring_agent
 from llamonitor.exporters.prometheus import PrometheusExporter
 from llamonitor.schema.events import MetricEvent
 from llamonitor.testing import InMemoryBackend
 from prometheus_client.parser import text_string_to_metric_families
-
-
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
-
-
-def total(values: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    want = set(labels.items())
-    return sum(v for (n, lbl), v in values.items() if n == name and want <= set(lbl))
+from testkits.exporters import free_port, record_llm_call, samples, sink_named, total, wait_for
 
 
 def prom_config(make_config: Any, tmp_path: Path, **prom: Any) -> llamonitor.MonitorConfig:

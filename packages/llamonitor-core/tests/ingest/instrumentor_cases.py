@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from llamonitor.testing.fake_provider import FakeProvider
-
-from .serve_kit import serve, wait_events
+from testkits.serve import serve, wait_events
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -17,8 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
-
-from .serve_kit import serve, wait_events
+from testkits.serve import serve, wait_events
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -173,8 +172,7 @@ def test_get_is_405(server: tuple[str, Path]) -> None:
 def test_token_guards_ingestion_http_and_grpc(tmp_path: Path) -> None:
     grpc = pytest.importorskip("grpc")
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-
-    from .serve_kit import free_port
+    from testkits.serve import free_port
 
     port = free_port()
     body = json.dumps(_request(_span("00000000000000c1", "chat gpt-4o-mini", CHAT))).encode()

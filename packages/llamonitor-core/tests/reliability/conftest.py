@@ -10,15 +10,12 @@ as one table at the end of the run (and stored as JUnit properties).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "storage"))
 
 #: one row per outage case run in this session, printed as a table at the end of the run
 OUTAGE_ROWS: list[dict[str, Any]] = []

@@ -17,8 +17,8 @@ from llamonitor import monitor_llm
 from llamonitor.backends.parquet import ParquetBackend
 from llamonitor.backends.registry import register_backend, unregister_backend
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-from storage_kit import PG_DSN, drop, unique_name
-from tcp_proxy import TcpProxy
+from testkits.storage import PG_DSN, drop, unique_name
+from testkits.tcp_proxy import TcpProxy
 
 
 def _rows(path: Path) -> int:

@@ -1,38 +1,17 @@
 """Forked processes keep every event: ``os.fork``, ``multiprocessing`` fork pools (and, in
 integration_tests/, gunicorn and Celery prefork workers).
 
-Each scenario runs in a fresh interpreter (``fork_kit.py``); the Parquet output is then counted:
+Each scenario runs in a fresh interpreter (``python -m testkits.fork``); the Parquet output is then counted:
 every offered event stored exactly once (events queued in the parent when it forks are written by
 the parent only).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-import pyarrow.dataset as ds
 import pytest
-
-KIT = Path(__file__).with_name("fork_kit.py")
-
-
-def run(scenario: str, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
-    proc = subprocess.run([sys.executable, str(KIT), scenario, str(out)], capture_output=True, text=True, timeout=120)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    merged: dict[str, object] = {}
-    for line in lines:
-        merged.update(line)
-    return proc, merged
-
-
-def stored_ids(out: Path) -> list[str]:
-    data = out / "data"
-    if not data.exists():
-        return []
-    return ds.dataset(str(data), format="parquet").to_table(columns=["event_id"]).column("event_id").to_pylist()
+from testkits.fork import run, stored_ids
 
 
 @pytest.mark.timeout(180)

@@ -38,8 +38,8 @@ import pytest
 from llamonitor import monitor_llm
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.transport.replay import replay_spill
-from storage_kit import MYSQL_DSN, PG_DSN, drop, unique_name
-from tcp_proxy import TcpProxy
+from testkits.storage import MYSQL_DSN, PG_DSN, drop, unique_name
+from testkits.tcp_proxy import TcpProxy
 
 PG_PASSWORD = "pw-Zq81"  # trust auth ignores it; it must never reach the logs
 STREAM, BATCH = 10_000, 250  # 250 events per 0.1 s: a ~4 s stream

@@ -12,7 +12,7 @@ import pytest
 from llamonitor.cli.main import main
 from llamonitor.schema.events import MetricEvent
 from llamonitor.transport.spill import SpillStore
-from storage_kit import PG_DSN, unique_name
+from testkits.storage import PG_DSN, unique_name
 
 
 def _events(prefix: str, n: int, operation: str = "op") -> list[MetricEvent]:

@@ -27,8 +27,8 @@ from llamonitor import monitor_llm
 from llamonitor.query import create_query_backend
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.transport.replay import replay_spill
-from storage_kit import drop, unique_name
-from tcp_proxy import TcpProxy
+from testkits.storage import drop, unique_name
+from testkits.tcp_proxy import TcpProxy
 
 SECRET = "S3cr3t-" + uuid.uuid4().hex[:10]
 

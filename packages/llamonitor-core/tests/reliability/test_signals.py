@@ -1,6 +1,6 @@
 """SIGTERM / SIGINT write what is queued, with either initialiser, and chain to the app's handler.
 
-Each scenario runs in a fresh interpreter (``fork_kit.py``) whose events all wait in the queue
+Each scenario runs in a fresh interpreter (``python -m testkits.fork``) whose events all wait in the queue
 (flush interval 30 s) when the signal arrives; the Parquet output is then counted.
 """
 
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_fork import run, stored_ids
+from testkits.fork import run, stored_ids
 
 
 @pytest.mark.timeout(120)
@@ -37,8 +37,8 @@ def test_an_application_sigterm_handler_is_chained_and_its_own_events_kept(tmp_p
 def test_sigint_keeps_keyboard_interrupt_and_drains(tmp_path: Path) -> None:
     code = f"""
 import asyncio, os, signal, sys, time
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-import fork_kit, llamonitor
+import llamonitor
+from testkits import fork as fork_kit
 from pathlib import Path
 asyncio.run(llamonitor.initialize_monitoring(fork_kit.config(Path({str(tmp_path)!r}))))
 for i in range(3000):

@@ -8,15 +8,12 @@ chDB. Every test gets a fresh schema / table / database name and drops it afterw
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from llamonitor.schema.config import StorageConfig
-
-sys.path.insert(0, str(Path(__file__).parent))
-from storage_kit import BACKENDS, SERVER_BACKENDS, drop, server_config, unique_name
+from testkits.storage import BACKENDS, SERVER_BACKENDS, drop, server_config, unique_name
 
 
 @pytest.fixture(params=BACKENDS)

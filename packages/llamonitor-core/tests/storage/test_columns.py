@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from llamonitor.backends.columnar import batch_columns, columns_to_table
-from llamonitor.backends.sql_common import COLUMN_NAMES, events_to_columns, events_to_rows
+from llamonitor.schema.columnar import batch_columns, columns_to_table
+from llamonitor.schema.columns import COLUMN_NAMES, events_to_columns, events_to_rows
 from llamonitor.schema.events import MetricEvent
-from storage_kit import edge_events, make_events
+from testkits.storage import edge_events, make_events
 
 
 @pytest.mark.parametrize("events", [make_events(400, seed=11), edge_events(), []], ids=["varied", "edges", "empty"])

@@ -11,7 +11,7 @@ from llamonitor.query import EventFilter, QueryBackend, create_query_backend
 from llamonitor.query.types import MAX_PAGE
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
-from storage_kit import (
+from testkits.storage import (
     BASE_NS,
     edge_events,
     group_key,

@@ -17,7 +17,7 @@ from llamonitor import monitor_llm
 from llamonitor.backends.dsn import BackendConnectionError
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.transport.replay import replay_spill
-from storage_kit import MYSQL_DSN, PG_DSN, drop, unique_name
+from testkits.storage import MYSQL_DSN, PG_DSN, drop, unique_name
 
 
 def _pg_version() -> str:

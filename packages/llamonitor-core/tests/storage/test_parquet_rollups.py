@@ -19,8 +19,8 @@ from llamonitor.query import EventFilter, create_query_backend
 from llamonitor.query.parquet import ParquetQueryBackend
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
-from rollup_kit import same_answers
-from storage_kit import make_events
+from testkits.rollups import same_answers
+from testkits.storage import make_events
 
 
 def config(tmp_path: Path, **options: Any) -> StorageConfig:

@@ -21,8 +21,8 @@ from llamonitor.query import EventFilter, create_query_backend
 from llamonitor.query.rollups import bin_of, histogram_quantiles, plan, usable
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
-from rollup_kit import same_answers
-from storage_kit import PG_DSN, drop, make_events, server_config, unique_name
+from testkits.rollups import same_answers
+from testkits.storage import PG_DSN, drop, make_events, server_config, unique_name
 
 DAY = pg_rollups.NS_PER_DAY
 

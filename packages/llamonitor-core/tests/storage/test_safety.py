@@ -15,7 +15,7 @@ from llamonitor.backends.sql_common import SchemaMismatchError, ServerBackend
 from llamonitor.query import create_query_backend
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION
-from storage_kit import PG_DSN, make_events
+from testkits.storage import PG_DSN, make_events
 
 
 async def _execute(backend: ServerBackend, sql: str) -> None:
@@ -141,7 +141,7 @@ async def test_password_never_reaches_logs_or_errors(backend: str, caplog: pytes
 
 
 async def test_postgres_fresh_batches_copy_directly_and_redelivery_goes_through_staging() -> None:
-    from storage_kit import drop, server_config, unique_name
+    from testkits.storage import drop, server_config, unique_name
 
     config = server_config("postgres", unique_name())
     backend = create_backend(config)

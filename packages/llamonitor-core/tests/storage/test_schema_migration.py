@@ -19,8 +19,8 @@ from llamonitor.query import create_query_backend
 from llamonitor.query.types import MAX_PAGE
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
-from storage_kit import make_events
 from test_safety import _admin, _execute
+from testkits.storage import make_events
 
 _TABLE = {"postgres": '"{s}"."events"', "mysql": "`test`.`{t}`", "clickhouse": "`{s}`.`events`"}
 _COMMENT = {"postgres": "COMMENT ON TABLE {table} IS '{comment}'", "mysql": "ALTER TABLE {table} COMMENT = '{comment}'",

@@ -8,7 +8,7 @@ from typing import Any
 
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
-from storage_kit import CH_DSN, PG_DSN, store
+from testkits.storage import CH_DSN, PG_DSN, store
 
 STARTS = {"second": datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc),
           "first": datetime(2025, 12, 31, 23, 59, 59, 1, tzinfo=timezone.utc),

@@ -10,7 +10,7 @@ from llamonitor.query import EventFilter, create_query_backend
 from llamonitor.query.types import bucket_plan
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, datetime_to_ns, ns_to_datetime
-from storage_kit import BASE_NS, _cost, _tin, _tout, make_events, store
+from testkits.storage import BASE_NS, _cost, _tin, _tout, make_events, store
 
 
 def reference(events: list[MetricEvent], lo: int, hi: int, buckets: int) -> list[dict[str, object]]:

@@ -27,19 +27,19 @@ CrewAI: a failure is logged once and swallowed.
 
 from __future__ import annotations
 
-import logging
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
 from llamonitor.context import get_current_span_id, get_current_trace_id
+from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions
 from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, start_span, suppress_instrumentation
 
-__all__ = ["CrewAIEventError", "instrument_crewai", "is_instrumented", "uninstrument_crewai"]
+__all__ = ["CrewAIAdapter", "CrewAIEventError", "InstrumentOptions", "instrument_crewai", "is_instrumented",
+           "uninstrument_crewai"]
 __version__ = "0.1.0"
 
-_log = logging.getLogger("llamonitor.crewai")
 FRAMEWORK = "crewai"
 
 #: started event type -> (operation type, span kind)
@@ -69,13 +69,14 @@ class CrewAIEventError(Exception):
 
 
 class _Open:
-    __slots__ = ("agent", "kind", "span", "trace")
+    __slots__ = ("agent", "input", "kind", "span", "trace")
 
     def __init__(self, span: Span, kind: str, trace: str, agent: AgentIdentity | None) -> None:
         self.span = span
         self.kind = kind
         self.trace = trace
         self.agent = agent
+        self.input: str | None = None  # the prompt, only when content capture is on
 
 
 class _State:
@@ -89,17 +90,24 @@ class _State:
         self.bus: Any = None
         self.orig_emit: Any = None
         self.orig_aemit: Any = None
-        self.warned = False
 
 
 _state = _State()
 
 
-def _warn(exc: BaseException) -> None:
-    if not _state.warned:
-        _state.warned = True
-        _log.warning("llamonitor-crewai: recording a CrewAI event failed (%r); further failures are silent",
-                     exc, exc_info=True)
+def _messages_text(messages: Any) -> str | None:
+    """A CrewAI LLM call's ``messages`` (a string or a list of role / content dicts) as text."""
+    if isinstance(messages, str):
+        return messages
+    if not isinstance(messages, list):
+        return None
+    lines = []
+    for msg in messages:
+        if isinstance(msg, dict):
+            lines.append(f"{msg.get('role', 'message')}: {msg.get('content', '')}")
+        else:
+            lines.append(str(msg))
+    return "\n".join(lines)
 
 
 def _stack() -> tuple[tuple[str, str], ...] | None:
@@ -248,7 +256,9 @@ def _start(source: Any, event: Any, typ: str) -> None:
         if len(_state.open) >= _MAX_OPEN:  # scopes CrewAI never closed: forget the oldest
             for stale in list(_state.open)[: _MAX_OPEN // 10]:
                 del _state.open[stale]
-        _state.open[event.event_id] = _Open(span, kind, trace, agent)
+        entry = _state.open[event.event_id] = _Open(span, kind, trace, agent)
+        if kind == "chat" and _adapter.capture():
+            entry.input = _messages_text(getattr(event, "messages", None))
         if kind == "crew" and parent is None:
             _state.last_agent.pop(trace, None)
     if kind == "chat":
@@ -296,9 +306,13 @@ def _end(event: Any, typ: str) -> None:
     err = getattr(event, "error", None)
     error = CrewAIEventError(str(err)) if err is not None and typ.endswith(("_failed", "_error")) else None
     usage = None
+    output: str | None = None
     attrs: dict[str, Any] = {}
     if typ == "llm_call_completed":
         usage = _usage(getattr(event, "usage", None))
+        if entry.input is not None:
+            response = getattr(event, "response", None)
+            output = response if isinstance(response, str) else (str(response) if response is not None else None)
         finish = getattr(event, "finish_reason", None)
         if finish:
             attrs["finish_reason"] = finish
@@ -308,7 +322,8 @@ def _end(event: Any, typ: str) -> None:
         attrs["crewai.total_tokens"] = event.total_tokens
     elif typ == "tool_usage_finished" and getattr(event, "from_cache", False):
         attrs["crewai.from_cache"] = True
-    entry.span.end(error=error, usage=usage, attributes=attrs or None)
+    entry.span.end(error=error, usage=usage, attributes=attrs or None, input_content=entry.input,
+                   output_content=output)
 
 
 def _observe(source: Any, event: Any) -> None:
@@ -319,61 +334,65 @@ def _observe(source: Any, event: Any) -> None:
         elif typ in _ENDS:
             _end(event, typ)
     except Exception as exc:  # never into CrewAI
-        _warn(exc)
+        _adapter.report(exc)
 
 
-def instrument_crewai() -> None:
-    """Record CrewAI crews, tasks, agents, LLM calls, tools and flows (idempotent).
+class CrewAIAdapter(Adapter):
+    """Observes CrewAI's event bus at ``emit`` time (see the module docstring for why)."""
 
-    Raises :class:`ImportError` naming the extra to install when CrewAI is missing.
-    """
-    try:
+    name = "crewai"
+    framework = FRAMEWORK
+    distribution = "crewai"
+    module = "crewai.events.event_bus"
+    supported = ((1, 15), (2, 0))
+    install_hint = "pip install 'llamonitor-crewai[crewai]'"
+
+    def _install(self) -> None:
         from crewai.events.event_bus import crewai_event_bus
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("llamonitor-crewai needs CrewAI >= 1.15: pip install 'llamonitor-crewai[crewai]'") from exc
-    with _state.lock:
-        if _state.bus is not None:
-            return
-        bus = crewai_event_bus
-        orig_emit = bus.emit
-        orig_aemit = getattr(bus, "aemit", None)
 
-        def emit(source: Any, event: Any) -> Any:
-            result = orig_emit(source, event)
-            _observe(source, event)
-            return result
+        with _state.lock:
+            bus = crewai_event_bus
+            orig_emit = bus.emit
+            orig_aemit = getattr(bus, "aemit", None)
 
-        async def aemit(source: Any, event: Any) -> None:
-            await orig_aemit(source, event)  # type: ignore[misc]
-            _observe(source, event)
+            def emit(source: Any, event: Any) -> Any:
+                result = orig_emit(source, event)
+                _observe(source, event)
+                return result
 
-        bus.emit = emit  # type: ignore[method-assign]
-        if orig_aemit is not None:
-            bus.aemit = aemit  # type: ignore[method-assign]
-        _state.bus, _state.orig_emit, _state.orig_aemit = bus, orig_emit, orig_aemit
+            async def aemit(source: Any, event: Any) -> None:
+                await orig_aemit(source, event)  # type: ignore[misc]
+                _observe(source, event)
 
+            bus.emit = emit  # type: ignore[method-assign]
+            if orig_aemit is not None:
+                bus.aemit = aemit  # type: ignore[method-assign]
+            _state.bus, _state.orig_emit, _state.orig_aemit = bus, orig_emit, orig_aemit
 
-def uninstrument_crewai() -> None:
-    """Stop recording CrewAI events (open spans are dropped)."""
-    with _state.lock:
-        bus = _state.bus
-        if bus is None:
-            return
-        for attr in ("emit", "aemit"):
-            if attr in vars(bus):
-                delattr(bus, attr)
-        _state.bus = _state.orig_emit = _state.orig_aemit = None
-        _state.open.clear()
-        _state.last_agent.clear()
-        cms = list(_state.suppressions.values())
-        _state.suppressions.clear()
-    for cm in cms:
-        try:
-            cm.__exit__(None, None, None)
-        except Exception:
-            pass
+    def _uninstall(self) -> None:
+        with _state.lock:
+            bus = _state.bus
+            if bus is None:
+                return
+            for attr in ("emit", "aemit"):
+                if attr in vars(bus):
+                    delattr(bus, attr)
+            _state.bus = _state.orig_emit = _state.orig_aemit = None
+            _state.open.clear()
+            _state.last_agent.clear()
+            cms = list(_state.suppressions.values())
+            _state.suppressions.clear()
+        for cm in cms:  # open spans are dropped; their suppressions must not outlive them
+            try:
+                cm.__exit__(None, None, None)
+            except Exception:
+                pass
 
 
-def is_instrumented() -> bool:
-    """Whether :func:`instrument_crewai` is active."""
-    return _state.bus is not None
+_adapter = CrewAIAdapter()
+#: Record CrewAI crews, tasks, agents, LLM calls, tools and flows (``capture_content`` adds prompts / responses).
+instrument_crewai = _adapter.instrument
+#: Stop recording CrewAI events (open spans are dropped).
+uninstrument_crewai = _adapter.uninstrument
+#: Whether :func:`instrument_crewai` is active.
+is_instrumented = _adapter.is_instrumented

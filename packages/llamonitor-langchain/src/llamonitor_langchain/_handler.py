@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -11,11 +10,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
+from llamonitor.instrumentation.adapter import capture_enabled
 from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, is_recording, is_suppressed, start_span, suppress_instrumentation
 
-logger = logging.getLogger("llamonitor_langchain")
-_warned: set[str] = set()
 _MAX_OPEN_RUNS = 100_000
 
 #: LangGraph metadata keys copied into custom attributes
@@ -24,9 +22,9 @@ _GRAPH_KEYS = ("langgraph_node", "langgraph_step", "langgraph_path", "langgraph_
 
 
 def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        logger.warning("llamonitor-langchain: %s (logged once; monitoring continues)", message, exc_info=True)
+    from llamonitor_langchain import _adapter  # the package's one adapter: one logger, one warn-once set
+
+    _adapter.warn_once(key, message)
 
 
 class _Run:
@@ -117,16 +115,6 @@ def _usage(response: Any) -> tuple[TokenUsage | None, str | None]:
             t = int(i) + int(o)
         return TokenUsage(input_tokens=i, output_tokens=o, total_tokens=t, source="provider"), model
     return None, model
-
-
-def _capture(forced: bool | None) -> bool:
-    """Whether to build prompt / completion text (only then: it costs time on the caller's thread)."""
-    if forced is not None:
-        return forced
-    from llamonitor import get_writer
-
-    writer = get_writer()
-    return writer is not None and writer.config.capture_content is True
 
 
 def _messages_text(messages: Any) -> str:
@@ -339,7 +327,7 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
                           metadata, model=model, provider=provider, attributes=attrs)
         if run is not None:
             self._suppress(run)
-            if _capture(self.capture_content):
+            if capture_enabled(self.capture_content):
                 run.input = _messages_text(inputs) if kind == "chat_model" else "\n".join(map(str, inputs or ()))
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: uuid.UUID,

@@ -14,57 +14,54 @@ recorded when control passes between agents. ``llama-index-core`` is imported on
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-__all__ = ["instrument_llamaindex", "is_instrumented", "uninstrument_llamaindex"]
+from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions
+
+__all__ = ["InstrumentOptions", "LlamaIndexAdapter", "instrument_llamaindex", "is_instrumented",
+           "uninstrument_llamaindex"]
 __version__ = "0.1.0"
 
-_lock = threading.Lock()
-_installed: tuple[Any, Any, Any] | None = None  # (dispatcher, span handler, event handler)
 
+class LlamaIndexAdapter(Adapter):
+    """Span and event handlers on LlamaIndex's root instrumentation dispatcher."""
 
-def instrument_llamaindex(*, capture_content: bool | None = None) -> bool:
-    """Record LlamaIndex operations as llamonitor events (idempotent; ``True`` if this call installed).
+    name = "llamaindex"
+    framework = "llamaindex"
+    distribution = "llama-index-core"
+    module = "llama_index.core.instrumentation"
+    install_hint = "pip install 'llamonitor-llamaindex[llamaindex]'"
 
-    ``capture_content`` is accepted for symmetry with the other adapters (``None`` follows
-    ``MonitorConfig.capture_content``). Raises ``ImportError`` naming the extra when
-    ``llama-index-core`` is missing.
-    """
-    global _installed
-    try:
+    def __init__(self) -> None:
+        super().__init__()
+        self._installed_handlers: tuple[Any, Any, Any] | None = None  # (dispatcher, span handler, event handler)
+
+    def _install(self) -> None:
         from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 
         from llamonitor_llamaindex._handlers import LlamonitorEventHandler, LlamonitorSpanHandler, _State
-    except ImportError as exc:
-        raise ImportError("instrument_llamaindex() needs LlamaIndex: "
-                          "pip install 'llamonitor-llamaindex[llamaindex]'") from exc
-    with _lock:
-        if _installed is not None:
-            _installed[1]._state.capture_content = capture_content
-            return False
-        state = _State(capture_content)
+
+        state = _State(self)
         dispatcher = get_dispatcher()  # the root dispatcher: every module's dispatcher propagates to it
         span_handler = LlamonitorSpanHandler(state)
         event_handler = LlamonitorEventHandler(state)
         dispatcher.add_span_handler(span_handler)
         dispatcher.add_event_handler(event_handler)
-        _installed = (dispatcher, span_handler, event_handler)
-        return True
+        self._installed_handlers = (dispatcher, span_handler, event_handler)
 
-
-def uninstrument_llamaindex() -> None:
-    """Remove the handlers from the root dispatcher."""
-    global _installed
-    with _lock:
-        if _installed is None:
+    def _uninstall(self) -> None:
+        if self._installed_handlers is None:
             return
-        dispatcher, span_handler, event_handler = _installed
-        _installed = None
+        dispatcher, span_handler, event_handler = self._installed_handlers
+        self._installed_handlers = None
         dispatcher.span_handlers[:] = [h for h in dispatcher.span_handlers if h is not span_handler]
         dispatcher.event_handlers[:] = [h for h in dispatcher.event_handlers if h is not event_handler]
 
 
-def is_instrumented() -> bool:
-    """Whether :func:`instrument_llamaindex` is in effect."""
-    return _installed is not None
+_adapter = LlamaIndexAdapter()
+#: Record LlamaIndex operations as llamonitor events (``capture_content=None`` follows the config).
+instrument_llamaindex = _adapter.instrument
+#: Remove the handlers from the root dispatcher.
+uninstrument_llamaindex = _adapter.uninstrument
+#: Whether :func:`instrument_llamaindex` is in effect.
+is_instrumented = _adapter.is_instrumented

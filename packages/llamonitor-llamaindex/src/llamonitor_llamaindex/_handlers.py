@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -19,12 +18,11 @@ from llama_index.core.instrumentation.span import SimpleSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from llama_index.core.response_synthesizers.base import BaseSynthesizer
 from llama_index.core.tools.types import BaseTool
+from llamonitor.instrumentation.adapter import Adapter
 from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, is_recording, is_suppressed, start_span, suppress_instrumentation
 from pydantic import PrivateAttr
 
-logger = logging.getLogger("llamonitor_llamaindex")
-_warned: set[str] = set()
 _MAX_PENDING = 10_000
 
 _Workflow_cls: Any
@@ -44,9 +42,9 @@ _EMBED_METHODS = {"get_query_embedding", "aget_query_embedding", "get_text_embed
 
 
 def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        logger.warning("llamonitor-llamaindex: %s (logged once; monitoring continues)", message, exc_info=True)
+    from llamonitor_llamaindex import _adapter  # the package's one adapter: one logger, one warn-once set
+
+    _adapter.warn_once(key, message)
 
 
 def _classify(id_: str, instance: Any) -> tuple[str, str] | None:
@@ -101,16 +99,6 @@ class _Workflow:
     def __init__(self) -> None:
         self.agent: str | None = None
         self.handoffs: list[tuple[str, str]] = []
-
-
-def _capture(forced: bool | None) -> bool:
-    """Whether to build prompt / response text (only then: it costs time on the caller's thread)."""
-    if forced is not None:
-        return forced
-    from llamonitor import get_writer
-
-    writer = get_writer()
-    return writer is not None and writer.config.capture_content is True
 
 
 def _input_text(bound_args: inspect.BoundArguments) -> str | None:
@@ -187,8 +175,8 @@ def _usage_of(response: Any) -> tuple[TokenUsage | None, str | None]:
 class _State:
     """Shared by the span and event handler."""
 
-    def __init__(self, capture_content: bool | None) -> None:
-        self.capture_content = capture_content
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
         self.recs: dict[str, _Rec] = {}
         #: every open LlamaIndex span id -> id of the nearest recorded ancestor (or None)
         self.anchor: dict[str, str | None] = {}
@@ -241,12 +229,12 @@ class _State:
                 "llama_index.llms.") or type(instance).__module__.startswith("llama_index.embeddings.") else None
         if parent is None:
             span = start_span(name, operation_type=op_type, span_id=id_, agent=agent, model=model,
-                              provider=provider, attributes=attrs, capture_content=self.capture_content)
+                              provider=provider, attributes=attrs, capture_content=self.adapter.options.capture_content)
         else:
             span = start_span(name, operation_type=op_type, session_id=parent.session, trace_id=parent.trace,
                               parent_span_id=parent.span.span_id, span_id=id_, agent=agent, model=model,
                               provider=provider, attributes=attrs, inherit_context=False,
-                              capture_content=self.capture_content)
+                              capture_content=self.adapter.options.capture_content)
         rec = _Rec(span, op_type, span.session, span.trace_id, agent)
         rec.workflow = workflow
         rec.instance_id = id(instance)
@@ -265,7 +253,7 @@ class _State:
             act = span.activate()
             act.__enter__()
             rec.activation = act
-        if op_type in ("chat", "text_completion") and _capture(self.capture_content):
+        if op_type in ("chat", "text_completion") and self.adapter.capture():
             rec.input = _input_text(bound_args)
         if op_type in ("chat", "text_completion", "embeddings") and not is_suppressed():
             cm = suppress_instrumentation()

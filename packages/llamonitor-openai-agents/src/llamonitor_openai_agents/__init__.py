@@ -31,19 +31,20 @@ logged once and swallowed.
 
 from __future__ import annotations
 
-import logging
+import json
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
-from llamonitor.schema.events import AgentIdentity, TokenUsage
+from llamonitor.instrumentation.adapter import Adapter, InstrumentOptions, UnsupportedVersion, version_tuple
+from llamonitor.instrumentation.usage import field, usage_from
+from llamonitor.schema.events import AgentIdentity
 from llamonitor.tracing import Span, start_span, suppress_instrumentation
 
-__all__ = ["SUPPORTED", "OpenAIAgentsSpanError", "instrument_openai_agents", "is_instrumented",
-           "uninstrument_openai_agents"]
+__all__ = ["SUPPORTED", "InstrumentOptions", "OpenAIAgentsAdapter", "OpenAIAgentsSpanError", "UnsupportedVersion",
+           "instrument_openai_agents", "is_instrumented", "uninstrument_openai_agents"]
 __version__ = "0.1.0"
 
-_log = logging.getLogger("llamonitor.openai_agents")
 FRAMEWORK = "openai-agents"
 #: tested ``openai-agents`` versions: [low, high)
 SUPPORTED = ((0, 20), (0, 25))
@@ -73,17 +74,9 @@ class _State:
         #: SDK trace id -> (to_agent -> from_agent) of handoffs not yet followed by the target agent
         self.handoffs: dict[str, dict[str, str]] = {}
         self.processor: Any = None
-        self.warned = False
 
 
 _state = _State()
-
-
-def _warn(exc: BaseException) -> None:
-    if not _state.warned:
-        _state.warned = True
-        _log.warning("llamonitor-openai-agents: recording an Agents SDK span failed (%r); further failures are "
-                     "silent", exc, exc_info=True)
 
 
 def _hex_trace(trace_id: str) -> str:
@@ -95,43 +88,7 @@ def _hex_span(span_id: str) -> str:
 
 
 def _version_ok(version: str) -> bool:
-    parts: list[int] = []
-    for piece in version.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    key = [*parts, 0, 0][:2]
-    return SUPPORTED[0] <= (key[0], key[1]) < SUPPORTED[1]
-
-
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _usage(raw: Any) -> TokenUsage | None:
-    """Usage from a Responses ``usage`` object or a generation span's usage dict."""
-    if raw is None:
-        return None
-    inp = _get(raw, "input_tokens")
-    if inp is None:
-        inp = _get(raw, "prompt_tokens")
-    out = _get(raw, "output_tokens")
-    if out is None:
-        out = _get(raw, "completion_tokens")
-    if not isinstance(inp, int) and not isinstance(out, int):
-        return None
-    inp = inp if isinstance(inp, int) else None
-    out = out if isinstance(out, int) else None
-    total = _get(raw, "total_tokens")
-    cached = _get(_get(raw, "input_tokens_details") or _get(raw, "prompt_tokens_details"), "cached_tokens")
-    reasoning = _get(_get(raw, "output_tokens_details") or _get(raw, "completion_tokens_details"), "reasoning_tokens")
-    return TokenUsage(input_tokens=inp, output_tokens=out,
-                      total_tokens=total if isinstance(total, int) else (inp or 0) + (out or 0),
-                      cached_input_tokens=cached if isinstance(cached, int) else None,
-                      reasoning_tokens=reasoning if isinstance(reasoning, int) else None, source="provider")
+    return SUPPORTED[0] <= version_tuple(version) < SUPPORTED[1]
 
 
 def _identity(name: str | None, handoff_from: str | None = None) -> AgentIdentity | None:
@@ -212,21 +169,21 @@ def _end_span(sdk_span: Any) -> None:
     data = sdk_span.span_data
     kind = entry.kind
     err = sdk_span.error
-    error = OpenAIAgentsSpanError(str(_get(err, "message") or err)) if err else None
+    error = OpenAIAgentsSpanError(str(field(err, "message") or err)) if err else None
     attrs: dict[str, Any] = {}
     usage = None
     model = answered = None
     if kind == "generation":
-        usage = _usage(data.usage)
+        usage = usage_from(data.usage)
         model = data.model
     elif kind == "response":
         response = data.response
-        usage = _usage(_get(response, "usage")) or _usage(getattr(data, "usage", None))
+        usage = usage_from(field(response, "usage")) or usage_from(getattr(data, "usage", None))
         # the Responses span names no requested model: the answering one stands in for it
-        answered = _get(response, "model")
+        answered = field(response, "model")
         model = entry.span.model or answered
-        if _get(response, "id"):
-            attrs["response_id"] = _get(response, "id")
+        if field(response, "id"):
+            attrs["response_id"] = field(response, "id")
     elif kind == "handoff":
         attrs["openai_agents.from_agent"] = data.from_agent
         attrs["openai_agents.to_agent"] = data.to_agent
@@ -235,10 +192,44 @@ def _end_span(sdk_span: Any) -> None:
                 _state.handoffs.setdefault(sdk_span.trace_id, {})[data.to_agent] = data.from_agent
     elif kind == "guardrail":
         attrs["openai_agents.triggered"] = bool(data.triggered)
+    input_content = output_content = None
+    if kind in _MODEL_KINDS and _adapter.capture():
+        input_content, output_content = _content(data, kind)
     if model and kind in _MODEL_KINDS and entry.span.operation_name == "chat":
         entry.span.operation_name = f"chat {model}"  # the Responses span learns its model at the end
     # Turn / task usage is the sum of their model calls: not stored again, or token and cost totals would double.
-    entry.span.end(error=error, usage=usage, model=model, response_model=answered, attributes=attrs or None)
+    entry.span.end(error=error, usage=usage, model=model, response_model=answered, attributes=attrs or None,
+                   input_content=input_content, output_content=output_content)
+
+
+def _text(value: Any) -> str | None:
+    """Messages / items as text: strings as they are, role-tagged dicts as ``role: content`` lines."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        lines = []
+        for item in value:
+            if isinstance(item, dict) and "content" in item:
+                content = item["content"]
+                body = content if isinstance(content, str) else json.dumps(content, default=str)
+                lines.append(f"{item.get('role', 'message')}: {body}")
+            else:
+                lines.append(_text(item) or "")
+        return "\n".join(lines)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _content(data: Any, kind: str) -> tuple[str | None, str | None]:
+    """Prompt and completion of a generation / response span (what the SDK kept of them)."""
+    if kind == "generation":
+        return _text(getattr(data, "input", None)), _text(getattr(data, "output", None))
+    response = getattr(data, "response", None)
+    out = field(response, "output_text")
+    return _text(getattr(data, "input", None)), out if isinstance(out, str) else None
 
 
 class _Processor:
@@ -253,7 +244,7 @@ class _Processor:
             with _state.lock:
                 _remember(trace.trace_id, _Open(span, "trace", hex_id, None))
         except Exception as exc:
-            _warn(exc)
+            _adapter.report(exc)
 
     def on_trace_end(self, trace: Any) -> None:
         try:
@@ -263,19 +254,19 @@ class _Processor:
             if entry is not None:
                 entry.span.end()
         except Exception as exc:
-            _warn(exc)
+            _adapter.report(exc)
 
     def on_span_start(self, span: Any) -> None:
         try:
             _start_span(span)
         except Exception as exc:
-            _warn(exc)
+            _adapter.report(exc)
 
     def on_span_end(self, span: Any) -> None:
         try:
             _end_span(span)
         except Exception as exc:
-            _warn(exc)
+            _adapter.report(exc)
 
     def shutdown(self) -> None:
         """Nothing to release: events go to llamonitor's writer, which has its own shutdown."""
@@ -284,61 +275,59 @@ class _Processor:
         """Nothing buffered here."""
 
 
-def instrument_openai_agents() -> None:
-    """Record OpenAI Agents SDK runs, agents, turns, model calls, tools, guardrails and handoffs (idempotent).
+class OpenAIAgentsAdapter(Adapter):
+    """A tracing processor registered with the SDK's own ``add_trace_processor``."""
 
-    Raises :class:`ImportError` naming the extra when the SDK is missing and :class:`RuntimeError`
-    when its version is outside :data:`SUPPORTED`.
-    """
-    try:
-        from importlib.metadata import version
+    name = "openai_agents"
+    framework = FRAMEWORK
+    distribution = "openai-agents"
+    module = "agents"
+    supported = SUPPORTED
+    install_hint = "pip install 'llamonitor-openai-agents[agents]'"
 
+    def _install(self) -> None:
         from agents import add_trace_processor
         from agents.tracing import TracingProcessor
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("llamonitor-openai-agents needs openai-agents: "
-                          "pip install 'llamonitor-openai-agents[agents]'") from exc
-    found = version("openai-agents")
-    if not _version_ok(found):
-        low, high = (".".join(map(str, v)) for v in SUPPORTED)
-        raise RuntimeError(f"llamonitor-openai-agents is tested with openai-agents >={low},<{high}; found {found}")
-    with _state.lock:
-        if _state.processor is not None:
-            return
+
         processor = type("LlamonitorTracingProcessor", (_Processor, TracingProcessor), {})()
-        _state.processor = processor
-    add_trace_processor(processor)
+        with _state.lock:
+            _state.processor = processor
+        add_trace_processor(processor)
+
+    def _uninstall(self) -> None:
+        with _state.lock:
+            processor = _state.processor
+            _state.processor = None
+            entries = list(_state.open.values())
+            _state.open.clear()
+            _state.handoffs.clear()
+        if processor is None:
+            return
+        for entry in entries:  # open spans are dropped; their suppressions must not outlive them
+            if entry.suppression is not None:
+                try:
+                    entry.suppression.__exit__(None, None, None)
+                except Exception:
+                    pass
+        try:
+            from agents.tracing import get_trace_provider
+
+            provider = get_trace_provider()
+            multi = getattr(provider, "_multi_processor", None)
+            current = list(getattr(multi, "_processors", ()))
+            if processor in current:
+                current.remove(processor)
+                provider.set_processors(current)
+        except Exception as exc:
+            _adapter.report(exc, "uninstall")
 
 
-def uninstrument_openai_agents() -> None:
-    """Unregister the processor (open spans are dropped)."""
-    with _state.lock:
-        processor = _state.processor
-        _state.processor = None
-        entries = list(_state.open.values())
-        _state.open.clear()
-        _state.handoffs.clear()
-    if processor is None:
-        return
-    for entry in entries:
-        if entry.suppression is not None:
-            try:
-                entry.suppression.__exit__(None, None, None)
-            except Exception:
-                pass
-    try:
-        from agents.tracing import get_trace_provider
-
-        provider = get_trace_provider()
-        multi = getattr(provider, "_multi_processor", None)
-        current = list(getattr(multi, "_processors", ()))
-        if processor in current:
-            current.remove(processor)
-            provider.set_processors(current)
-    except Exception as exc:
-        _warn(exc)
-
-
-def is_instrumented() -> bool:
-    """Whether :func:`instrument_openai_agents` is active."""
-    return _state.processor is not None
+_adapter = OpenAIAgentsAdapter()
+#: Record OpenAI Agents SDK runs, agents, turns, model calls, tools, guardrails and handoffs.
+#: Raises ``ImportError`` naming the extra when the SDK is missing and :class:`UnsupportedVersion`
+#: (a ``RuntimeError``) when its version is outside :data:`SUPPORTED`.
+instrument_openai_agents = _adapter.instrument
+#: Unregister the processor (open spans are dropped).
+uninstrument_openai_agents = _adapter.uninstrument
+#: Whether :func:`instrument_openai_agents` is active.
+is_instrumented = _adapter.is_instrumented

@@ -20,44 +20,24 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from llamonitor import get_writer
-from llamonitor.instrumentation.patching import call_wrappers, replace_parsed
+from llamonitor.instrumentation.adapter import InstrumentOptions
+from llamonitor.instrumentation.patching import PatchingAdapter, Target, call_wrappers, replace_parsed
 from llamonitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 
-from llamonitor_openai._call import Call
-from llamonitor_openai._patching import Patcher, Target, warn_once
+from llamonitor_openai._call import Call, warn_once
 
-__all__ = ["instrument_openai", "is_instrumented", "uninstrument_openai"]
+__all__ = ["InstrumentOptions", "OpenAIAdapter", "instrument_openai", "is_instrumented", "uninstrument_openai"]
 __version__ = "0.1.0"
 
 _RAW_HEADER = "X-Stainless-Raw-Response"
-_patcher = Patcher()
-
-
-class _Options:
-    __slots__ = ("capture_content", "ensure_stream_usage")
-
-    def __init__(self) -> None:
-        self.capture_content: bool | None = None
-        self.ensure_stream_usage = True
-
-
-_options = _Options()
-
-
-def _capture() -> bool:
-    if _options.capture_content is not None:
-        return _options.capture_content
-    writer = get_writer()
-    return writer is not None and writer.config.capture_content is True
 
 
 def _begin(kind: str, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], str | None]:
     stream = kwargs.get("stream") is True
-    call = Call(kind, kwargs, _capture(), stream)
+    call = Call(kind, kwargs, _adapter.capture(), stream)
     headers = kwargs.get("extra_headers")
     raw = headers.get(_RAW_HEADER) if isinstance(headers, dict) else None
-    if stream and kind in ("chat", "text_completion") and _options.ensure_stream_usage:
+    if stream and kind in ("chat", "text_completion") and _adapter.ensure_stream_usage:
         opts = kwargs.get("stream_options")
         if not isinstance(opts, dict) or "include_usage" not in opts:
             kwargs = dict(kwargs)
@@ -108,47 +88,57 @@ def _wrappers(kind: str) -> tuple[Any, Any]:
     return call_wrappers(lambda kwargs: _begin(kind, kwargs), _complete, warn_once, "OpenAI")
 
 
-def _targets() -> list[Target]:
-    chat = "openai.resources.chat.completions.completions"
-    responses = "openai.resources.responses.responses"
-    targets: list[Target] = []
-    for module, sync_cls, async_cls, methods, kind in (
-        (chat, "Completions", "AsyncCompletions", ("create", "parse"), "chat"),
-        (responses, "Responses", "AsyncResponses", ("create", "parse"), "responses"),
-        ("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings", ("create",), "embeddings"),
-        ("openai.resources.completions", "Completions", "AsyncCompletions", ("create",), "text_completion"),
-    ):
-        for method in methods:
-            sync_wrapper, async_wrapper = _wrappers(kind)
-            targets.append((module, sync_cls, method, sync_wrapper))
-            targets.append((module, async_cls, method, async_wrapper))
-    return targets
+class OpenAIAdapter(PatchingAdapter):
+    """Wraps the SDK's ``create`` / ``parse`` methods (chat, responses, embeddings, completions)."""
+
+    name = "openai"
+    framework = "openai"
+    distribution = "openai"
+    module = "openai"
+    install_hint = "pip install 'llamonitor-openai[openai]'"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ensure_stream_usage = True
+
+    def instrument(self, options: InstrumentOptions | None = None, *, capture_content: bool | None = None,
+                   ensure_stream_usage: bool = True) -> bool:
+        """Record every OpenAI SDK call as a llamonitor event.
+
+        ``capture_content``: ``None`` follows ``MonitorConfig.capture_content``; ``True`` / ``False``
+        force it for OpenAI calls (the config's ``content_redactor`` applies). ``ensure_stream_usage``
+        adds ``stream_options={"include_usage": True}`` to streamed chat / legacy completions that did
+        not set it, and hides the extra usage-only chunk from the caller.
+
+        Idempotent and thread-safe: a second call only updates the options and returns ``False``.
+        Returns ``True`` when the SDK was patched by this call. Raises ``ImportError`` naming the extra
+        to install when the ``openai`` package is missing.
+        """
+        with self.lock:
+            self.ensure_stream_usage = ensure_stream_usage
+            return super().instrument(options, capture_content=capture_content)
+
+    def targets(self) -> list[Target]:
+        chat = "openai.resources.chat.completions.completions"
+        responses = "openai.resources.responses.responses"
+        targets: list[Target] = []
+        for module, sync_cls, async_cls, methods, kind in (
+            (chat, "Completions", "AsyncCompletions", ("create", "parse"), "chat"),
+            (responses, "Responses", "AsyncResponses", ("create", "parse"), "responses"),
+            ("openai.resources.embeddings", "Embeddings", "AsyncEmbeddings", ("create",), "embeddings"),
+            ("openai.resources.completions", "Completions", "AsyncCompletions", ("create",), "text_completion"),
+        ):
+            for method in methods:
+                sync_wrapper, async_wrapper = _wrappers(kind)
+                targets.append((module, sync_cls, method, sync_wrapper))
+                targets.append((module, async_cls, method, async_wrapper))
+        return targets
 
 
-def instrument_openai(*, capture_content: bool | None = None, ensure_stream_usage: bool = True) -> bool:
-    """Record every OpenAI SDK call as a llamonitor event.
-
-    ``capture_content``: ``None`` follows ``MonitorConfig.capture_content``; ``True`` / ``False``
-    force it for OpenAI calls (the config's ``content_redactor`` applies). ``ensure_stream_usage``
-    adds ``stream_options={"include_usage": True}`` to streamed chat / legacy completions that did
-    not set it, and hides the extra usage-only chunk from the caller.
-
-    Idempotent and thread-safe: a second call only updates the options and returns ``False``.
-    Returns ``True`` when the SDK was patched by this call. Raises ``ImportError`` naming the extra
-    to install when the ``openai`` package is missing.
-    """
-    with _patcher.lock:
-        _options.capture_content = capture_content
-        _options.ensure_stream_usage = ensure_stream_usage
-        return _patcher.install("openai", "pip install 'llamonitor-openai[openai]'", _targets)
-
-
-def uninstrument_openai() -> None:
-    """Remove the instrumentation, restoring the SDK's original methods exactly."""
-    with _patcher.lock:
-        _patcher.restore()
-
-
-def is_instrumented() -> bool:
-    """Whether :func:`instrument_openai` is in effect."""
-    return _patcher.active
+_adapter = OpenAIAdapter()
+#: Record every OpenAI SDK call as a llamonitor event (see :meth:`OpenAIAdapter.instrument`).
+instrument_openai = _adapter.instrument
+#: Remove the instrumentation, restoring the SDK's original methods exactly.
+uninstrument_openai = _adapter.uninstrument
+#: Whether :func:`instrument_openai` is in effect.
+is_instrumented = _adapter.is_instrumented

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from llamonitor.instrumentation.adapter import make_warn_once
 from llamonitor.instrumentation.streams import error_attributes, retry_count
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
 from llamonitor_openai._extract import ResultSummary, input_text, request_attributes, summarize, usage_from
-from llamonitor_openai._patching import warn_once
 
 PROVIDER = "openai"
+#: the adapter's warn-once (keys shared with ``OpenAIAdapter.warn_once``: one logger, one set)
+warn_once = make_warn_once("openai")
 
 
 class Call:

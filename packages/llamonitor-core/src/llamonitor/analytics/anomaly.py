@@ -17,6 +17,12 @@ a small per-metric floor, so a constant baseline never divides by zero and ident
 alert. Severity: LOW < 0.5 <= MEDIUM < 0.7 <= HIGH < 0.9 <= CRITICAL; HIGH and CRITICAL call the
 ``alert_callback``. :meth:`AnomalyDetectionService.attach` feeds the service from the writer, so
 alerts fire while the batch holding the anomaly is being written.
+
+Custom detectors (the seed's extension point): subclass :class:`AnomalyDetector` (``fit(events)``,
+``detect(events) -> [AnomalyResult]``) and pass ``detectors=[...]`` to the service, which then
+trains and runs those instead of its built-in methods (pass ``methods=`` too to keep them) and
+keeps the highest-scoring result per event and metric. :class:`ZScoreDetector`,
+:class:`IQRDetector` and :class:`ErrorRateDetector` are the built-in methods as detectors.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import inspect
 import logging
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
@@ -50,10 +57,14 @@ __all__ = [
     "METRICS",
     "METRIC_FLOORS",
     "AnomalyDetectionService",
+    "AnomalyDetector",
     "AnomalyResult",
     "AnomalySeverity",
     "ErrorBaseline",
+    "ErrorRateDetector",
+    "IQRDetector",
     "MetricBaseline",
+    "ZScoreDetector",
     "score_from_ratio",
 ]
 
@@ -85,10 +96,12 @@ class AnomalyDetectionService:
                  z_threshold: float = 3.0, iqr_multiplier: float = 1.5, error_rate_threshold: float = 0.10,
                  min_baseline_size: int = 10, reliable_baseline_size: int = 30, min_error_samples: int = 20,
                  error_window: int = 50, relative_tolerance: float = 0.10,
-                 methods: Iterable[str] = METHODS, metrics: Iterable[str] | None = None,
+                 methods: Iterable[str] | None = None, metrics: Iterable[str] | None = None,
                  alert_severities: Iterable[AnomalySeverity] = (AnomalySeverity.HIGH, AnomalySeverity.CRITICAL),
-                 history_size: int = 1000) -> None:
-        self.methods = tuple(methods)
+                 history_size: int = 1000, detectors: Iterable[AnomalyDetector] | None = None) -> None:
+        #: custom detectors (see the module doc); when given, ``methods`` defaults to none
+        self.detectors: list[AnomalyDetector] = list(detectors) if detectors is not None else []
+        self.methods = tuple(methods) if methods is not None else (() if detectors is not None else METHODS)
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown method(s) {sorted(unknown)}; use {', '.join(METHODS)}")
@@ -114,18 +127,32 @@ class AnomalyDetectionService:
         #: (operation, metric) pairs seen by the last detect without a usable baseline, with counts
         self.skipped: dict[tuple[str, str], int] = {}
         self._stream_windows: dict[str, _ErrorWindow] = {}
+        self._fitted = False
         self._lock = threading.RLock()
         self._attached: list[Any] = []
 
     # -- training --------------------------------------------------------------------------------
     @property
     def is_trained(self) -> bool:
-        """Whether any baseline exists."""
-        return bool(self.baselines or self.error_baselines)
+        """Whether any baseline exists (or custom detectors were fitted)."""
+        return bool(self.baselines or self.error_baselines or self._fitted)
 
-    @gc_paused
     def train_sync(self, events: Iterable[MetricEvent]) -> dict[str, Any]:
         """Synchronous :meth:`train`."""
+        if not self.detectors:
+            return self._train(events)
+        events = list(events)
+        summary = self._train(events)
+        for d in self.detectors:
+            try:
+                d.fit(events)
+            except Exception:
+                logger.exception("llamonitor: anomaly detector %s failed to fit", type(d).__name__)
+        self._fitted = True
+        return summary
+
+    @gc_paused
+    def _train(self, events: Iterable[MetricEvent]) -> dict[str, Any]:
         values: dict[tuple[str, str], list[float]] = {}
         counts: dict[str, list[int]] = {}
         names = self.metrics
@@ -169,6 +196,7 @@ class AnomalyDetectionService:
             self.baselines.clear()
             self.error_baselines.clear()
             self._stream_windows.clear()
+            self._fitted = False
         return self.train_sync(events)
 
     # -- detection -------------------------------------------------------------------------------
@@ -324,7 +352,24 @@ class AnomalyDetectionService:
             if "error_rate" in self.methods:
                 results.extend(self._check_errors(events, windows))
             self.skipped = dict(skipped)
+        if self.detectors:
+            results = self._with_detectors(events, results)
         return results
+
+    def _with_detectors(self, events: Sequence[MetricEvent], results: list[AnomalyResult]) -> list[AnomalyResult]:
+        """``results`` plus every custom detector's, keeping the best score per event and metric."""
+        for d in self.detectors:
+            try:
+                results.extend(d.detect(events))
+            except Exception:
+                logger.exception("llamonitor: anomaly detector %s failed", type(d).__name__)
+        best: dict[tuple[Any, ...], AnomalyResult] = {}
+        for r in results:
+            key = (r.operation_name, r.metric_name, r.event_id if r.event_id is not None else r.timestamp)
+            kept = best.get(key)
+            if kept is None or r.anomaly_score > kept.anomaly_score:
+                best[key] = r
+        return list(best.values())
 
     def _alert(self, results: Sequence[AnomalyResult]) -> list[Any]:
         pending: list[Any] = []
@@ -403,6 +448,69 @@ class AnomalyDetectionService:
     def get_baseline(self, operation_name: str, metric_name: str) -> MetricBaseline | None:
         """The trained baseline of one operation and metric."""
         return self.baselines.get((operation_name, metric_name))
+
+
+class AnomalyDetector(ABC):
+    """A detector the service can run (the seed's base class): ``fit`` on history, ``detect`` in new events."""
+
+    @abstractmethod
+    def fit(self, events: Sequence[MetricEvent]) -> None:
+        """Learn from historical ``events``."""
+
+    @abstractmethod
+    def detect(self, events: Sequence[MetricEvent]) -> list[AnomalyResult]:
+        """Anomalies in ``events``."""
+
+    def _determine_severity(self, anomaly_score: float) -> AnomalySeverity:
+        """The severity of a score (LOW < 0.5 <= MEDIUM < 0.7 <= HIGH < 0.9 <= CRITICAL)."""
+        return AnomalySeverity.from_score(anomaly_score)
+
+
+class _MethodDetector(AnomalyDetector):
+    """One built-in method as a detector: a service restricted to that method (same formulas)."""
+
+    method: str
+
+    def __init__(self, **options: Any) -> None:
+        #: the service doing the work (its baselines, ``skipped`` counts ...)
+        self.service = AnomalyDetectionService(methods=(self.method,), alert_severities=(), **options)
+
+    def fit(self, events: Sequence[MetricEvent]) -> None:
+        self.service.train_sync(events)
+
+    def detect(self, events: Sequence[MetricEvent]) -> list[AnomalyResult]:
+        return self.service.detect_sync(events)
+
+
+class ZScoreDetector(_MethodDetector):
+    """``z_score`` detection; ``threshold`` standard deviations (default 3)."""
+
+    method = "z_score"
+
+    def __init__(self, threshold: float = 3.0, **options: Any) -> None:
+        super().__init__(z_threshold=threshold, **options)
+        self.threshold = threshold
+
+
+class IQRDetector(_MethodDetector):
+    """``iqr`` detection: beyond the quartiles by more than ``k`` IQRs (default 1.5)."""
+
+    method = "iqr"
+
+    def __init__(self, k: float = 1.5, **options: Any) -> None:
+        super().__init__(iqr_multiplier=k, **options)
+        self.k = k
+
+
+class ErrorRateDetector(_MethodDetector):
+    """``error_rate`` detection over the last ``window_size`` calls of an operation (limit ``threshold``)."""
+
+    method = "error_rate"
+
+    def __init__(self, threshold: float = 0.1, window_size: int = 100, **options: Any) -> None:
+        super().__init__(error_rate_threshold=threshold, error_window=window_size, **options)
+        self.threshold = threshold
+        self.window_size = window_size
 
 
 _PENDING: set[asyncio.Future[Any]] = set()

@@ -11,6 +11,7 @@ from itertools import repeat
 from operator import sub
 from typing import Any
 
+from llamonitor.quantiles import quantile
 from llamonitor.schema.events import MetricEvent
 
 
@@ -126,17 +127,10 @@ class MetricBaseline:
         mean = math.fsum(xs) / n
         # map() forms of ``fsum((x - mean) ** 2 for x in xs)`` and ``sorted(abs(x - med) for x in xs)``
         sd = math.sqrt(math.fsum(map(pow, map(sub, xs, repeat(mean)), repeat(2))) / (n - 1)) if n >= 2 else 0.0
-        med = _quantile(xs, 0.5)
+        med = quantile(xs, 0.5)
         deviations = sorted(map(abs, map(sub, xs, repeat(med))))
-        return cls(operation, metric, n, mean, sd, med, _quantile(xs, 0.25), _quantile(xs, 0.75),
-                   _quantile(deviations, 0.5), xs[0], xs[-1])
-
-
-def _quantile(xs: Sequence[float], q: float) -> float:
-    pos = (len(xs) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+        return cls(operation, metric, n, mean, sd, med, quantile(xs, 0.25), quantile(xs, 0.75),
+                   quantile(deviations, 0.5), xs[0], xs[-1])
 
 
 @dataclass(slots=True)
@@ -179,6 +173,11 @@ class AnomalyResult:
     session_id: str | None = None
     trace_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_anomaly(self) -> bool:
+        """Always ``True``: only anomalies are returned (the seed's field, kept for its code)."""
+        return True
 
     @property
     def is_alert(self) -> bool:

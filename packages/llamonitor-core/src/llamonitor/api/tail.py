@@ -86,7 +86,7 @@ class ParquetFiles:
         """Events of the files that appeared since the last call, in (start time, id) order."""
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.arrow import table_to_events
+        from llamonitor.schema.arrow import table_to_events
 
         current = self._list()
         added = sorted(current - self.known)

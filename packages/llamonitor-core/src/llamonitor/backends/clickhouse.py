@@ -23,16 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from llamonitor.backends.errors import refused_data
-from llamonitor.backends.sql_common import (
-    COLUMN_NAMES,
-    COLUMNS,
-    COMMENT_PREFIX,
-    SEED_TIMESTAMP_COLUMN,
-    ServerBackend,
-    StorageWriteError,
-    check_existing_table,
-    rows_to_write,
-)
+from llamonitor.backends.sql_common import COMMENT_PREFIX, ServerBackend, StorageWriteError, check_existing_table
+from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, SEED_TIMESTAMP_COLUMN, rows_to_write
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
 

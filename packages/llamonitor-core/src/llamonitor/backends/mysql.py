@@ -16,17 +16,15 @@ from urllib.parse import unquote, urlsplit
 
 from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
-    COLUMNS,
     COMMENT_PREFIX,
-    SEED_TIMESTAMP_COLUMN,
     Migration,
     MissingDatabaseError,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
     logger,
-    rows_to_write,
 )
+from llamonitor.schema.columns import COLUMNS, SEED_TIMESTAMP_COLUMN, rows_to_write
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
 

@@ -2,7 +2,7 @@
 
 Layout: ``<output_dir>/<partition>/events_<utc time>_<content hash>.parquet`` where the
 partition is the event's UTC date (``YYYY-MM-DD``) or its sanitised session id. Every file has
-the one fixed schema of :mod:`llamonitor.backends.arrow`, is zstd-compressed, and appears
+the one fixed schema of :mod:`llamonitor.schema.arrow`, is zstd-compressed, and appears
 atomically (written as ``.tmp`` then renamed), so readers never see partial files.
 
 Re-delivery is made cheap to recognise, so the query layer rarely has to de-duplicate:
@@ -35,13 +35,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from llamonitor.backends.arrow import EVENT_SCHEMA
 from llamonitor.backends.base import StorageBackend
-from llamonitor.backends.columnar import batch_columns, columns_to_table
 from llamonitor.backends.parquet_rollups import ROLLUP_KEY, file_rollup
-from llamonitor.backends.sql_common import COLUMN_NAMES
 from llamonitor.backends.tmpfiles import remove_stale_tmp, tmp_path
+from llamonitor.schema.arrow import EVENT_SCHEMA
 from llamonitor.schema.batch import Column
+from llamonitor.schema.columnar import batch_columns, columns_to_table
+from llamonitor.schema.columns import COLUMN_NAMES
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.sanitize import session_partition

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN
-from llamonitor.query.summary import NONE_LABEL, _projection
+from llamonitor.schema.projection import NONE_LABEL, summary_projection
 
 #: footer key of a file's rollup
 ROLLUP_KEY = b"llamonitor.rollup"
@@ -41,7 +41,7 @@ Row = list[Any]
 
 def projection() -> dict[str, pc.Expression]:
     """The columns a rollup is computed from: the summary's (without the ids) and the cost parts."""
-    columns = {k: v for k, v in _projection().items() if k not in ("session_id", "trace_id")}
+    columns = {k: v for k, v in summary_projection().items() if k not in ("session_id", "trace_id")}
     return columns | {"cost_in": pc.field("cost", "input_cost_usd"), "cost_out": pc.field("cost", "output_cost_usd")}
 
 

@@ -33,7 +33,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from llamonitor.query.summary import NONE_LABEL
+from llamonitor.schema.projection import NONE_LABEL
 
 #: ratio between consecutive latency bin edges (bin b holds durations in [GAMMA**b, GAMMA**(b+1)))
 GAMMA = 1.02

@@ -25,16 +25,14 @@ from llamonitor.backends import pg_rollups
 from llamonitor.backends.dsn import scrub, strip_driver
 from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
-    COLUMNS,
     COMMENT_PREFIX,
-    SEED_TIMESTAMP_COLUMN,
     Migration,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
     logger,
-    rows_to_write,
 )
+from llamonitor.schema.columns import COLUMNS, SEED_TIMESTAMP_COLUMN, rows_to_write
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
 

@@ -25,8 +25,8 @@ def load_events(path: str | Path, session_id: str | None = None) -> list[MetricE
     """
     import pyarrow.dataset as ds
 
-    from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
     from llamonitor.query.summary import event_files
+    from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
 
     files = event_files(path)
     if not files:

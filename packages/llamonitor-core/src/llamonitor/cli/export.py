@@ -12,7 +12,7 @@ one page whatever the size of the export.
   (:data:`llamonitor.backends.sql_common.COLUMN_NAMES`, ``custom_attributes`` as JSON text, times
   as integer Unix-epoch nanoseconds) plus ISO-8601 ``start_time`` / ``end_time`` columns;
 - ``parquet``: the one Arrow schema of the Parquet backend
-  (:data:`llamonitor.backends.arrow.EVENT_SCHEMA`), one row group per page.
+  (:data:`llamonitor.schema.arrow.EVENT_SCHEMA`), one row group per page.
 
 A file is written under a temporary name next to it and renamed into place once complete, so a
 failed export never leaves a partial file behind.
@@ -111,7 +111,7 @@ class _CsvWriter(_Writer):
     def __init__(self, out: IO[str]) -> None:
         import csv
 
-        from llamonitor.backends.sql_common import COLUMN_NAMES, event_to_row
+        from llamonitor.schema.columns import COLUMN_NAMES, event_to_row
 
         self.to_row = event_to_row
         self.csv = csv.writer(out, lineterminator="\n")
@@ -126,8 +126,8 @@ class _ParquetWriter(_Writer):
     def __init__(self, path: str, compression: str) -> None:
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.arrow import EVENT_SCHEMA
-        from llamonitor.backends.columnar import events_to_table
+        from llamonitor.schema.arrow import EVENT_SCHEMA
+        from llamonitor.schema.columnar import events_to_table
 
         self.to_table = events_to_table
         self.writer = pq.ParquetWriter(path, EVENT_SCHEMA, compression=None if compression == "none" else compression)
@@ -275,14 +275,9 @@ def _clean(message: str, secrets: Iterable[str]) -> str:
 
 
 def _source(storage: StorageConfig) -> str:
-    from llamonitor.backends.dsn import mask_dsn
+    from llamonitor.backends.registry import describe_storage
 
-    if storage.backend == "parquet":
-        return f"parquet {storage.output_dir}"
-    where = mask_dsn(storage.connection_string)
-    if storage.schema_name:
-        where += f" schema {storage.schema_name}"
-    return f"{storage.backend} {where} table {storage.table_name}"
+    return describe_storage(storage)
 
 
 def _silence_stdout() -> None:

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from llamonitor.backends.registry import is_file_backend
 from llamonitor.schema.config import MonitorConfig
 
 #: the CLI's Parquet folder when neither ``--dir`` nor ``LLMOPS_OUTPUT_DIR`` says
@@ -115,7 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError included: its messages, not a traceback
         return fail(f"invalid storage configuration: {storage_config_error(exc)}")
     storage = config.storage
-    if storage.backend == "parquet" and not os.path.isdir(storage.output_dir):
+    if is_file_backend(storage.backend) and not os.path.isdir(storage.output_dir):
         where = "--dir" if args.dir is not None else "the Parquet folder"
         parent = os.path.dirname(os.path.abspath(storage.output_dir))
         if not getattr(args, "ingest", True) or not os.path.isdir(parent):

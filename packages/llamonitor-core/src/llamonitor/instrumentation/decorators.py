@@ -21,7 +21,7 @@ from llamonitor.context import _current
 from llamonitor.instrumentation.base import CollectorRegistry
 from llamonitor.measurement.config import MeasurementConfig
 from llamonitor.runtime import STATE, note_uninitialized
-from llamonitor.transport.records import OperationSpec
+from llamonitor.transport.records import OperationSpec, Record
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("llamonitor")
@@ -35,7 +35,7 @@ _next_trace = ids.next_trace
 _put_failed = False
 
 
-def _put(rec: Any, record: tuple[Any, ...]) -> None:
+def _put(rec: Any, record: Record) -> None:
     global _put_failed
     try:
         rec.put(record)

@@ -1,41 +1,24 @@
 """Patching helpers shared by the SDK adapters (``llamonitor-openai``, ``llamonitor-anthropic``).
 
 ``Patcher`` installs wrapt function wrappers on SDK classes and restores the exact original
-attributes; ``make_warn_once`` gives an adapter a logger that reports each kind of
-instrumentation failure once and never raises.
+attributes; :class:`PatchingAdapter` is the adapter contract for SDKs hooked in that way.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import wrapt
 
+from llamonitor.instrumentation.adapter import Adapter, make_warn_once
+
+__all__ = ["Patcher", "PatchingAdapter", "Target", "call_wrappers", "make_warn_once", "replace_parsed"]
+
 #: (module, class name, method name, wrapper)
 Target = tuple[str, str, str, Callable[..., Any]]
-
-
-def make_warn_once(adapter: str) -> Callable[[str, str], None]:
-    """A ``warn_once(key, message)`` for adapter ``adapter`` (logger ``llamonitor.<adapter>``)."""
-    logger = logging.getLogger(f"llamonitor.{adapter}")
-    warned: set[str] = set()
-
-    def warn_once(key: str, message: str) -> None:
-        """Log an instrumentation failure once per ``key`` (never raises)."""
-        if key in warned:
-            return
-        warned.add(key)
-        try:
-            logger.warning("llamonitor-%s: %s; the call itself is unaffected (logged once)", adapter, message,
-                           exc_info=True)
-        except Exception:
-            pass
-
-    return warn_once
 
 
 class Patcher:
@@ -64,22 +47,6 @@ class Patcher:
             wrapt.wrap_function_wrapper(cls, method, wrapper)
             self._saved.append((cls, method, original))
         return len(self._saved)
-
-    def install(self, sdk_module: str, install_hint: str, targets: Callable[[], Sequence[Target]]) -> bool:
-        """Patch ``targets()`` unless already patched; call with :attr:`lock` held.
-
-        Returns ``False`` when wrappers are already installed (instrumenting twice is a no-op).
-        Raises ``ImportError`` naming ``install_hint`` when ``sdk_module`` is missing, so the SDK
-        is imported only when instrumentation is asked for.
-        """
-        if self.active:
-            return False
-        try:
-            importlib.import_module(sdk_module)
-        except ImportError as exc:
-            raise ImportError(f"instrumenting {sdk_module} needs the SDK: {install_hint}") from exc
-        self.apply(targets())
-        return True
 
     def restore(self) -> None:
         """Put back the exact attributes that were replaced."""
@@ -150,3 +117,23 @@ def replace_parsed(result: Any, parsed: Any, proxy: Any) -> None:
         for key, value in list(cache.items()):
             if value is parsed:
                 cache[key] = proxy
+
+
+class PatchingAdapter(Adapter):
+    """An adapter that wraps SDK methods: :meth:`targets` lists them, the patcher restores them exactly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patcher = Patcher()
+
+    def targets(self) -> Sequence[Target]:
+        """The ``(module, class, method, wrapper)`` rows to wrap (those the installed SDK lacks are skipped)."""
+        raise NotImplementedError
+
+    def _install(self) -> None:
+        with self.patcher.lock:
+            self.patcher.apply(self.targets())
+
+    def _uninstall(self) -> None:
+        with self.patcher.lock:
+            self.patcher.restore()

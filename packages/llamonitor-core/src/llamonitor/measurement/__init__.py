@@ -21,6 +21,7 @@ from llamonitor.measurement.offline import OfflineStatus, ensure_offline_encodin
 from llamonitor.measurement.strategies import (
     MeasurementMetadata,
     MeasurementResult,
+    MeasurementType,
     Measurer,
     Reliability,
     capacity_counts,
@@ -44,6 +45,7 @@ __all__ = [
     "MeasurementMetadata",
     "MeasurementMode",
     "MeasurementResult",
+    "MeasurementType",
     "Measurer",
     "OfflineStatus",
     "Reliability",

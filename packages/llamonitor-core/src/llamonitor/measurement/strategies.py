@@ -50,9 +50,25 @@ class Reliability(str, enum.Enum):
     UNAVAILABLE = "unavailable"
 
 
+class MeasurementType(str, enum.Enum):
+    """What a result measured (the seed's name): capacity counts, tokens, or both."""
+
+    CAPACITY = "capacity"
+    TOKEN = "token"
+    HYBRID = "hybrid"
+    CUSTOM = "custom"
+
+
+_CONFIDENCE = {"exact": 1.0, "estimated": 0.75, "fallback": 0.75, "unavailable": 0.0}
+
+
 @dataclass(frozen=True)
 class MeasurementMetadata:
-    """How a measurement was made."""
+    """How a measurement was made.
+
+    ``strategy_name``, ``measurement_type``, ``measurement_time_ms``, ``tokenizer_name`` and
+    ``confidence_score`` are the seed's names for the same facts (read-only).
+    """
 
     mode: str
     reliability: Reliability
@@ -64,6 +80,37 @@ class MeasurementMetadata:
     fallback_reason: str | None = None
     #: the text was cut at ``max_chars`` before measuring
     truncated: bool = False
+
+    @property
+    def measurement_type(self) -> MeasurementType:
+        """``CAPACITY``, ``TOKEN`` or ``HYBRID`` (mode ``auto``: ``TOKEN`` when it counted tokens)."""
+        if self.mode == "auto":
+            return MeasurementType.TOKEN if self.tokenizer else MeasurementType.CAPACITY
+        return MeasurementType(self.mode)
+
+    @property
+    def strategy_name(self) -> str:
+        """The seed's strategy class name for :attr:`measurement_type` (``"TokenStrategy"`` ...)."""
+        return f"{self.measurement_type.value.capitalize()}Strategy"
+
+    @property
+    def measurement_time_ms(self) -> float:
+        """Alias of :attr:`duration_ms`."""
+        return self.duration_ms
+
+    @property
+    def tokenizer_name(self) -> str | None:
+        """Alias of :attr:`tokenizer`."""
+        return self.tokenizer
+
+    @property
+    def confidence_score(self) -> float:
+        """The seed's confidence convention: exact 1.0, estimated 0.75, unavailable 0.0; a hybrid
+        result averages its exact capacity counts (1.0) with its tokens."""
+        score = _CONFIDENCE[self.reliability.value]
+        if self.measurement_type is MeasurementType.HYBRID:
+            return (1.0 + score) / 2
+        return score
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,7 @@ MySQL / MariaDB or ClickHouse; the result types live in :mod:`llamonitor.query.t
 from __future__ import annotations
 
 from llamonitor.query.factory import create_query_backend
-from llamonitor.query.summary import (
-    GroupStats,
-    LatencyStats,
-    NoDataError,
-    Summary,
-    summarize_parquet,
-    summarize_table,
-)
+from llamonitor.query.summary import GroupStats, LatencyStats, NoDataError, Summary, summarize_parquet, summarize_table
 from llamonitor.query.types import (
     CostRow,
     EventFilter,

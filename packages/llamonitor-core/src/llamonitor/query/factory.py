@@ -13,20 +13,20 @@ def create_query_backend(config: StorageConfig) -> QueryBackend:
     ``await backend.close()`` releases the connections. Drivers are imported lazily: a missing
     one raises an error naming the extra to install.
     """
+    from llamonitor.backends.registry import builtin_spec, create_backend, load
+
     name = config.backend
-    if name == "parquet":
-        from llamonitor.query.parquet import ParquetQueryBackend
-
-        return ParquetQueryBackend(config)
-    from llamonitor.backends.registry import create_backend
+    spec = builtin_spec(name)
+    if spec is None:
+        raise ValueError(f"no query layer for backend {name!r} (a registered custom backend has none)")
     from llamonitor.backends.sql_common import ServerBackend
-    from llamonitor.query.sql import ClickHouseDialect, Dialect, MySQLDialect, SqlQueryBackend
+    from llamonitor.query.sql import Dialect, SqlQueryBackend
 
-    dialects: dict[str, type[Dialect]] = {"postgres": Dialect, "postgresql": Dialect, "mysql": MySQLDialect,
-                                          "clickhouse": ClickHouseDialect}
-    if name not in dialects:
-        raise ValueError(f"no query layer for backend {name!r}; built in: parquet, {', '.join(dialects)}")
-    backend = create_backend(config)
-    if not isinstance(backend, ServerBackend):  # pragma: no cover - a re-registered name
+    reader = load(spec, spec.query)
+    if not (isinstance(reader, type) and issubclass(reader, Dialect)):
+        backend: QueryBackend = reader(config)
+        return backend
+    server = create_backend(config)
+    if not isinstance(server, ServerBackend):  # pragma: no cover - a re-registered name
         raise ValueError(f"backend {name!r} is not a llamonitor server backend")
-    return SqlQueryBackend(backend, dialects[name]())
+    return SqlQueryBackend(server, reader())

@@ -45,7 +45,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from llamonitor.backends.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.query.parquet_files import (
     ColumnCache,
     IdRange,
@@ -65,12 +64,10 @@ from llamonitor.query.parquet_rollups import (
 from llamonitor.query.rollups import exact_limit, summary_from
 from llamonitor.query.summary import (
     CODE_COLUMNS,
-    SUMMARY_SCHEMA,
     Codes,
     FileCodes,
     _has_numpy,
     _prepare,
-    _projection,
     file_codes,
     group_stats,
     merge_codes,
@@ -96,8 +93,10 @@ from llamonitor.query.types import (
     sort_costs,
     sort_groups,
 )
+from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
+from llamonitor.schema.projection import SUMMARY_SCHEMA, summary_projection
 from llamonitor.schema.sanitize import session_partition
 
 _TS = pa.timestamp("ns", tz="UTC")
@@ -246,7 +245,7 @@ class ParquetQueryBackend:
     def _base(self, f: EventFilter | None, *, extra: dict[str, Any] | None = None) -> pa.Table | None:
         """The summary columns (plus ``extra``) of the events ``f`` selects."""
         if extra or self.cache.max_bytes <= 0:
-            return self._scan(_projection() | (extra or {}), f)
+            return self._scan(summary_projection() | (extra or {}), f)
         return self._cached_base(f)
 
     def _cached_base(self, f: EventFilter | None) -> pa.Table | None:
@@ -290,7 +289,7 @@ class ParquetQueryBackend:
         if suspects:
             doubtful = self._dataset(sorted(suspects))
             assert doubtful is not None
-            with_id = _projection() | {"event_id": ds.field("event_id")}
+            with_id = summary_projection() | {"event_id": ds.field("event_id")}
             parts.append((None, dedupe(doubtful.to_table(columns=with_id, filter=expr)).drop_columns(["event_id"])))
         return parts
 
@@ -322,7 +321,7 @@ class ParquetQueryBackend:
 
     def _decode(self, paths: list[str], keys: dict[str, tuple[str, int, int]]) -> dict[str, pa.Table]:
         """Whole files' summary columns, cached as they are decoded."""
-        out = self._per_file(paths, _projection())
+        out = self._per_file(paths, summary_projection())
         for path, table in out.items():
             key = keys.get(path)
             if key is not None:

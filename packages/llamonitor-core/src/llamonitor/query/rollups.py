@@ -25,9 +25,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN, RollupNames
-from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats, Summary
+from llamonitor.query.summary import QUANTILES, GroupStats, LatencyStats, Summary
 from llamonitor.query.types import CostRow, EventFilter, sort_groups
 from llamonitor.schema.events import ns_to_datetime
+from llamonitor.schema.projection import NONE_LABEL
 
 #: default of ``StorageConfig.options["exact_percentile_limit"]``
 EXACT_PERCENTILE_LIMIT = 100_000

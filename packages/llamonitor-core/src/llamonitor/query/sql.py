@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from llamonitor.backends.sql_common import COLUMN_NAMES, ServerBackend, row_to_event
+from llamonitor.backends.sql_common import ServerBackend
+from llamonitor.quantiles import quantiles
 from llamonitor.query import rollups as roll
-from llamonitor.query.summary import NONE_LABEL, QUANTILES, GroupStats, LatencyStats, Summary
+from llamonitor.query.summary import QUANTILES, GroupStats, LatencyStats, Summary
 from llamonitor.query.types import (
     CostGroupBy,
     CostRow,
@@ -37,7 +38,9 @@ from llamonitor.query.types import (
     sort_costs,
     sort_groups,
 )
+from llamonitor.schema.columns import COLUMN_NAMES, row_to_event
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
+from llamonitor.schema.projection import NONE_LABEL
 
 _TIN = "COALESCE(usage_input_tokens, text_input_tokens)"
 _TOUT = "COALESCE(usage_output_tokens, text_output_tokens)"
@@ -48,6 +51,10 @@ class Dialect:
     """SQL differences between the servers (PostgreSQL is the base)."""
 
     name = "postgres"
+    #: whether the writer keeps rollup tables this dialect can read (PostgreSQL's trigger rollups)
+    rollup_tables = True
+    #: MIN / MAX that return NULL over no rows
+    min_max = ("MIN", "MAX")
     start_col = "start_time_ns"
     start_ns = "start_time_ns"
     end_ns = "end_time_ns"
@@ -84,6 +91,7 @@ class MySQLDialect(Dialect):
     """MySQL / MariaDB."""
 
     name = "mysql"
+    rollup_tables = False
     err = "error"
     day = f"(start_time_ns DIV {_NS_PER_DAY})"
 
@@ -101,6 +109,8 @@ class ClickHouseDialect(Dialect):
     """ClickHouse (server or chDB)."""
 
     name = "clickhouse"
+    rollup_tables = False
+    min_max = ("minOrNull", "maxOrNull")  # ClickHouse's MIN() of nothing is 0, not NULL
     start_col = "start_time"
     start_ns = "toUnixTimestamp64Nano(start_time)"
     end_ns = "toUnixTimestamp64Nano(end_time)"
@@ -130,17 +140,8 @@ class ClickHouseDialect(Dialect):
 
 
 def linear_quantiles(ordered: Sequence[float], qs: Sequence[float] = QUANTILES) -> list[float | None]:
-    """NumPy ``linear`` quantiles of an ascending sequence."""
-    n = len(ordered)
-    if n == 0:
-        return [None] * len(qs)
-    out: list[float | None] = []
-    for q in qs:
-        pos = q * (n - 1)
-        lo = math.floor(pos)
-        hi = min(lo + 1, n - 1)
-        out.append(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
-    return out
+    """NumPy ``linear`` quantiles of an ascending sequence (``None`` each when it is empty)."""
+    return quantiles(ordered, qs)
 
 
 def _i(value: Any) -> int:
@@ -199,7 +200,7 @@ class SqlQueryBackend:
         self._window_percentiles: bool | None = None
         self._reader: roll.RollupReader | None = None
         names = getattr(backend, "rollup_names", None)
-        if dialect.name == "postgres" and names is not None and getattr(backend, "rollups", False):
+        if dialect.rollup_tables and names is not None and getattr(backend, "rollups", False):
             self._reader = roll.RollupReader(names, str(getattr(backend, "qualified")), self._fetch,  # noqa: B009
                                              roll.exact_limit(backend.config.options))
 
@@ -400,8 +401,8 @@ class SqlQueryBackend:
         hi = filter.end_ns if filter is not None else None
         if lo is None or hi is None:
             w = _Where(d).add(filter)
-            # MIN / MAX only (an index lookup each, no count); ClickHouse's MIN() of nothing is 0, not NULL
-            lo_fn, hi_fn = ("minOrNull", "maxOrNull") if d.name == "clickhouse" else ("MIN", "MAX")
+            # MIN / MAX only (an index lookup each, no count)
+            lo_fn, hi_fn = d.min_max
             first, last = (await self._fetch(f"SELECT {lo_fn}({d.start_ns}), {hi_fn}({d.start_ns}) "
                                              f"FROM {self.table}{w.sql()}", w.values))[0]
             if first is None:

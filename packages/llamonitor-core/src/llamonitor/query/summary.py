@@ -35,13 +35,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from llamonitor.backends.arrow import EVENT_SCHEMA
+from llamonitor.schema.arrow import EVENT_SCHEMA
 from llamonitor.schema.events import ns_to_datetime
+from llamonitor.schema.projection import NONE_LABEL, summary_projection
 
 #: Percentiles reported overall (fractions).
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
-#: Label of the group holding events without a model / agent.
-NONE_LABEL = "(none)"
 
 
 class NoDataError(FileNotFoundError):
@@ -123,39 +122,10 @@ def event_files(path: str | Path) -> list[Path]:
                   if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts))
 
 
-def _projection() -> dict[str, pc.Expression]:
-    return {
-        "session_id": pc.field("session_id"),
-        "trace_id": pc.field("trace_id"),
-        "duration_ms": pc.field("duration_ms"),
-        "error": pc.field("error"),
-        # integer nanoseconds (the dataset reads any file's unit as the schema's ns)
-        "start_ns": pc.field("start_time").cast(pa.int64()),
-        "end_ns": pc.field("end_time").cast(pa.int64()),
-        "operation_name": pc.field("operation_name"),
-        "model": pc.field("model"),
-        "agent_name": pc.field("agent", "agent_name"),
-        "usage_in": pc.field("usage", "input_tokens"),
-        "usage_out": pc.field("usage", "output_tokens"),
-        "text_in": pc.field("text_metrics", "input_tokens"),
-        "text_out": pc.field("text_metrics", "output_tokens"),
-        "cost": pc.field("cost", "total_cost_usd"),
-    }
-
-
-#: the schema of a table holding the columns of :func:`_projection` (for an empty dataset)
-SUMMARY_SCHEMA = pa.schema([
-    ("session_id", pa.string()), ("trace_id", pa.string()), ("duration_ms", pa.float64()), ("error", pa.bool_()),
-    ("start_ns", pa.int64()), ("end_ns", pa.int64()), ("operation_name", pa.string()), ("model", pa.string()),
-    ("agent_name", pa.string()), ("usage_in", pa.int64()), ("usage_out", pa.int64()), ("text_in", pa.int64()),
-    ("text_out", pa.int64()), ("cost", pa.float64()),
-])
-
-
 def read_summary_columns(files: list[Path]) -> pa.Table:
     """The columns a summary needs, from ``files`` (read with the fixed event schema)."""
     dataset = ds.dataset([str(f) for f in files], format="parquet", schema=EVENT_SCHEMA)
-    return dataset.to_table(columns=_projection())
+    return dataset.to_table(columns=summary_projection())
 
 
 def _int(value: pa.Scalar) -> int:

@@ -1,6 +1,6 @@
 """``EventBatch``: a batch the writer built, as events and as flat storage rows or columns.
 
-Storage backends want the flat layout of :mod:`llamonitor.backends.sql_common` (one value per
+Storage backends want the flat layout of :mod:`llamonitor.schema.columns` (one value per
 column and event: rows for the SQL drivers, columns for Arrow); live listeners and exporters
 want :class:`~llamonitor.schema.events.MetricEvent` objects. The writer builds whichever is
 cheaper and the rest only when someone asks for it:

@@ -16,17 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from llamonitor.measurement.config import MeasurementConfig
 
-#: Backends that ship with llamonitor; ``register_backend`` adds more.
-BUILTIN_BACKENDS = ("parquet", "postgres", "postgresql", "mysql", "clickhouse")
-_SERVER_OPTIONS = frozenset({"on_connect_error", "exact_percentile_limit"})
-#: ``StorageConfig.options`` keys each built-in backend reads; others are refused by name
-BACKEND_OPTIONS: dict[str, frozenset[str]] = {
-    "parquet": frozenset({"rollups", "exact_percentile_limit"}),
-    "postgres": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"},
-    "postgresql": _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"},
-    "mysql": _SERVER_OPTIONS,
-    "clickhouse": _SERVER_OPTIONS,
-}
 #: names ``MonitorConfig.extensions`` accepts
 KNOWN_EXTENSIONS = ("prometheus", "datadog", "otlp", "websocket", "api")
 
@@ -73,7 +62,7 @@ class StorageConfig(_Strict):
     partition_by: Literal["date", "session_id"] = "date"
     #: Parquet compression codec
     compression: Literal["zstd", "snappy", "gzip", "lz4", "none"] = "zstd"
-    #: backend-specific extra settings (keys checked per built-in backend: ``BACKEND_OPTIONS``)
+    #: backend-specific extra settings (keys checked per built-in backend: ``BackendSpec.options``)
     options: dict[str, Any] = Field(default_factory=dict)
     #: MariaDB / MySQL: create the database named in the DSN when it does not exist (otherwise
     #: ``initialize`` refuses, so a typo is not silently created)
@@ -109,11 +98,14 @@ class StorageConfig(_Strict):
 
     @model_validator(mode="after")
     def _needs_dsn(self) -> StorageConfig:
-        if self.backend in ("postgres", "postgresql", "mysql", "clickhouse") and not self.connection_string:
+        from llamonitor.backends.registry import builtin_spec
+
+        spec = builtin_spec(self.backend)
+        if spec is not None and spec.needs_dsn and not self.connection_string:
             raise ValueError(f"storage.connection_string is required for backend {self.backend!r}")
         if self.max_batch_size < self.batch_size:
             raise ValueError("storage.max_batch_size must be >= storage.batch_size")
-        known = BACKEND_OPTIONS.get(self.backend)
+        known = spec.options if spec is not None else None
         if known is not None:  # a registered backend reads its own options
             for key in self.options:
                 if key not in known:
@@ -285,8 +277,11 @@ class MonitorConfig(_Strict):
         """
         self._known_extensions(self.extensions)
         StorageConfig.model_validate(self.storage.model_dump())
+        from llamonitor.backends.registry import builtin_spec
+
         paths = [("spill_dir", self.spill_dir)]
-        if self.storage.backend == "parquet":
+        spec = builtin_spec(self.storage.backend)
+        if spec is not None and spec.files:
             paths.append(("storage.output_dir", self.storage.output_dir))
         for field, raw in paths:
             check_writable_dir(field, raw)

@@ -1,4 +1,4 @@
-"""Response bodies and SSE event sequences of the fake provider (OpenAI and Anthropic shapes).
+"""Response bodies and SSE event sequences of the fake provider (OpenAI, Anthropic and Gemini shapes).
 
 Every builder takes the decoded request body and a :class:`~llamonitor.testing.fake_provider.Reply`
 and returns either a JSON body or a list of ``(event_name | None, data)`` SSE events, in the
@@ -241,6 +241,80 @@ def message_events(body: dict[str, Any], reply: Reply) -> SSE:
                                      "usage": {"output_tokens": reply.output_tokens}}))
     events.append(("message_stop", {"type": "message_stop"}))
     return events
+
+
+# ---------------------------------------------------------------- Gemini generateContent
+#: HTTP status -> the ``status`` of Google's error envelope
+_GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                  409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL",
+                  501: "NOT_IMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
+def gemini_usage(reply: Reply, *, final: bool = True) -> dict[str, Any]:
+    """The ``usageMetadata`` object.
+
+    As Gemini reports it: ``promptTokenCount`` includes ``cachedContentTokenCount``, thinking tokens
+    (``thoughtsTokenCount``) are counted apart from ``candidatesTokenCount`` and added to the total.
+    A stream's chunks before the last carry the prompt count only.
+    """
+    usage: dict[str, Any] = {"promptTokenCount": reply.input_tokens,
+                             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": reply.input_tokens}]}
+    if not final:
+        usage["totalTokenCount"] = reply.input_tokens
+        return usage
+    usage["candidatesTokenCount"] = reply.output_tokens
+    usage["totalTokenCount"] = reply.input_tokens + reply.output_tokens + reply.reasoning_tokens
+    if reply.cached_tokens:
+        usage["cachedContentTokenCount"] = reply.cached_tokens
+    if reply.reasoning_tokens:
+        usage["thoughtsTokenCount"] = reply.reasoning_tokens
+    return usage
+
+
+def _gemini_model(model: str, reply: Reply) -> str:
+    return reply.model or model
+
+
+def _gemini_parts(reply: Reply, text: str | None) -> list[dict[str, Any]]:
+    if reply.tool_calls:
+        return [{"functionCall": {"name": name, "args": args}} for name, args in reply.tool_calls]
+    return [{"text": text if text is not None else reply.text}]
+
+
+def _gemini_candidate(reply: Reply, parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+def gemini_content(model: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """A ``generateContent`` response (function calls as ``functionCall`` parts)."""
+    return {"candidates": [_gemini_candidate(reply, _gemini_parts(reply, None), reply.finish_reason or "STOP")],
+            "usageMetadata": gemini_usage(reply), "modelVersion": _gemini_model(model, reply),
+            "responseId": reply.response_id or "gemini_fake123"}
+
+
+def gemini_content_chunks(model: str, body: dict[str, Any], reply: Reply) -> SSE:
+    """``streamGenerateContent?alt=sse``: one chunk per word (function calls in one chunk); the last
+    chunk has the finish reason and the full usage."""
+    rid, version = reply.response_id or "gemini_fake123", _gemini_model(model, reply)
+    pieces: list[list[dict[str, Any]]] = [_gemini_parts(reply, None)] if reply.tool_calls else \
+        [[{"text": w}] for w in _words(reply.text)] or [[{"text": ""}]]
+    events: SSE = []
+    for i, parts in enumerate(pieces):
+        last = i == len(pieces) - 1
+        events.append((None, {"candidates": [_gemini_candidate(reply, parts, (reply.finish_reason or "STOP")
+                                                               if last else None)],
+                              "usageMetadata": gemini_usage(reply, final=last), "modelVersion": version,
+                              "responseId": rid}))
+    return events
+
+
+def google_error_body(status: int, message: str, error_type: str | None) -> dict[str, Any]:
+    """Google's error envelope (``error.code`` / ``message`` / ``status``)."""
+    return {"error": {"code": status, "message": message,
+                      "status": error_type or _GOOGLE_STATUS.get(status, "UNKNOWN")}}
 
 
 def error_body(path: str, status: int, message: str, error_type: str | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A fake OpenAI- and Anthropic-compatible HTTP server for tests (standard library only).
+"""A fake OpenAI-, Anthropic- and Gemini-compatible HTTP server for tests (standard library only).
 
 It binds ``127.0.0.1`` on a free port, answers the endpoints the SDKs call, streams SSE the way
 the providers do and records every request it receives::
@@ -16,6 +16,13 @@ support where the real API has it. OpenAI streams send the final usage-only chun
 request asks for it with ``stream_options.include_usage``; Anthropic streams send
 ``message_start`` / ``content_block_*`` / ``message_delta`` (with usage) / ``message_stop``.
 
+Gemini (the Gemini Developer API that ``google-genai`` calls, so Google ADK agents too):
+``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse`` (also
+under ``/v1`` and ``/v1alpha``), with ``usageMetadata``, ``functionCall`` parts for
+``tool_calls`` and Google's error envelope (``RESOURCE_EXHAUSTED`` for 429). Point the SDK at
+it with ``genai.Client(api_key="test", http_options=HttpOptions(base_url=fake.gemini_base_url))``
+(or ``GOOGLE_GEMINI_BASE_URL``); ADK's ``Gemini(model=..., base_url=fake.gemini_base_url)``.
+
 Scripted replies are consumed in order (optionally per path); when none is queued, a default
 successful reply is sent. In pytest, use the ``fake_provider`` fixture from
 :mod:`llamonitor.testing.pytest_fixtures`.
@@ -24,6 +31,7 @@ successful reply is sent. In pytest, use the ``fake_provider`` fixture from
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -42,9 +50,11 @@ __all__ = ["FakeProvider", "RecordedRequest", "Reply"]
 class Reply:
     """One scripted answer. Token counts are what the server reports as usage.
 
-    ``cached_tokens`` is OpenAI's ``cached_tokens`` / Anthropic's ``cache_read_input_tokens``;
-    ``cache_creation_tokens`` is Anthropic's ``cache_creation_input_tokens``. For Anthropic,
-    ``input_tokens`` is reported as Anthropic does (excluding cache reads and writes).
+    ``cached_tokens`` is OpenAI's ``cached_tokens`` / Anthropic's ``cache_read_input_tokens`` /
+    Gemini's ``cachedContentTokenCount``; ``cache_creation_tokens`` is Anthropic's
+    ``cache_creation_input_tokens``. For Anthropic, ``input_tokens`` is reported as Anthropic does
+    (excluding cache reads and writes); for Gemini, ``reasoning_tokens`` is ``thoughtsTokenCount``,
+    reported beside ``candidatesTokenCount`` (= ``output_tokens``) and added to the total.
     ``tool_calls`` is a list of ``(name, arguments)``. A ``status`` other than 200 sends the
     provider's error envelope with ``error_message`` (and ``Retry-After`` if ``retry_after``).
     """
@@ -66,7 +76,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     #: seconds to wait before answering (to provoke client timeouts)
     delay: float = 0.0
-    #: only answer requests to this path (e.g. ``"/v1/embeddings"``); ``None`` = any
+    #: only answer requests to paths ending with this (``"/v1/embeddings"``, ``":generateContent"``); ``None`` = any
     path: str | None = None
 
 
@@ -95,6 +105,8 @@ _ROUTES: dict[str, tuple[_Builder, _Builder | None]] = {
     "/v1/responses": (payloads.response, payloads.response_events),
     "/v1/messages": (payloads.message, payloads.message_events),
 }
+#: Gemini Developer API: ``/<version>/models/<model>:<method>``
+_GEMINI = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -120,6 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         self._record(body)
         path = self.path.split("?", 1)[0]
+        gemini = _GEMINI.match(path)
+        if gemini is not None:
+            self._gemini(path, gemini["model"], gemini["method"] == "streamGenerateContent", body)
+            return
         if not path.startswith("/v1/"):
             path = "/v1" + path
         route = _ROUTES.get(path)
@@ -141,6 +157,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_sse(build_stream(body, reply), headers)
         else:
             self._send_json(200, build(body, reply), headers)
+
+    def _gemini(self, path: str, model: str, stream: bool, body: Any) -> None:
+        if not isinstance(body, dict):
+            self._send_json(400, payloads.google_error_body(400, "invalid JSON payload", None))
+            return
+        reply = self.server.owner._next_reply(path)
+        if reply.delay:
+            time.sleep(reply.delay)
+        headers = dict(reply.headers)
+        if reply.retry_after is not None:
+            headers["retry-after"] = f"{reply.retry_after:g}"
+        if reply.status != 200:
+            self._send_json(reply.status, payloads.google_error_body(reply.status, reply.error_message,
+                                                                     reply.error_type), headers)
+        elif stream:  # the SDK asks for ``alt=sse``; without it Google streams a JSON array (not served here)
+            self._send_sse(payloads.gemini_content_chunks(model, body, reply), headers)
+        else:
+            self._send_json(200, payloads.gemini_content(model, body, reply), headers)
 
     def _record(self, body: Any) -> None:
         req = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
@@ -260,6 +294,11 @@ class FakeProvider:
         """``base_url`` for ``anthropic.Anthropic`` (the SDK adds ``/v1``)."""
         return self.url
 
+    @property
+    def gemini_base_url(self) -> str:
+        """``base_url`` for ``google-genai`` (``HttpOptions(base_url=...)``; the SDK adds ``/v1beta/models/...``)."""
+        return self.url + "/"
+
     # ------------------------------------------------------------------ scripting
     def enqueue(self, *replies: Reply) -> None:
         """Queue replies; each request consumes the first queued reply matching its path."""
@@ -274,7 +313,7 @@ class FakeProvider:
 
     def error(self, status: int = 500, message: str = "scripted error", *, retry_after: float | None = None,
               error_type: str | None = None, path: str | None = None, times: int = 1) -> None:
-        """Queue ``times`` error replies with ``status`` (e.g. 400, 429, 500)."""
+        """Queue ``times`` error replies with ``status`` (e.g. 400, 429, 500), in the envelope of the API called."""
         self.enqueue(*(Reply(status=status, error_message=message, retry_after=retry_after,
                              error_type=error_type, path=path) for _ in range(times)))
 

@@ -20,11 +20,11 @@ from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import MetricEvent, TokenUsage
 from llamonitor.schema.sanitize import clean_event
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes
-from llamonitor.transport.records import OperationSpec
+from llamonitor.transport.records import EXTRA, SPEC, OperationSpec, Record
 
 logger = logging.getLogger("llamonitor")
-_spec_of = itemgetter(0)
-_extra_of = itemgetter(12)
+_spec_of = itemgetter(SPEC)
+_extra_of = itemgetter(EXTRA)
 _MAX_ERROR_MESSAGE = 2000
 _KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "response_model", "provider"}
 
@@ -36,13 +36,6 @@ def safe_text(value: Any, limit: int) -> str:
     except Exception:
         return f"<unprintable {type(value).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def format_id(value: int | str | None, *, trace: bool = False) -> str | None:
-    """Hex-format generated ids; pass adapter-provided strings through."""
-    if value is None or isinstance(value, str):
-        return value
-    return trace_hex(value) if trace else span_hex(value)
 
 
 class EventBuilder:
@@ -81,7 +74,7 @@ class EventBuilder:
             cached = self._spec_json[id(spec)] = (spec, dumps_attributes(spec.custom_attributes) or "{}")
         return cached[1]
 
-    def _plain_flags(self, records: list[tuple[Any, ...]]) -> list[bool] | None:
+    def _plain_flags(self, records: list[Record]) -> list[bool] | None:
         """Per record, whether nothing but the record shapes its event; ``None``: all of them are plain.
 
         Plain: the spec has no collectors and no content capture, and the record carries no
@@ -94,9 +87,10 @@ class EventBuilder:
         extras = list(map(_extra_of, records))
         if len(plain) == len(specs) and extras.count(None) == len(extras):
             return None
-        return [r[0] in plain and (e is None or e.get("usage") is None) for r, e in zip(records, extras, strict=True)]
+        return [r[SPEC] in plain and (e is None or e.get("usage") is None)
+                for r, e in zip(records, extras, strict=True)]
 
-    def _plain_columns(self, records: list[tuple[Any, ...]]) -> list[Column]:
+    def _plain_columns(self, records: list[Record]) -> list[Column]:
         from llamonitor.transport.plain import clean_columns, plain_columns
 
         cols = plain_columns(
@@ -105,7 +99,7 @@ class EventBuilder:
         self.sanitized_values += clean_columns(cols)
         return cols
 
-    def build_batch(self, records: list[tuple[Any, ...]], *,
+    def build_batch(self, records: list[Record], *,
                     to_event: Callable[[tuple[Any, ...]], MetricEvent] | None = None) -> EventBatch:
         """Build a batch: plain records straight to columns, the others to events (see :mod:`~llamonitor.schema.batch`).
 
@@ -114,7 +108,7 @@ class EventBuilder:
         counted in :attr:`build_errors` and left out. ``to_event`` makes a plain record's event
         when it is first asked for (default: this builder's :meth:`build`).
         """
-        from llamonitor.backends.sql_common import event_to_row
+        from llamonitor.schema.columns import event_to_row
 
         plain: list[tuple[Any, ...]] = []
         plain_cols: list[Column] | None = None
@@ -159,7 +153,7 @@ class EventBuilder:
             sources.append(None)
         return EventBatch(events, sources, to_event or self.build, event_to_row, rows=rows)
 
-    def build(self, rec: tuple[Any, ...]) -> MetricEvent:
+    def build(self, rec: Record) -> MetricEvent:
         (spec, session, trace, span, parent, agent, start_ns, duration_ns,
          args, kwargs, result, error, extra) = rec
         spec_t: OperationSpec = spec

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.ids import span_and_event_ids, span_hex, trace_hexes
 from llamonitor.schema.batch import Column
+from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.schema.events import SCHEMA_VERSION
 from llamonitor.schema.sanitize import LIMITS, clean_column
 from llamonitor.schema.serialize import dumps_attributes

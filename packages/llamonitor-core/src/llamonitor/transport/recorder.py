@@ -29,23 +29,25 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from llamonitor.transport.records import ARGS, KWARGS, RESULT, Record
+
 logger = logging.getLogger("llamonitor")
 
 #: bytes counted for a kept value that is not ``str`` / ``bytes`` (a list, a dict, an object)
 CONTAINER_ESTIMATE = 512
 #: bytes counted for a sized record itself (tuple, spec reference, ids)
 RECORD_ESTIMATE = 256
-_ARGS = 8
 
 
-def estimate_bytes(record: Any) -> int:
+def estimate_bytes(record: Record) -> int:
     """Estimated bytes a record keeps alive: cheap, deterministic (same answer at put and take)."""
-    args = record[8]
+    args = record[ARGS]
     if args is None:
         return 0
     total = RECORD_ESTIMATE
     # Inlined (no helper call per value): this runs on the hot path of sized records.
-    for value in (record[10], *args, *(record[9].values() if record[9] else ())):
+    kwargs = record[KWARGS]
+    for value in (record[RESULT], *args, *(kwargs.values() if kwargs else ())):
         kind = type(value)
         if kind is str or kind is bytes:
             total += len(value)
@@ -95,10 +97,10 @@ class Recorder:
         #: whether calls whose spec defers to the config keep args/result (content capture)
         self.keep_io = False
 
-    def put(self, record: Any) -> None:
+    def put(self, record: Record) -> None:
         """Enqueue ``record``; O(1) and lock-free unless the queue is full or the record is sized."""
         dq = self.dq
-        if record[8] is not None and self.max_bytes:  # 8: the args slot (a constant, no global read)
+        if record[ARGS] is not None and self.max_bytes:
             self._put_sized(record)
             return
         if len(dq) < self.limit:
@@ -108,7 +110,7 @@ class Recorder:
             return
         self._overflow(record, 0)
 
-    def _put_sized(self, record: Any) -> None:
+    def _put_sized(self, record: Record) -> None:
         size = estimate_bytes(record)
         with self._count_lock:
             # One record always fits in an empty buffer, however large.
@@ -224,7 +226,7 @@ class Recorder:
         nbytes = 0
         if self.max_bytes:
             for record in batch:
-                if record[_ARGS] is not None:
+                if record[ARGS] is not None:
                     nbytes += estimate_bytes(record)
         return batch, nbytes
 

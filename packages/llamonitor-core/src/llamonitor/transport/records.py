@@ -1,9 +1,13 @@
 """The raw record the hot path enqueues, and the per-decorator static ``OperationSpec``.
 
-A record is a plain tuple (cheapest to build); the ``R_*`` constants name its slots:
+A record is a plain tuple: building a tuple literal is the cheapest thing the hot path can do
+(a ``NamedTuple`` or a slotted object costs a Python-level constructor call per event). Its
+shape is named twice, at no run-time cost: :data:`Record` types every slot, so mypy checks each
+place that builds one (arity and types), and the slot constants (:data:`SPEC` ... :data:`EXTRA`)
+name the slots read by index::
 
-``(spec, session, trace, span, parent, agent, start_ns, duration_ns, args, kwargs, result,
-error, extra)``
+    (spec, session, trace, span, parent, agent, start_ns, duration_ns, args, kwargs, result,
+     error, extra)
 
 ``span`` / ``parent`` / ``trace`` are ints from :mod:`llamonitor.ids` (formatted in the
 worker) or strings given by an adapter. ``extra`` is ``None`` or a dict of values known at the
@@ -13,12 +17,46 @@ call site (``usage``, ``model``, ``provider``, ``attributes``, ``input_content``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from llamonitor.measurement.config import MeasurementConfig
 
-R_SPEC, R_SESSION, R_TRACE, R_SPAN, R_PARENT, R_AGENT = 0, 1, 2, 3, 4, 5
-R_START_NS, R_DURATION_NS, R_ARGS, R_KWARGS, R_RESULT, R_ERROR, R_EXTRA = 6, 7, 8, 9, 10, 11, 12
+if TYPE_CHECKING:
+    from llamonitor.schema.events import AgentIdentity
+
+#: slot indexes of a :data:`Record`
+SPEC: Final = 0
+SESSION: Final = 1
+TRACE: Final = 2
+SPAN: Final = 3
+PARENT: Final = 4
+AGENT: Final = 5
+START_NS: Final = 6
+DURATION_NS: Final = 7
+ARGS: Final = 8
+KWARGS: Final = 9
+RESULT: Final = 10
+ERROR: Final = 11
+EXTRA: Final = 12
+
+#: a generated id (an int from :mod:`llamonitor.ids`) or one an adapter gave (a string)
+_Id = int | str
+#: the raw record the hot path enqueues (see the module docstring)
+Record = tuple[
+    "OperationSpec",            # SPEC
+    "str | None",               # SESSION
+    _Id,                        # TRACE
+    _Id,                        # SPAN
+    "_Id | None",               # PARENT
+    "AgentIdentity | None",     # AGENT
+    int,                        # START_NS: wall clock, Unix ns
+    int,                        # DURATION_NS: monotonic
+    "tuple[Any, ...] | None",   # ARGS: kept only when something reads them
+    "dict[str, Any] | None",    # KWARGS
+    Any,                        # RESULT
+    "BaseException | None",     # ERROR
+    "dict[str, Any] | None",    # EXTRA: usage, model, provider, attributes, content...
+]
 
 
 class OperationSpec:

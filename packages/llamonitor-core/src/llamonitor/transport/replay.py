@@ -101,11 +101,9 @@ def _describe(exc: BaseException, dsn: str | None) -> str:
 
 def destination_of(config: MonitorConfig) -> str:
     """Where a replay with ``config`` writes, in words (the DSN is never shown)."""
-    storage = config.storage
-    if storage.backend == "parquet":
-        return f"parquet {storage.output_dir}"
-    schema = f"{storage.schema_name}." if storage.schema_name else ""
-    return f"{storage.backend} table {schema}{storage.table_name}"
+    from llamonitor.backends.registry import describe_storage
+
+    return describe_storage(config.storage, dsn=False)
 
 
 def _replay(config: MonitorConfig, root: Path) -> ReplayReport:

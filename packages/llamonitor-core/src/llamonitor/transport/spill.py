@@ -60,7 +60,7 @@ class SpillStore:
         # pyarrow is imported on first spill, not when llamonitor is imported.
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.columnar import events_to_table
+        from llamonitor.schema.columnar import events_to_table
 
         name = f"batch_{time.time_ns()}_{os.getpid()}_{next(_seq)}.parquet"
         final = folder / name
@@ -179,7 +179,7 @@ class SpillStore:
             return events
         import pyarrow.parquet as pq
 
-        from llamonitor.backends.arrow import table_to_events
+        from llamonitor.schema.arrow import table_to_events
 
         return table_to_events(pq.read_table(path))
 

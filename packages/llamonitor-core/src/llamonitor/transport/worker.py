@@ -239,7 +239,7 @@ class MonitoringWriter:
                 return
             self._ready.set()
             try:
-                from llamonitor.backends.arrow import warm_up
+                from llamonitor.schema.arrow import warm_up
 
                 warm_up()
                 if self.config.auto_replay:

@@ -1,4 +1,4 @@
-"""Seed ``llmops_monitoring.streaming``: the live event feed is :class:`llamonitor.api.hub.LiveHub`.
+"""Seed ``llmops_monitoring.streaming`` (``.broadcaster``, ``.connection_manager``): llamonitor's live hub.
 
 The API server owns one hub per app (``/api/v1/stream...``); enabling
 ``extensions["websocket"]`` is all the seed's ``EventBroadcaster.get_instance().enable()`` did.
@@ -11,11 +11,13 @@ from typing import Any
 import llamonitor.api.hub as _real
 from llamonitor.api.hub import LiveHub
 
-#: seed name of the live feed
+#: seed names of the live feed: the hub both fans events out and holds the client connections
+#: (``hub.subscribe(session_id=..., operation_name=...)`` / ``hub.unsubscribe(sub)``)
 EventBroadcaster = LiveHub
+ConnectionManager = LiveHub
 __path__: list[str] = []
 
-__all__ = ["EventBroadcaster", "LiveHub"]
+__all__ = ["ConnectionManager", "EventBroadcaster", "LiveHub"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,9 @@
 ``AgentDetector`` -> agents and operations; ``HandoffAnalyzer`` -> scored handoffs;
 ``ContextDriftDetector`` -> information lost between agents; ``CoordinationGraphBuilder`` ->
 graph, depth, critical path, exports; ``BottleneckDetector`` -> slow agents and what to do;
-``CoalitionAnalyzer`` -> teams and their performance. Formulas: ``docs/analytics.md``.
+``CoalitionAnalyzer`` -> teams and their performance; ``classify_agents`` -> each agent's
+``AgentType``; ``AgentIntelligenceService`` -> all of it per session, live. Formulas:
+``docs/analytics.md``.
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ from llamonitor.analytics.agents.models import (
     HandoffQuality,
     IdentitySource,
 )
+from llamonitor.analytics.agents.service import AgentIntelligenceService
+from llamonitor.analytics.agents.types import AgentType, classify_agents
 
 __all__ = [
     "AgentDetector",
+    "AgentIntelligenceService",
     "AgentOperation",
     "AgentProfile",
+    "AgentType",
     "Bottleneck",
     "BottleneckDetector",
     "BottleneckSeverity",
@@ -52,6 +58,7 @@ __all__ = [
     "HandoffKind",
     "HandoffQuality",
     "IdentitySource",
+    "classify_agents",
     "extract_entities",
     "infer_role",
 ]

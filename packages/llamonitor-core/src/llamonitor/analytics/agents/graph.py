@@ -41,11 +41,6 @@ _to_agent = attrgetter("to_agent")
 _from_agent = attrgetter("from_agent")
 
 
-def critical_paths(operations: Sequence[AgentOperation]) -> dict[str, list[tuple[str, int, int]]]:
-    """Critical-path segments of every trace in ``operations`` (see :func:`links.critical_path`)."""
-    return dict(critical_paths_of(index_for(operations)))
-
-
 class CoordinationGraphBuilder:
     """Builds a :class:`CoordinationGraph` from agents, operations and scored handoffs."""
 

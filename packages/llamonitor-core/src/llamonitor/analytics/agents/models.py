@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
-import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
+
+from llamonitor.quantiles import quantile
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -326,16 +327,8 @@ class Coalition(_Dict):
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolation percentile (``q`` in [0, 100]) of already sorted values; 0.0 when empty."""
-    n = len(sorted_values)
-    if n == 0:
-        return 0.0
-    if n == 1:
-        return float(sorted_values[0])
-    pos = (n - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    frac = pos - lo
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
+    return float(quantile(sorted_values, q / 100.0)) if sorted_values else 0.0
+
 
 
 def display_name(agent: str) -> str:

@@ -1,7 +1,7 @@
-"""Flat event columns to the Arrow table of :data:`~llamonitor.backends.arrow.EVENT_SCHEMA`.
+"""Flat event columns to the Arrow table of :data:`~llamonitor.schema.arrow.EVENT_SCHEMA`.
 
 Parquet files, spill files and exports all go through here. The input is the server backends'
-flat layout (:mod:`llamonitor.backends.sql_common`) column by column, which the writer builds
+flat layout (:mod:`llamonitor.schema.columns`) column by column, which the writer builds
 straight from plain records (:class:`~llamonitor.schema.batch.EventBatch`; other events are
 converted to rows and transposed once, in C). Each column becomes one ``pa.array`` with its
 fixed type (no inference, no drift); a nested group becomes a struct column of its flat
@@ -16,10 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from llamonitor.backends.arrow import COLUMN_NAMES as ARROW_NAMES
-from llamonitor.backends.arrow import EVENT_SCHEMA, JSON_TYPE
-from llamonitor.backends.sql_common import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_columns
+from llamonitor.schema.arrow import COLUMN_NAMES as ARROW_NAMES
+from llamonitor.schema.arrow import EVENT_SCHEMA, JSON_TYPE
 from llamonitor.schema.batch import Column, EventBatch
+from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_columns
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.sanitize import clean_events
 from llamonitor.schema.serialize import EVENT_FIELDS, NESTED_FIELDS

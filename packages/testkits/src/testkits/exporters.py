@@ -87,3 +87,49 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+def attr_value(v: Any) -> Any:
+    """An OTLP ``AnyValue`` as a Python value."""
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [attr_value(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
+
+
+def decode(receiver: Receiver) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The spans (as dicts) and resources of every OTLP request ``receiver`` got."""
+    import gzip
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    spans, resources = [], []
+    for path, headers, body in list(receiver.requests):
+        assert path == "/v1/traces"
+        assert headers["content-type"] == "application/x-protobuf"
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        request = ExportTraceServiceRequest.FromString(body)
+        for rs in request.resource_spans:
+            resources.append({kv.key: attr_value(kv.value) for kv in rs.resource.attributes})
+            for ss in rs.scope_spans:
+                assert ss.scope.name == "llamonitor"
+                for span in ss.spans:
+                    spans.append({"span": span, "attrs": {kv.key: attr_value(kv.value) for kv in span.attributes}})
+    return spans, resources
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition, keyed by (name, labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def total(values: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    want = set(labels.items())
+    return sum(v for (n, lbl), v in values.items() if n == name and want <= set(lbl))

@@ -9,7 +9,6 @@ others get the JSON string.
 from __future__ import annotations
 
 import atexit
-import json
 from typing import Any
 
 import pyarrow as pa
@@ -42,7 +41,7 @@ class JsonType(pa.ExtensionType):  # type: ignore[misc]
         return JSON_TYPE
 
     def to_pandas_dtype(self) -> Any:
-        from llamonitor.backends._pandas_json import JsonDtype
+        from llamonitor.schema._pandas_json import JsonDtype
 
         return JsonDtype()
 
@@ -126,7 +125,7 @@ def warm_up() -> None:
 
     The worker calls this right after start-up so the first real batch is not slowed down.
     """
-    from llamonitor.backends.columnar import events_to_table
+    from llamonitor.schema.columnar import events_to_table
 
     events_to_table([])
     pa.array(["warm"], type=_S)
@@ -163,12 +162,3 @@ def table_to_events(table: pa.Table) -> list[MetricEvent]:
             kwargs[name] = value
         events.append(MetricEvent(**kwargs))
     return events
-
-
-def attributes_to_python(value: Any) -> dict[str, Any]:
-    """A ``custom_attributes`` cell read back from Arrow (JSON text or dict) as a dict."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str):
-        return loads_attributes(value)
-    return {} if value is None else {"value": json.loads(json.dumps(value, default=str))}

@@ -1,6 +1,6 @@
 """Scenarios run in a fresh interpreter by test_fork.py / test_signals.py (never inside pytest's process).
 
-``python fork_kit.py SCENARIO OUTPUT_DIR`` records events under the scenario's process shape and
+``python -m testkits.fork SCENARIO OUTPUT_DIR`` records events under the scenario's process shape and
 prints one JSON line: {"offered": N, ...}. The test then counts what is stored in OUTPUT_DIR.
 """
 
@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,6 +133,27 @@ def chained(out: Path) -> dict[str, object]:
     finally:
         assert seen == [signal.SIGTERM]
     return {}
+
+
+def run(scenario: str, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
+    """Run ``scenario`` in a fresh interpreter; its process and its merged JSON output lines."""
+    proc = subprocess.run([sys.executable, "-m", "testkits.fork", scenario, str(out)],
+                          capture_output=True, text=True, timeout=120)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    merged: dict[str, object] = {}
+    for line in lines:
+        merged.update(line)
+    return proc, merged
+
+
+def stored_ids(out: Path) -> list[str]:
+    """Every event id stored under ``out/data``."""
+    import pyarrow.dataset as ds
+
+    data = out / "data"
+    if not data.exists():
+        return []
+    return ds.dataset(str(data), format="parquet").to_table(columns=["event_id"]).column("event_id").to_pylist()
 
 
 if __name__ == "__main__":

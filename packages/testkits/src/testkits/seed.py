@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]  # packages/testkits/src/testkits: an editable workspace install
 SEED = REPO / "docs" / "seed" / "SEED-README.md"
 
 

@@ -10,7 +10,8 @@ from llamonitor.backends.pg_rollups import NS_PER_DAY
 from llamonitor.query import EventFilter
 from llamonitor.query.summary import GroupStats
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
-from storage_kit import BASE_NS
+
+from testkits.storage import BASE_NS
 
 
 def close_groups(got: list[GroupStats], want: list[GroupStats]) -> None:
