@@ -8,45 +8,36 @@ nothing. Parquet files written without the column read back with ``None`` beside
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from llamonitor.backends.clickhouse import ClickHouseBackend
 from llamonitor.backends.registry import create_backend
 from llamonitor.backends.sql_common import COMMENT_PREFIX, SchemaMismatchError, parse_comment_version
 from llamonitor.query import create_query_backend
 from llamonitor.query.types import MAX_PAGE
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION, MetricEvent
-from test_safety import _admin, _execute
-from testkits.storage import make_events
+from testkits.storage import admin_backend, execute_sql, make_events
 
 _TABLE = {"postgres": '"{s}"."events"', "mysql": "`test`.`{t}`", "clickhouse": "`{s}`.`events`"}
 _COMMENT = {"postgres": "COMMENT ON TABLE {table} IS '{comment}'", "mysql": "ALTER TABLE {table} COMMENT = '{comment}'",
             "clickhouse": "ALTER TABLE {table} MODIFY COMMENT '{comment}'"}
 
 
-async def _fetch(backend: Any, sql: str) -> list[Any]:
-    if isinstance(backend, ClickHouseBackend):
-        return list(backend.client.query(sql).result_rows)
-    return list(await backend.fetch(sql, ()))
-
-
 async def _as_version_1(config: StorageConfig) -> str:
     """Turn a fresh table into what llamonitor 1 created: no ``response_model``, comment version 1."""
-    admin = await _admin(config)
+    admin = await admin_backend(config)
     table = _TABLE[config.backend].format(s=config.schema_name, t=config.table_name)
     try:
-        await _execute(admin, f"ALTER TABLE {table} DROP COLUMN response_model")
-        await _execute(admin, _COMMENT[config.backend].format(table=table, comment=f"{COMMENT_PREFIX}1"))
+        await execute_sql(admin, f"ALTER TABLE {table} DROP COLUMN response_model")
+        await execute_sql(admin, _COMMENT[config.backend].format(table=table, comment=f"{COMMENT_PREFIX}1"))
     finally:
         await admin.close()
     return table
 
 
 async def _comment(config: StorageConfig) -> str | None:
-    admin = await _admin(config)
+    admin = await admin_backend(config)
     try:
         if config.backend == "postgres":
             sql = f"SELECT obj_description(to_regclass('\"{config.schema_name}\".\"events\"'), 'pg_class')"
@@ -55,7 +46,7 @@ async def _comment(config: StorageConfig) -> str | None:
                    f"AND TABLE_NAME = '{config.table_name}'")
         else:
             sql = f"SELECT comment FROM system.tables WHERE database = '{config.schema_name}' AND name = 'events'"
-        return str((await _fetch(admin, sql))[0][0])
+        return str((await execute_sql(admin, sql))[0][0])
     finally:
         await admin.close()
 
@@ -97,9 +88,9 @@ async def test_version_1_table_missing_another_column_is_refused(server_storage:
     await first.initialize()
     await first.close()
     table = await _as_version_1(server_storage)
-    admin = await _admin(server_storage)
+    admin = await admin_backend(server_storage)
     try:
-        await _execute(admin, f"ALTER TABLE {table} DROP COLUMN provider")
+        await execute_sql(admin, f"ALTER TABLE {table} DROP COLUMN provider")
     finally:
         await admin.close()
     second = create_backend(server_storage)

@@ -39,6 +39,37 @@ async def store(config: StorageConfig, events: list[MetricEvent]) -> None:
         await backend.close()
 
 
+async def admin_backend(config: StorageConfig) -> Any:
+    """A server backend connected for raw SQL (its own pool), without creating or checking the table."""
+    from llamonitor.backends.clickhouse import ClickHouseBackend
+    from llamonitor.backends.postgres import PostgresBackend
+    from llamonitor.backends.registry import create_backend
+
+    backend: Any = create_backend(config)
+    if isinstance(backend, ClickHouseBackend):
+        backend.client = backend._connect()
+    elif isinstance(backend, PostgresBackend):
+        import asyncpg
+
+        backend.pool = await asyncpg.create_pool(dsn=backend.pg_dsn, min_size=1, max_size=1)
+    else:
+        import aiomysql
+
+        backend.pool = await aiomysql.create_pool(host=backend.host, port=backend.port, user=backend.user,
+                                                  password=backend.password, autocommit=True)
+    backend.ready = True
+    return backend
+
+
+async def execute_sql(backend: Any, sql: str) -> list[Any]:
+    """Run one statement on an :func:`admin_backend`; its rows (none for DDL)."""
+    from llamonitor.backends.clickhouse import ClickHouseBackend
+
+    if isinstance(backend, ClickHouseBackend):
+        return list(backend.client.query(sql).result_rows)
+    return list(await backend.fetch(sql, ()))
+
+
 def unique_name() -> str:
     return f"llm_t_{uuid.uuid4().hex[:12]}"
 
