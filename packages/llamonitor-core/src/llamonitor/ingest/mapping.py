@@ -16,6 +16,7 @@ and the writer prices usage from its price table like any other event.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,8 @@ except ImportError:  # pragma: no cover - same strings, from the specification
     GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OPENINFERENCE_MODEL = "llm.model_name"
+OPENINFERENCE_PARAMETERS = "llm.invocation_parameters"
 TRACELOOP_SPAN_KIND = "traceloop.span.kind"
 
 # -- the tables ----------------------------------------------------------------------------------
@@ -74,8 +77,11 @@ TRACELOOP_SPAN_KIND = "traceloop.span.kind"
 MARKERS = (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_REQUEST_MODEL,
            GEN_AI_AGENT_NAME, OPENINFERENCE_SPAN_KIND, TRACELOOP_SPAN_KIND, "llm.request.type",
            "llm.model_name", "llm.system")
-#: response model first: it is what was billed
-MODEL = (GEN_AI_RESPONSE_MODEL, "llm.response.model", "llm.model_name", GEN_AI_REQUEST_MODEL, "llm.request.model")
+#: the model asked for; OpenInference's one ``llm.model_name`` stands for it, and a span naming only
+#: the answering model falls back to that
+MODEL = (GEN_AI_REQUEST_MODEL, "llm.request.model", "llm.model_name", GEN_AI_RESPONSE_MODEL, "llm.response.model")
+#: the model that answered (priced by it when the price table knows it)
+RESPONSE_MODEL = (GEN_AI_RESPONSE_MODEL, "llm.response.model")
 PROVIDER = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, "llm.provider", "llm.system")
 INPUT_TOKENS = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS, "llm.token_count.prompt",
                 "llm.usage.prompt_tokens")
@@ -135,6 +141,23 @@ def _int(attrs: dict[str, Any], keys: Sequence[str]) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def openinference_request_model(attrs: dict[str, Any]) -> str | None:
+    """The ``model`` of OpenInference's ``llm.invocation_parameters`` (JSON of the request's parameters).
+
+    OpenInference has one ``llm.model_name``, which its instrumentors overwrite with the
+    response's model; the request's model survives only in the invocation parameters.
+    """
+    params = attrs.get(OPENINFERENCE_PARAMETERS)
+    if not isinstance(params, str) or '"model"' not in params:
+        return None
+    try:
+        value = json.loads(params)
+    except ValueError:
+        return None
+    model = value.get("model") if isinstance(value, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def operation_type(attrs: dict[str, Any]) -> str:
@@ -332,8 +355,14 @@ def _record(span: OtlpSpan, agent: AgentIdentity | None, session: str | None) ->
     if span.start_ns <= 0:
         raise ValueError("startTimeUnixNano is missing")
     model = first(attrs, MODEL)
+    answered = first(attrs, RESPONSE_MODEL)
+    if answered is None and model is not None and model == attrs.get(OPENINFERENCE_MODEL):
+        asked = openinference_request_model(attrs)
+        if asked is not None:  # llm.model_name is what answered; the request is in the parameters
+            model, answered = asked, model
     provider = first(attrs, PROVIDER)
     extra: dict[str, Any] = {"model": str(model) if model is not None else None,
+                             "response_model": str(answered) if answered is not None else None,
                              "provider": str(provider) if provider is not None else None,
                              "attributes": custom_attributes(span)}
     usage = usage_of(attrs)
