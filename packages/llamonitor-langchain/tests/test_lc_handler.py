@@ -178,10 +178,21 @@ def test_content_captured_when_configured(fake_provider: FakeProvider, memory_mo
     (_prompt() | chat).invoke({"q": "ping"}, config={"callbacks": [handler]})
     (llm,) = _by(memory_monitoring.flush(), "chat")
     assert llm.input_content == "human: ping" and llm.output_content == "pong"
+    assert llm.system_instructions is None  # the prompt has no system message
+
+
+@pytest.mark.monitor_config(capture_content=True)
+def test_system_message_is_captured_apart(fake_provider: FakeProvider, memory_monitoring: Any, chat: Any,
+                                          handler: LlamonitorCallbackHandler) -> None:
+    prompt = ChatPromptTemplate.from_messages([("system", "Answer in one word."), ("user", "{q}")])
+    (prompt | chat).invoke({"q": "ping"}, config={"callbacks": [handler]})
+    (llm,) = _by(memory_monitoring.flush(), "chat")
+    assert llm.system_instructions == "Answer in one word."
+    assert llm.input_content == "system: Answer in one word.\nhuman: ping"
 
 
 def test_content_not_captured_by_default(fake_provider: FakeProvider, memory_monitoring: Any, chat: Any,
                                          handler: LlamonitorCallbackHandler) -> None:
     (_prompt() | chat).invoke({"q": "ping"}, config={"callbacks": [handler]})
     (llm,) = _by(memory_monitoring.flush(), "chat")
-    assert llm.input_content is None and llm.output_content is None
+    assert llm.input_content is None and llm.output_content is None and llm.system_instructions is None

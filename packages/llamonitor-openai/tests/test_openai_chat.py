@@ -260,9 +260,18 @@ def test_content_capture_follows_config_and_redactor(client: openai.OpenAI, fake
     fake_provider.reply(text="hello world")
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "say hello"}])
     list(client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True))
-    first, second = memory_monitoring.flush()
+    client.chat.completions.create(model="gpt-4o-mini", messages=[
+        {"role": "system", "content": "Always say hello."},
+        {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": "hi"}])
+    client.responses.create(model="gpt-4o-mini", instructions="Greet with hello.", input="hi")
+    first, second, third, fourth = memory_monitoring.flush()
     assert first.input_content == "user: say [X]" and first.output_content == "[X] world"
+    assert first.system_instructions is None and second.system_instructions is None
     assert second.output_content == "Hello from the fake provider."
+    # system / developer messages and the Responses API's instructions, through the redactor
+    assert third.system_instructions == "Always say [X].\nBe brief."
+    assert fourth.system_instructions == "Greet with [X]."
 
 
 @pytest.mark.monitor_config(capture_content=True)
@@ -275,7 +284,7 @@ def test_content_capture_can_be_forced_off(client: openai.OpenAI, memory_monitor
     finally:
         instrument_openai()
     event = _one(memory_monitoring)
-    assert event.input_content is None and event.output_content is None
+    assert event.input_content is None and event.output_content is None and event.system_instructions is None
 
 
 def test_content_capture_can_be_forced_on(client: openai.OpenAI, fake_provider: FakeProvider,
@@ -285,11 +294,13 @@ def test_content_capture_can_be_forced_on(client: openai.OpenAI, fake_provider: 
     fake_provider.reply(text="forced reply")
     instrument_openai(capture_content=True)  # the monitor config keeps capture off
     try:
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi there"}])
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "system", "content": "be kind"},
+                                                                      {"role": "user", "content": "hi there"}])
     finally:
         instrument_openai()
     event = _one(memory_monitoring)
-    assert event.input_content == "user: hi there" and event.output_content == "forced reply"
+    assert event.input_content == "system: be kind\nuser: hi there" and event.output_content == "forced reply"
+    assert event.system_instructions == "be kind"
 
 
 async def test_async_stream_abandoned_is_recorded_on_gc(aclient: openai.AsyncOpenAI, fake_provider: FakeProvider,

@@ -50,6 +50,17 @@ def _merge_usage(into: dict[str, int | None], usage: Any) -> int | None:
     return _int(getattr(getattr(usage, "output_tokens_details", None), "thinking_tokens", None))
 
 
+def _system_text(system: Any) -> str | None:
+    """The ``system`` parameter as text: a string, or the text of its text blocks."""
+    if isinstance(system, str):
+        return system or None
+    if isinstance(system, (list, tuple)):
+        texts = [b.get("text") for b in system if isinstance(b, dict) and b.get("type", "text") == "text"]
+        joined = "\n".join(t for t in texts if isinstance(t, str))
+        return joined or None
+    return None
+
+
 def _input_text(kwargs: dict[str, Any]) -> str:
     parts = []
     system = kwargs.get("system")
@@ -85,6 +96,10 @@ class Call:
                                      provider=PROVIDER, model=self.model, attributes=attrs, capture_content=capture)
         self.capture = capture
         self.input = _input_text(kwargs) if capture else None
+        if capture:
+            system = _system_text(kwargs.get("system"))
+            if system is not None:  # stored only with capture on, through the redactor
+                self.span.extra["system_instructions"] = system
         self.ended = False
         self.first_ns = 0
         self.last_ns = 0

@@ -126,6 +126,13 @@ def _messages_text(messages: Any) -> str:
     return "\n".join(lines)
 
 
+def _system_text(messages: Any) -> str | None:
+    """The text of the system messages of a chat model's input (``None`` when there is none)."""
+    texts = [getattr(m, "content", None) for m in messages or () if getattr(m, "type", None) == "system"]
+    joined = "\n".join(t if isinstance(t, str) else repr(t) for t in texts if t)
+    return joined or None
+
+
 def _output_text(response: Any) -> str:
     parts = []
     for gens in getattr(response, "generations", None) or ():
@@ -329,6 +336,9 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
             self._suppress(run)
             if capture_enabled(self.capture_content):
                 run.input = _messages_text(inputs) if kind == "chat_model" else "\n".join(map(str, inputs or ()))
+                system = _system_text(inputs) if kind == "chat_model" else None
+                if system is not None:  # stored only with capture on, through the redactor
+                    run.span.extra["system_instructions"] = system
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: uuid.UUID,
                             parent_run_id: uuid.UUID | None = None, tags: list[str] | None = None,

@@ -10,7 +10,14 @@ from llamonitor.instrumentation.streams import error_attributes, retry_count
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
-from llamonitor_openai._extract import ResultSummary, input_text, request_attributes, summarize, usage_from
+from llamonitor_openai._extract import (
+    ResultSummary,
+    input_text,
+    request_attributes,
+    summarize,
+    system_text,
+    usage_from,
+)
 
 PROVIDER = "openai"
 #: the adapter's warn-once (keys shared with ``OpenAIAdapter.warn_once``: one logger, one set)
@@ -37,6 +44,10 @@ class Call:
         self.capture = capture
         self.stream = stream
         self.input = input_text(kind, kwargs) if capture else None
+        if capture:
+            system = system_text(kind, kwargs)
+            if system is not None:  # stored only with capture on, through the redactor
+                self.span.extra["system_instructions"] = system
         self.hide_usage_chunk = False
         self.ended = False
         self.first_ns = 0

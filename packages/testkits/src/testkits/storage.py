@@ -158,6 +158,7 @@ def make_events(n: int, *, seed: int = 7, sessions: int = 5, days: int = 3) -> l
             usage=usage, cost=cost, agent=agent,
             input_content="日本語のプロンプト 🚀" if i % 8 == 0 else None,
             output_content="réponse\nligne 2" if i % 8 == 0 else None,
+            system_instructions="Réponds en français. 🚀" if i % 8 == 0 and i % 16 else None,
             custom_attributes={"i": i, "tags": ["α", "β"], "nested": {"ok": True, "none": None}, "f": 0.1 * i},
         ))
     return events

@@ -42,7 +42,7 @@ class SchemaMismatchError(RuntimeError):
 #: columns each schema version added: a table of an older version gains them (``ADD COLUMN``, all
 #: nullable, so stored rows read back with ``None``) when a writer starts on it, then its comment
 #: records the new version. Nothing else is ever changed in an existing table.
-ADDED_COLUMNS: dict[int, tuple[str, ...]] = {2: ("response_model",)}
+ADDED_COLUMNS: dict[int, tuple[str, ...]] = {2: ("response_model", "system_instructions")}
 #: the oldest schema version an existing table may have and still be migrated
 OLDEST_MIGRATABLE = 1
 

@@ -13,10 +13,11 @@ Span name: ``{operation} {model}`` for model calls, ``execute_tool {tool}``,
 ``invoke_agent {agent}``, ``invoke_workflow {name}``. Span kind: CLIENT for model calls (a
 request to a provider), INTERNAL for tools, in-process agents and workflows.
 
-Content (``gen_ai.input.messages`` / ``gen_ai.output.messages``) exists only on events whose
-content was captured, which happens only with content capture on and after the redactor ran
-(``transport/enrich.py``). ``gen_ai.system_instructions`` is not sent: no event field holds a
-redacted system prompt apart from the input text.
+Content (``gen_ai.input.messages`` / ``gen_ai.output.messages`` / ``gen_ai.system_instructions``)
+exists only on events whose content was captured, which happens only with content capture on and
+after the redactor ran (``transport/enrich.py``). ``gen_ai.system_instructions`` comes from the
+event's ``system_instructions`` (the system prompt the adapters take from system messages or a
+separate ``system`` / ``instructions`` parameter), as the convention's list of parts.
 """
 
 from __future__ import annotations
@@ -196,6 +197,9 @@ def genai_attributes(e: MetricEvent, op: str, *, openinference: bool = False) ->
         a["gen_ai.input.messages"] = _messages("user", e.input_content)
     if e.output_content is not None:
         a["gen_ai.output.messages"] = _messages("assistant", e.output_content, finish)
+    if e.system_instructions is not None:
+        a["gen_ai.system_instructions"] = json.dumps([{"type": "text", "content": e.system_instructions}],
+                                                     ensure_ascii=False)
     if openinference:
         a["openinference.span.kind"] = OPENINFERENCE_KINDS.get(op, "CHAIN")
     return a

@@ -46,6 +46,7 @@ try:  # the constants, when the semconv package is installed (llamonitor[ingest]
     GEN_AI_TOOL_NAME: str = _g.GEN_AI_TOOL_NAME
     GEN_AI_INPUT_MESSAGES: str = _g.GEN_AI_INPUT_MESSAGES
     GEN_AI_OUTPUT_MESSAGES: str = _g.GEN_AI_OUTPUT_MESSAGES
+    GEN_AI_SYSTEM_INSTRUCTIONS: str = _g.GEN_AI_SYSTEM_INSTRUCTIONS
 except ImportError:  # pragma: no cover - same strings, from the specification
     GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
     GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
@@ -65,6 +66,7 @@ except ImportError:  # pragma: no cover - same strings, from the specification
     GEN_AI_TOOL_NAME = "gen_ai.tool.name"
     GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
     GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+    GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
 OPENINFERENCE_MODEL = "llm.model_name"
@@ -158,6 +160,25 @@ def openinference_request_model(attrs: dict[str, Any]) -> str | None:
         return None
     model = value.get("model") if isinstance(value, dict) else None
     return model if isinstance(model, str) and model else None
+
+
+def system_text(value: Any) -> str:
+    """``gen_ai.system_instructions`` (JSON list of parts) as text: the text parts' content joined,
+    or the value as it came when it is not that shape."""
+    parts: Any = value
+    if isinstance(value, str):
+        if not value.startswith("["):
+            return value
+        try:
+            parts = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(parts, list):
+        texts = [p.get("content") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text"]
+        strings = [t for t in texts if isinstance(t, str)]
+        if strings and len(strings) == len(texts):
+            return "\n".join(strings)
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def operation_type(attrs: dict[str, Any]) -> str:
@@ -377,5 +398,8 @@ def _record(span: OtlpSpan, agent: AgentIdentity | None, session: str | None) ->
     out = first(attrs, OUTPUT_CONTENT)
     if out is not None:
         extra["output_content"] = out if isinstance(out, str) else repr(out)
+    system = attrs.get(GEN_AI_SYSTEM_INSTRUCTIONS)
+    if system is not None:  # stored only when the server captures content (through its redactor)
+        extra["system_instructions"] = system_text(system)
     return (_spec(span.name, operation_type(attrs)), session, span.trace_id, span.span_id, span.parent_span_id,
             agent, span.start_ns, span.end_ns - span.start_ns, None, None, None, error_of(span), extra)

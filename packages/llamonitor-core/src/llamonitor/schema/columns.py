@@ -31,7 +31,7 @@ KEY_COLUMNS = ("event_id", "session_id", "trace_id", "span_id", "parent_span_id"
                "operation_type", "model", "response_model", "provider", "error_type", "agent_name", "agent_id",
                "agent_framework")
 #: long free text
-TEXT_COLUMNS = ("error_message", "input_content", "output_content", "agent_task")
+TEXT_COLUMNS = ("error_message", "input_content", "output_content", "system_instructions", "agent_task")
 #: derived read-only column holding the start time as a timestamp, for the seed's
 #: ``ORDER BY timestamp`` queries (see docs/backends/README.md); optional in existing tables
 SEED_TIMESTAMP_COLUMN = "timestamp"

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 #: Bumped whenever a field is added, removed or changes type; every backend stores it.
-#: 2: ``response_model`` (existing version-1 tables gain the column when a writer starts on them).
+#: 2: ``response_model`` and ``system_instructions`` (existing version-1 tables gain the columns when
+#: a writer starts on them).
 SCHEMA_VERSION = 2
 
 
@@ -136,6 +137,9 @@ class MetricEvent:
     #: captured prompt / response, only when content capture is enabled (redacted by policy)
     input_content: str | None = None
     output_content: str | None = None
+    #: the system prompt / instructions given apart from the user's input (captured and redacted
+    #: like the content; exported as ``gen_ai.system_instructions``)
+    system_instructions: str | None = None
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -151,7 +155,8 @@ class MetricEvent:
                  text_metrics: TextMetrics | None = None, image_metrics: ImageMetrics | None = None,
                  usage: TokenUsage | None = None, cost: CostInfo | None = None, agent: AgentIdentity | None = None,
                  input_content: str | None = None, output_content: str | None = None,
-                 custom_attributes: dict[str, Any] | None = None, schema_version: int = SCHEMA_VERSION,
+                 system_instructions: str | None = None, custom_attributes: dict[str, Any] | None = None,
+                 schema_version: int = SCHEMA_VERSION,
                  timestamp: datetime | None = None) -> None:
         self.event_id = event_id  # type: ignore[assignment]  # filled below when None
         self.session_id = session_id
@@ -176,6 +181,7 @@ class MetricEvent:
         self.agent = agent
         self.input_content = input_content
         self.output_content = output_content
+        self.system_instructions = system_instructions
         self.custom_attributes = {} if custom_attributes is None else custom_attributes
         self.schema_version = schema_version
         if start_time_ns is None or end_time_ns is None or duration_ms is None or event_id is None or timestamp:

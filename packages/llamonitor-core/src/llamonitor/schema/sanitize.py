@@ -136,7 +136,7 @@ def has_non_finite_token(json_text: str) -> bool:
 
 _ID_FIELDS = attrgetter(*_ID_COLUMNS)
 _NAME_FIELDS = attrgetter("operation_name", "operation_type", "model", "response_model", "provider", "error_type")
-_FREE_FIELDS = attrgetter("error_message", "input_content", "output_content")
+_FREE_FIELDS = attrgetter("error_message", "input_content", "output_content", "system_instructions")
 _AGENT_NAMES = ("agent_name", "agent_id", "framework")
 _AGENT_FIELDS = attrgetter(*_AGENT_NAMES, "agent_role", "task", "graph_node", "handoff_from")
 
@@ -172,7 +172,7 @@ def clean_event(event: Any, fields: Iterable[str] = ()) -> int:
         return 0
     changed = 0
     for name in (*_ID_COLUMNS, "operation_name", "operation_type", "model", "response_model", "provider",
-                 "error_type", "error_message", "input_content", "output_content", *fields):
+                 "error_type", "error_message", "input_content", "output_content", "system_instructions", *fields):
         value = getattr(event, name, None)
         if value is None:
             continue

@@ -263,12 +263,13 @@ class EventBuilder:
         limit = self.config.max_content_chars
         inp = extra.get("input_content") if extra else None
         out = extra.get("output_content") if extra else None
+        system = extra.get("system_instructions") if extra else None
         if inp is None and args is not None:
             inp = extract_input_text(args, kwargs or {}, limit=limit)
         if out is None and result is not None:
             out = extract_text(result, limit=limit)
         redact = self.config.content_redactor
-        for name, text in (("input_content", inp), ("output_content", out)):
+        for name, text in (("input_content", inp), ("output_content", out), ("system_instructions", system)):
             if text is None:
                 continue
             text = text[:limit]
