@@ -15,33 +15,8 @@ from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.schema.events import MetricEvent
 from llamonitor.transport.enrich import EventBuilder
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
-
-TRACE = "5b8efff798038103d269b633813fc60c"
-T0 = 1_764_800_000_000_000_000
-
-
-def _attr(key: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
-        return {"key": key, "value": {"intValue": str(value)}}
-    if isinstance(value, float):
-        return {"key": key, "value": {"doubleValue": value}}
-    return {"key": key, "value": {"stringValue": value}}
-
-
-def _body(*spans: tuple[str, str, dict[str, Any], str | None], scope: str = "test.scope") -> bytes:
-    out = []
-    for i, (span_id, name, attrs, parent) in enumerate(spans):
-        span: dict[str, Any] = {"traceId": TRACE, "spanId": span_id, "name": name, "kind": 3,
-                                "startTimeUnixNano": str(T0 + i), "endTimeUnixNano": str(T0 + i + 250_000_000),
-                                "attributes": [_attr(k, v) for k, v in attrs.items()]}
-        if parent:
-            span["parentSpanId"] = parent
-        out.append(span)
-    doc = {"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "svc")]},
-                              "scopeSpans": [{"scope": {"name": scope}, "spans": out}]}]}
-    return json.dumps(doc).encode()
+from testkits.otlp import T0, TRACE, otlp_attr
+from testkits.otlp import otlp_json_body as _body
 
 
 def events_of(body: bytes, **config: Any) -> list[MetricEvent]:
@@ -133,7 +108,7 @@ def test_error_status_and_bad_span() -> None:
     body = json.loads(_body(("00000000000000e1", "chat", CHAT, None), ("00000000000000e2", "chat", CHAT, None)))
     spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
     spans[0]["status"] = {"code": 2, "message": "rate limited"}
-    spans[0]["events"] = [{"name": "exception", "attributes": [_attr("exception.type", "openai.RateLimitError")]}]
+    spans[0]["events"] = [{"name": "exception", "attributes": [otlp_attr("exception.type", "openai.RateLimitError")]}]
     spans[1]["endTimeUnixNano"] = str(T0 - 1)
     result = map_spans(decode_body(json.dumps(body).encode(), "application/json"))
     assert result.rejected == 1 and "00000000000000e2" in result.errors[0]
