@@ -46,7 +46,10 @@ def test_genai_chat_span_fields() -> None:
     assert event.start_time_ns == T0 and event.duration_ms == pytest.approx(250.0)
     attrs = event.custom_attributes
     assert attrs["service.name"] == "svc" and attrs["otel.scope.name"] == "test.scope"
-    assert attrs["gen_ai.request.temperature"] == 0.2
+    assert attrs["gen_ai.request.temperature"] == 0.2 and attrs[g.GEN_AI_OPERATION_NAME] == "chat"
+    # attributes the event stores as fields are not repeated in its custom attributes
+    assert not {g.GEN_AI_REQUEST_MODEL, g.GEN_AI_RESPONSE_MODEL, g.GEN_AI_PROVIDER_NAME, g.GEN_AI_USAGE_INPUT_TOKENS,
+                g.GEN_AI_USAGE_OUTPUT_TOKENS} & set(attrs)
     assert not any(k.startswith(("gen_ai.input.", "gen_ai.system_instructions")) for k in attrs)
     # content capture is off by default: no content of any kind
     assert event.input_content is None and event.system_instructions is None
@@ -77,6 +80,8 @@ def test_openinference_request_model_from_invocation_parameters() -> None:
     assert event.usage is not None and (event.usage.input_tokens, event.usage.output_tokens) == (12, 3)
     assert event.agent is not None and (event.agent.agent_name, event.agent.framework) == (
         "triage", "openinference.openai")
+    assert not {"llm.model_name", "llm.system", "agent.name", "session.id"} & set(event.custom_attributes)
+    assert "llm.invocation_parameters" not in event.custom_attributes  # content-like: never copied
     # without parameters naming it, llm.model_name is the model
     del attrs["llm.invocation_parameters"]
     (event,) = events_of(_body(("00000000000000c2", "ChatCompletion", attrs, None)))
@@ -115,3 +120,14 @@ def test_error_status_and_bad_span() -> None:
     (event,) = EventBuilder(MonitorConfig(storage=StorageConfig(backend="parquet", output_dir="x"))).build_batch(
         result.records)
     assert event.error and event.error_type == "RateLimitError" and event.error_message == "rate limited"
+
+
+def test_custom_attributes_are_bounded() -> None:
+    from llamonitor.ingest.mapping import MAX_CUSTOM_ATTRIBUTES
+
+    attrs = {**CHAT, **{f"app.extra.{i:03d}": i for i in range(200)}, "app.nested": "kept?"}
+    (event,) = events_of(_body(("00000000000000f1", "chat", attrs, None)))
+    custom = {k: v for k, v in event.custom_attributes.items() if k not in ("cost_model", "estimated_cost_usd")}
+    assert len(custom) == MAX_CUSTOM_ATTRIBUTES
+    assert custom["app.extra.000"] == 0 and "app.nested" not in custom  # attribute order: the first ones
+    assert event.model == "gpt-4o-mini" and event.usage is not None  # mapping reads every attribute

@@ -153,10 +153,20 @@ def _info(key: str) -> tuple[tuple[tuple[int, int], ...], bool]:
     return info
 
 
+#: slots whose value the event stores in a field of its own: the attribute that filled one is not
+#: repeated in the custom attributes (a session's conversation id is kept: a parent's session may win)
+STORED_SLOTS = (S_MODEL, S_RESPONSE_MODEL, S_PROVIDER, S_INPUT, S_OUTPUT, S_TOTAL, S_CACHED, S_CACHE_CREATION,
+                S_REASONING, S_AGENT_NAME, S_AGENT_ID, S_SESSION, S_GRAPH_NODE)
+
+
 def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[Any]:
     """Every slot's value in one pass over ``attrs`` (``None`` where no key of its table holds a
-    non-empty value); scalar non-content attributes are copied into ``custom`` on the way, up to
-    :data:`MAX_CUSTOM_ATTRIBUTES` entries.
+    non-empty value).
+
+    With ``custom``, scalar non-content attributes are copied into it on the way: those that
+    fill a :data:`STORED_SLOTS` slot are left out (their value is an event field), the others up
+    to :data:`MAX_CUSTOM_ATTRIBUTES` entries (the mapped keys a span carries on top of the one
+    that won their slot are few: at most the tables' ~50 more).
 
     One dict lookup per attribute instead of one per candidate key and field: a span carries
     15-30 attributes, the tables name about 50 keys.
@@ -164,23 +174,40 @@ def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[An
     found: list[Any] = [None] * len(SLOTS)
     ranks = [_NO_RANK] * len(SLOTS)
     infos = _key_info
-    room = MAX_CUSTOM_ATTRIBUTES - len(custom) if custom is not None else 0
+    if custom is None:
+        for key, value in attrs.items():
+            info = infos.get(key)
+            roles = (info if info is not None else _info(key))[0]
+            if roles and value is not None and value != "":
+                for slot, rank in roles:
+                    if rank < ranks[slot]:
+                        ranks[slot] = rank
+                        found[slot] = value
+        return found
+    won: list[str | None] = [None] * len(SLOTS)
+    room = MAX_CUSTOM_ATTRIBUTES - len(custom)
     for key, value in attrs.items():
         info = infos.get(key)
         if info is None:
             info = _info(key)
         roles, keep = info
-        if roles and value is not None and value != "":
-            for slot, rank in roles:
-                if rank < ranks[slot]:
-                    ranks[slot] = rank
-                    found[slot] = value
-        if keep and room > 0 and not isinstance(value, (dict, list)):
-            custom[key] = value  # type: ignore[index]  # room > 0 only with a dict
+        if roles:
+            if value is not None and value != "":
+                for slot, rank in roles:
+                    if rank < ranks[slot]:
+                        ranks[slot] = rank
+                        found[slot] = value
+                        won[slot] = key
+            if keep and not isinstance(value, (dict, list)):
+                custom[key] = value
+        elif keep and room > 0 and not isinstance(value, (dict, list)):
+            custom[key] = value
             room -= 1
+    for slot in STORED_SLOTS:
+        key = won[slot]
+        if key is not None:
+            custom.pop(key, None)
     return found
-
-
 
 
 def _as_int(value: Any) -> int | None:
