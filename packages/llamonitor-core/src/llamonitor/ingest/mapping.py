@@ -204,9 +204,9 @@ def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[An
             custom[key] = value
             room -= 1
     for slot in STORED_SLOTS:
-        key = won[slot]
-        if key is not None:
-            custom.pop(key, None)
+        winner = won[slot]
+        if winner is not None:
+            custom.pop(winner, None)
     return found
 
 
