@@ -17,14 +17,15 @@ from llamonitor.schema.config import (
     MonitorConfig,
     OTLPConfig,
     PrometheusConfig,
+    SamplingConfig,
     StorageConfig,
     WebSocketConfig,
 )
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-MODELS: list[type[BaseModel]] = [MonitorConfig, StorageConfig, MeasurementConfig, PrometheusConfig, DatadogConfig,
-                                OTLPConfig, WebSocketConfig, APIConfig]
+MODELS: list[type[BaseModel]] = [MonitorConfig, StorageConfig, SamplingConfig, MeasurementConfig, PrometheusConfig,
+                                DatadogConfig, OTLPConfig, WebSocketConfig, APIConfig]
 
 
 def _type(annotation: Any) -> str:

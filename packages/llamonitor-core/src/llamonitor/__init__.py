@@ -44,6 +44,7 @@ from llamonitor.schema.config import (
     MonitorConfig,
     OTLPConfig,
     PrometheusConfig,
+    SamplingConfig,
     StorageConfig,
     WebSocketConfig,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "MonitorConfig",
     "OTLPConfig",
     "PrometheusConfig",
+    "SamplingConfig",
     "StorageConfig",
     "TextMetrics",
     "TokenUsage",

@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import Any
 
+from llamonitor import otel_context
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.transport.recorder import Recorder
 from llamonitor.transport.worker import MonitoringWriter
@@ -73,10 +74,12 @@ def initialize_monitoring_sync(config: MonitorConfig | None = None) -> Monitorin
             STATE.writer = None
             old.shutdown()
         if not config.enabled:
+            otel_context.configure("off")
             return MonitoringWriter(config, [])
         writer = MonitoringWriter(config, _build_sinks(config))
         writer.recorder.keep_io = config.capture_content
         writer.start()
+        otel_context.configure(config.otel_context)
         if config.handle_sigterm:
             install_signal_handlers()
         STATE.writer = writer
@@ -124,6 +127,8 @@ def shutdown_sync(timeout: float | None = None) -> bool:
         writer = STATE.writer
         STATE.recorder = None
         STATE.writer = None
+        if writer is not None:
+            otel_context.configure("off")
     if writer is None:
         return True
     STATE.closing = writer

@@ -30,7 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from llamonitor import ids
+from llamonitor import ids, otel_context
+from llamonitor.context import _EMPTY as _NO_CONTEXT
 from llamonitor.context import _current
 from llamonitor.runtime import STATE
 from llamonitor.schema.events import AgentIdentity, TokenUsage
@@ -77,21 +78,30 @@ def _spec(operation_name: str, operation_type: str, capture_content: bool | None
 class Span:
     """One operation recorded by an adapter. Create with :func:`start_span`."""
 
-    __slots__ = ("_ended", "_token", "agent", "attributes", "capture_content", "extra", "model", "operation_name",
-                 "operation_type", "parent", "provider", "session", "span", "start_ns", "t0", "trace")
+    __slots__ = ("_ended", "_token", "agent", "anchor", "attributes", "capture_content", "extra", "model",
+                 "operation_name", "operation_type", "otel_current", "parent", "provider", "session", "span",
+                 "start_ns", "t0", "trace")
 
     def __init__(self, operation_name: str, operation_type: str, *, session_id: str | None,
                  trace_id: str | None, parent_span_id: str | None, span_id: str | None,
                  agent: AgentIdentity | None, model: str | None, provider: str | None,
                  attributes: dict[str, Any] | None, inherit: bool, capture_content: bool | None = None) -> None:
-        session, trace, parent, ctx_agent = _current.get() if inherit else (None, None, None, None)
+        session, trace, parent, ctx_agent, anchor = _current.get() if inherit else _NO_CONTEXT
         self.operation_name = operation_name
         self.operation_type = operation_type
         self.session = session_id if session_id is not None else session
+        #: the current OpenTelemetry span when this one started, ``(trace, span, sampled, state)``
+        self.otel_current: Any = None
+        if trace_id is None and parent_span_id is None and inherit and otel_context.is_active():
+            # Ids not given: an application's OpenTelemetry span closer than llamonitor's
+            # context becomes the parent (otel_context).
+            trace, parent, self.otel_current, _ = otel_context.join(trace, parent, anchor)
         self.trace: str | int = trace_id if trace_id is not None else (trace if trace is not None
-                                                                       else ids.next_trace())
+                                                                       else ids.random_bits(128))
         self.parent: str | int | None = parent_span_id if parent_span_id is not None else parent
-        self.span: str | int = span_id if span_id is not None else ids.next_span()
+        self.span: str | int = span_id if span_id is not None else ids.random_bits(64)
+        #: the OpenTelemetry span current around this one (the anchor of ``activate``'s context)
+        self.anchor = anchor
         self.agent = agent if agent is not None else ctx_agent
         self.model = model
         self.provider = provider
@@ -120,8 +130,23 @@ class Span:
 
     @contextmanager
     def activate(self) -> Iterator[Span]:
-        """Make this span the parent of spans started (or decorated calls made) inside."""
-        token = _current.set((self.session, self.trace, self.span, self.agent))
+        """Make this span the parent of spans started (or decorated calls made) inside.
+
+        While OpenTelemetry is bridged (``MonitorConfig.otel_context``), it is also the current
+        OpenTelemetry span inside, so instrumentations' spans nest under it.
+        """
+        otel_token = None
+        anchor = self.anchor
+        if otel_context.is_active():
+            cur = self.otel_current
+            if cur is None:
+                cur = otel_context.current_ids()
+            rec = STATE.recorder
+            otel_ctx, anchor = otel_context.expose(self.trace, self.span, cur,
+                                                   rec.sampler if rec is not None else None)
+            if otel_ctx is not None:
+                otel_token = otel_context.attach(otel_ctx)
+        token = _current.set((self.session, self.trace, self.span, self.agent, anchor))
         try:
             yield self
         finally:
@@ -129,6 +154,7 @@ class Span:
                 _current.reset(token)
             except ValueError:
                 pass
+            otel_context.detach(otel_token)
 
     def end(self, *, error: BaseException | None = None, usage: TokenUsage | None = None,
             model: str | None = None, provider: str | None = None, result: Any = None,
@@ -168,8 +194,11 @@ class Span:
             extra["system_instructions"] = system_instructions
         spec = _spec(self.operation_name, self.operation_type, self.capture_content)
         try:
-            rec.put((spec, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,
-                     duration, None, None, result, error, extra))
+            record = (spec, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,
+                      duration, None, None, result, error, extra)
+            sampler = rec.sampler
+            if sampler is None or sampler.keep(record):
+                rec.put(record)
         except Exception:
             pass
 

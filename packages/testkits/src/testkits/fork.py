@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import llamonitor
 from llamonitor import MonitorConfig, StorageConfig, monitor_llm
@@ -34,6 +35,16 @@ def work(i: int) -> int:
 def task(i: int) -> int:
     work(i)
     return os.getpid()
+
+
+def _both_started(barrier: Any) -> None:
+    """Pool initializer: each worker waits for the other, so both take tasks even on a loaded
+    machine (otherwise one worker can drain the whole map before the second one starts)."""
+    barrier.wait(60)
+
+
+def _pool(ctx: Any, size: int = 2) -> Any:
+    return ctx.Pool(size, initializer=_both_started, initargs=(ctx.Barrier(size),))
 
 
 def os_fork(out: Path) -> dict[str, object]:
@@ -56,10 +67,10 @@ def pool(out: Path, how: str) -> dict[str, object]:
     llamonitor.initialize_monitoring_sync(config(out))
     ctx = multiprocessing.get_context("fork")
     if how == "with":  # Pool.__exit__ terminates the workers (SIGTERM)
-        with ctx.Pool(2) as p:
+        with _pool(ctx) as p:
             pids = set(p.map(task, range(1000), chunksize=10))
     else:  # close + join: workers leave with os._exit after multiprocessing's finalizers
-        p = ctx.Pool(2)
+        p = _pool(ctx)
         pids = set(p.map(task, range(1000), chunksize=10))
         p.close()
         p.join()
@@ -81,7 +92,7 @@ def prometheus_pool(out: Path) -> dict[str, object]:
     cfg.extensions["prometheus"] = {"port": port}
     llamonitor.initialize_monitoring_sync(cfg)
     work(-1)  # one in the parent too
-    p = multiprocessing.get_context("fork").Pool(2)
+    p = _pool(multiprocessing.get_context("fork"))
     pids = set(p.map(task, range(1000), chunksize=10))
     p.close()
     p.join()

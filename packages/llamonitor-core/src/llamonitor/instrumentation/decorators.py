@@ -20,6 +20,10 @@ from llamonitor import ids
 from llamonitor.context import _current
 from llamonitor.instrumentation.base import CollectorRegistry
 from llamonitor.measurement.config import MeasurementConfig
+from llamonitor.otel_context import BRIDGE as _BRIDGE
+from llamonitor.otel_context import attach as _otel_attach
+from llamonitor.otel_context import detach as _otel_detach
+from llamonitor.otel_context import enter as _otel_enter
 from llamonitor.runtime import STATE, note_uninitialized
 from llamonitor.transport.records import OperationSpec, Record
 
@@ -30,15 +34,16 @@ _wall = time.time_ns
 _get = _current.get
 _set = _current.set
 _reset = _current.reset
-_next_span = ids.next_span
-_next_trace = ids.next_trace
+_bits = ids.random_bits
 _put_failed = False
 
 
 def _put(rec: Any, record: Record) -> None:
     global _put_failed
     try:
-        rec.put(record)
+        sampler = rec.sampler
+        if sampler is None or sampler.keep(record):
+            rec.put(record)
     except Exception:
         # Our failure must never become the user's: log once, drop, carry on.
         if not _put_failed:
@@ -135,11 +140,17 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
             note_uninitialized()
             return await fn(*args, **kwargs)
         keeps = rec.keep_io if spec_keeps is None else spec_keeps
-        session, trace, parent, agent = _get()
-        span = _next_span()
-        if trace is None:
-            trace = _next_trace()
-        token = _set((session, trace, span, agent))
+        session, trace, parent, agent, anchor = _get()
+        span = _bits(64)
+        otel = _BRIDGE.mod  # None unless OpenTelemetry is importable and bridging is on
+        if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
+            trace, parent, anchor, otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
+            otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
+        else:
+            otel_token = None
+            if trace is None:
+                trace = _bits(128)
+        token = _set((session, trace, span, agent, anchor))
         start = _wall()
         t0 = _perf()
         try:
@@ -147,11 +158,15 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
         except BaseException as exc:
             duration = _perf() - t0
             _reset(token)
+            if otel_token is not None:
+                _otel_detach(otel_token)
             _put(rec, (spec, session, trace, span, parent, agent, start, duration,
                        args if keeps else None, kwargs if keeps else None, None, exc, None))
             raise
         duration = _perf() - t0
         _reset(token)
+        if otel_token is not None:
+            _otel_detach(otel_token)
         _put(rec, (spec, session, trace, span, parent, agent, start, duration,
                    args if keeps else None, kwargs if keeps else None, result if keeps else None, None, None))
         return result
@@ -169,11 +184,17 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
             note_uninitialized()
             return fn(*args, **kwargs)
         keeps = rec.keep_io if spec_keeps is None else spec_keeps
-        session, trace, parent, agent = _get()
-        span = _next_span()
-        if trace is None:
-            trace = _next_trace()
-        token = _set((session, trace, span, agent))
+        session, trace, parent, agent, anchor = _get()
+        span = _bits(64)
+        otel = _BRIDGE.mod  # None unless OpenTelemetry is importable and bridging is on
+        if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
+            trace, parent, anchor, otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
+            otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
+        else:
+            otel_token = None
+            if trace is None:
+                trace = _bits(128)
+        token = _set((session, trace, span, agent, anchor))
         start = _wall()
         t0 = _perf()
         try:
@@ -181,11 +202,15 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
         except BaseException as exc:
             duration = _perf() - t0
             _reset(token)
+            if otel_token is not None:
+                _otel_detach(otel_token)
             _put(rec, (spec, session, trace, span, parent, agent, start, duration,
                        args if keeps else None, kwargs if keeps else None, None, exc, None))
             raise
         duration = _perf() - t0
         _reset(token)
+        if otel_token is not None:
+            _otel_detach(otel_token)
         _put(rec, (spec, session, trace, span, parent, agent, start, duration,
                    args if keeps else None, kwargs if keeps else None, result if keeps else None, None, None))
         return result
@@ -196,16 +221,24 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
 class _Stream:
     """Book-keeping of one streamed call; ``finish`` enqueues its event exactly once."""
 
-    __slots__ = ("args", "chunks", "ctx", "first_ns", "kwargs", "n", "rec", "spec", "start", "t0")
+    __slots__ = ("args", "chunks", "ctx", "first_ns", "kwargs", "n", "otel_ctx", "parent", "rec", "spec", "start",
+                 "t0")
 
     def __init__(self, rec: Any, spec: OperationSpec, args: Any, kwargs: Any) -> None:
         self.rec = rec
         self.spec = spec
-        session, trace, parent, agent = _get()
-        span = _next_span()
-        if trace is None:
-            trace = _next_trace()
-        self.ctx = (session, trace, span, agent, parent)
+        session, trace, parent, agent, anchor = _get()
+        span = _bits(64)
+        #: the OpenTelemetry context the stream's body runs in (``None``: no bridging)
+        self.otel_ctx: Any = None
+        otel = _BRIDGE.mod
+        if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
+            trace, parent, anchor, self.otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
+        elif trace is None:
+            trace = _bits(128)
+        #: the context the body runs in
+        self.ctx = (session, trace, span, agent, anchor)
+        self.parent = parent
         keeps = rec.keep_io if spec.keeps_io is None else spec.keeps_io
         self.args = args if keeps else None
         self.kwargs = kwargs if keeps else None
@@ -224,7 +257,8 @@ class _Stream:
 
     def finish(self, status: str, error: BaseException | None = None) -> None:
         duration = _perf() - self.t0
-        session, trace, span, agent, parent = self.ctx
+        session, trace, span, agent, _ = self.ctx
+        parent = self.parent
         attrs: dict[str, Any] = {"stream": True, "stream_status": status, "stream_chunks": self.n}
         if self.first_ns is not None:
             attrs["time_to_first_chunk_ms"] = self.first_ns / 1e6
@@ -240,7 +274,7 @@ def _wrap_gen(fn: Callable[..., Generator[Any, Any, Any]], spec: OperationSpec) 
             note_uninitialized()
             return (yield from fn(*args, **kwargs))
         st = _Stream(rec, spec, args, kwargs)
-        ctx = st.ctx[:4]
+        ctx, otel_ctx = st.ctx, st.otel_ctx
         token = _set(ctx)
         try:
             gen = fn(*args, **kwargs)
@@ -252,6 +286,7 @@ def _wrap_gen(fn: Callable[..., Generator[Any, Any, Any]], spec: OperationSpec) 
             # The wrapped body runs under our span only while it runs: set/reset around each
             # resumption so the span never leaks into the consumer between chunks.
             token = _set(ctx)
+            otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
             try:
                 if thrown is not None:
                     exc, thrown = thrown, None
@@ -266,15 +301,20 @@ def _wrap_gen(fn: Callable[..., Generator[Any, Any, Any]], spec: OperationSpec) 
                 raise
             finally:
                 _reset(token)
+                if otel_token is not None:
+                    _otel_detach(otel_token)
             st.chunk(item)
             try:
                 send = yield item
             except GeneratorExit:
                 token = _set(ctx)
+                otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
                 try:
                     gen.close()
                 finally:
                     _reset(token)
+                    if otel_token is not None:
+                        _otel_detach(otel_token)
                 st.finish("abandoned")
                 raise
             except BaseException as exc:
@@ -293,7 +333,7 @@ def _wrap_async_gen(fn: Callable[..., AsyncGenerator[Any, Any]], spec: Operation
                 yield item
             return
         st = _Stream(rec, spec, args, kwargs)
-        ctx = st.ctx[:4]
+        ctx, otel_ctx = st.ctx, st.otel_ctx
         token = _set(ctx)
         try:
             agen = fn(*args, **kwargs)
@@ -303,6 +343,7 @@ def _wrap_async_gen(fn: Callable[..., AsyncGenerator[Any, Any]], spec: Operation
         thrown: BaseException | None = None
         while True:
             token = _set(ctx)
+            otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
             try:
                 if thrown is not None:
                     exc, thrown = thrown, None
@@ -317,15 +358,20 @@ def _wrap_async_gen(fn: Callable[..., AsyncGenerator[Any, Any]], spec: Operation
                 raise
             finally:
                 _reset(token)
+                if otel_token is not None:
+                    _otel_detach(otel_token)
             st.chunk(item)
             try:
                 send = yield item
             except GeneratorExit:
                 token = _set(ctx)
+                otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
                 try:
                     await agen.aclose()
                 finally:
                     _reset(token)
+                    if otel_token is not None:
+                        _otel_detach(otel_token)
                 st.finish("abandoned")
                 raise
             except BaseException as exc:

@@ -65,6 +65,7 @@ def call_wrappers(begin: Callable[[dict[str, Any]], tuple[Any, dict[str, Any], A
     stream proxy, say). The SDK's exception goes to ``call.fail(exc)`` and is re-raised unchanged;
     a failure of ours is logged once (``warn_once``) and the call goes through untouched.
     """
+    from llamonitor import otel_context
     from llamonitor.tracing import is_recording, is_suppressed
 
     def start(kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], Any] | None:
@@ -83,16 +84,39 @@ def call_wrappers(begin: Callable[[dict[str, Any]], tuple[Any, dict[str, Any], A
             warn_once("complete", f"recording an {sdk} result failed")
             return result
 
+    def expose(call: Any) -> Any:
+        """While OpenTelemetry is bridged, the call's span is current during the SDK call, so the
+        spans of HTTP instrumentations (httpx...) nest under it; ``None`` otherwise."""
+        if not otel_context.is_active():
+            return None
+        try:
+            scope = call.span.activate()
+            scope.__enter__()
+            return scope
+        except Exception:
+            warn_once("otel", f"exposing an {sdk} span to OpenTelemetry failed")
+            return None
+
+    def unexpose(scope: Any) -> None:
+        if scope is not None:
+            try:
+                scope.__exit__(None, None, None)
+            except Exception:
+                warn_once("otel", f"exposing an {sdk} span to OpenTelemetry failed")
+
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         started = start(kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
         call, kwargs, state = started
+        scope = expose(call)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
+            unexpose(scope)
             call.fail(exc)
             raise
+        unexpose(scope)
         return finish(call, result, state)
 
     async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -100,11 +124,14 @@ def call_wrappers(begin: Callable[[dict[str, Any]], tuple[Any, dict[str, Any], A
         if started is None:
             return await wrapped(*args, **kwargs)
         call, kwargs, state = started
+        scope = expose(call)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
+            unexpose(scope)
             call.fail(exc)
             raise
+        unexpose(scope)
         return finish(call, result, state)
 
     return sync_wrapper, async_wrapper

@@ -121,6 +121,25 @@ class StorageConfig(_Strict):
         return value
 
 
+class SamplingConfig(_Strict):
+    """Head sampling (``MonitorConfig.sampling``): the share of traces recorded.
+
+    Decided per trace from its id before the queue, as OpenTelemetry's ``TraceIdRatioBased``
+    decides: a trace is kept or dropped whole, in every process. Every sink (storage and
+    exporters) sees only kept traces; dropped events are counted in ``health()["sampled_out"]``.
+    See ``docs/reliability.md#head-sampling``.
+    """
+
+    #: share of traces kept (``1.0``: all, no cost; ``0.1``: one in ten), read from the trace id
+    ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    #: keep a failed call's event even when its trace is sampled out, and the spans of that
+    #: trace ending after it in the same process (the callers around the failure)
+    always_keep_errors: bool = True
+
+
+OtelContextMode = Literal["auto", "always", "off"]
+
+
 class MonitorConfig(_Strict):
     """Everything ``initialize_monitoring`` needs.
 
@@ -177,6 +196,14 @@ class MonitorConfig(_Strict):
     default_session_id: str = "default"
     #: name of the monitored service (exporters use it)
     service_name: str | None = None
+    #: head sampling of traces (ratio, errors kept); default keeps everything
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    #: one trace with the application's OpenTelemetry spans: llamonitor spans join an active
+    #: OpenTelemetry span and are the current OpenTelemetry span inside them. ``auto``: when
+    #: ``opentelemetry-api`` is importable and a TracerProvider was set; ``always``: whenever the
+    #: API is importable (propagated contexts without an SDK); ``off``: never. See
+    #: ``docs/exporters/otlp.md#one-trace-with-the-application``
+    otel_context: OtelContextMode = "auto"
     #: exporter settings by name: ``prometheus``, ``datadog``, ``websocket``, ``otlp``
     extensions: dict[str, Any] = Field(default_factory=dict)
 
@@ -220,7 +247,8 @@ class MonitorConfig(_Strict):
 
         Recognised: ``BACKEND``, ``CONNECTION_STRING``, ``OUTPUT_DIR``, ``TABLE_NAME``,
         ``SCHEMA_NAME``, ``BATCH_SIZE``, ``FLUSH_INTERVAL_SECONDS``, ``MAX_QUEUE_SIZE``,
-        ``OVERFLOW_POLICY``, ``SPILL_DIR``, ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``.
+        ``OVERFLOW_POLICY``, ``SPILL_DIR``, ``MEASUREMENT``, ``CAPTURE_CONTENT``, ``ENABLED``,
+        ``SAMPLING_RATIO``, ``OTEL_CONTEXT``.
         """
         env = os.environ if environ is None else environ
 
@@ -262,9 +290,12 @@ class MonitorConfig(_Strict):
         for key, value in (("max_queue_size", number("MAX_QUEUE_SIZE", int)),
                            ("overflow_policy", get("OVERFLOW_POLICY")), ("spill_dir", get("SPILL_DIR")),
                            ("measurement", get("MEASUREMENT")), ("capture_content", flag("CAPTURE_CONTENT")),
-                           ("enabled", flag("ENABLED"))):
+                           ("enabled", flag("ENABLED")), ("otel_context", get("OTEL_CONTEXT"))):
             if value is not None:
                 top[key] = value
+        ratio = number("SAMPLING_RATIO", float)
+        if ratio is not None:
+            top["sampling"] = SamplingConfig(ratio=ratio)
         return cls(**top)
 
     def check_before_start(self) -> None:

@@ -171,7 +171,7 @@ class EventBuilder:
             if extra_attrs:
                 attrs.update(extra_attrs)
         event = MetricEvent(
-            event_id=event_uuid(span) if isinstance(span, int) else str(span),
+            event_id=event_uuid(span, trace) if isinstance(span, int) else str(span),
             session_id=session or self.config.default_session_id,
             trace_id=self._trace(trace),
             span_id=span_hex(span) if isinstance(span, int) else str(span),

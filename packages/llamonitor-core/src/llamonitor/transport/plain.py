@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from llamonitor.ids import span_and_event_ids, span_hex, trace_hexes
+from llamonitor.ids import batch_ids, span_hex
 from llamonitor.schema.batch import Column
 from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.schema.events import SCHEMA_VERSION
@@ -51,13 +51,13 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
     one_spec = _same(specs)
     no_extra = extras.count(None) == n
 
-    span_ids, ids = span_and_event_ids(spans)
+    span_ids, ids, trace_ids = batch_ids(spans, traces)
     if not no_extra:
         ids = [e["event_id"] if e and "event_id" in e else i for i, e in zip(ids, extras, strict=True)]
     cols[_AT["event_id"]] = ids
     cols[_AT["session_id"]] = ([default_session] * n if sessions.count(None) == n
                                else [s or default_session for s in sessions])
-    cols[_AT["trace_id"]] = trace_hexes(traces)
+    cols[_AT["trace_id"]] = trace_ids
     cols[_AT["span_id"]] = span_ids
     if parents.count(None) != n:
         cols[_AT["parent_span_id"]] = [span_hex(p) if isinstance(p, int) else p for p in parents]

@@ -27,7 +27,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llamonitor.transport.sampling import TraceSampler
 
 from llamonitor.transport.records import ARGS, KWARGS, RESULT, Record
 
@@ -62,7 +65,7 @@ class Recorder:
     __slots__ = ("_count_lock", "_on_spill", "_space", "_waiters", "beat_every", "block_timeout", "blocked_total",
                  "bytes",
                  "dq", "dropped_overflow", "held", "held_bytes", "keep_io", "limit", "max_bytes", "max_size",
-                 "policy", "progress_at", "spilled_overflow", "wake", "wake_at")
+                 "policy", "progress_at", "sampler", "spilled_overflow", "wake", "wake_at")
 
     def __init__(self, max_size: int, policy: str, block_timeout: float, wake_at: int,
                  on_spill: Callable[[Any], None] | None = None, max_bytes: int = 0) -> None:
@@ -96,6 +99,9 @@ class Recorder:
         self.progress_at = time.monotonic()
         #: whether calls whose spec defers to the config keep args/result (content capture)
         self.keep_io = False
+        #: head sampling the producers apply before :meth:`put` (``None``: every trace is kept);
+        #: OTLP ingestion puts directly, its spans were sampled by the application
+        self.sampler: TraceSampler | None = None
 
     def put(self, record: Record) -> None:
         """Enqueue ``record``; O(1) and lock-free unless the queue is full or the record is sized."""

@@ -27,6 +27,7 @@ from llamonitor.transport.enrich import EventBuilder
 from llamonitor.transport.isolate import IsolationInterrupted, write_isolating
 from llamonitor.transport.pipeline import Job, JobThread
 from llamonitor.transport.recorder import Recorder
+from llamonitor.transport.sampling import sampler_for
 from llamonitor.transport.spill import SpillStore
 
 logger = logging.getLogger("llamonitor")
@@ -85,6 +86,7 @@ class MonitoringWriter:
         self.recorder = Recorder(config.max_queue_size, config.overflow_policy,
                                  config.block_timeout_seconds, storage.batch_size,
                                  on_spill=self._spill_overflow_record, max_bytes=config.max_queue_bytes)
+        self.recorder.sampler = sampler_for(config.sampling.ratio, config.sampling.always_keep_errors)
         self.builder = EventBuilder(config)
         # Events of plain records are made on demand by the delivering thread: with their own
         # builder, so the build thread's is never shared.
@@ -217,6 +219,7 @@ class MonitoringWriter:
             "sanitized_values": (self.builder.sanitized_values + self._caller_builder.sanitized_values
                                  + json_values_fixed() - self._json_fixed_before),
             "dropped_overflow": rec.dropped_overflow,
+            "sampled_out": rec.sampler.sampled_out if rec.sampler is not None else 0,
             "spilled_overflow": rec.spilled_overflow,
             "blocked_calls": rec.blocked_total,
             "collector_errors": dict(self.builder.collector_errors),
