@@ -131,3 +131,22 @@ def test_custom_attributes_are_bounded() -> None:
     assert len(custom) == MAX_CUSTOM_ATTRIBUTES
     assert custom["app.extra.000"] == 0 and "app.nested" not in custom  # attribute order: the first ones
     assert event.model == "gpt-4o-mini" and event.usage is not None  # mapping reads every attribute
+
+
+def test_protobuf_attribute_values_of_every_kind() -> None:
+    from google.protobuf.json_format import ParseDict
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    values = [{"key": "s", "value": {"stringValue": "text"}}, {"key": "empty", "value": {"stringValue": ""}},
+              {"key": "i", "value": {"intValue": "-42"}}, {"key": "d", "value": {"doubleValue": 0.5}},
+              {"key": "b", "value": {"boolValue": True}}, {"key": "f", "value": {"boolValue": False}},
+              {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "1"}]}}},
+              {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "n", "value": {"intValue": "2"}}]}}},
+              {"key": "raw", "value": {"bytesValue": "AAE="}}, {"key": "none", "value": {}}]
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "W47/95gDgQPSabYzgT/GDA==", "spanId": "AAAAAAAAAKE=", "name": "x", "startTimeUnixNano": "1",
+        "endTimeUnixNano": "2", "attributes": values}]}]}]}
+    body = ParseDict(doc, ExportTraceServiceRequest()).SerializeToString()
+    (span,) = decode_body(body, "application/x-protobuf")
+    assert span.attributes == {"s": "text", "empty": "", "i": -42, "d": 0.5, "b": True, "f": False,
+                               "a": ["x", 1], "kv": {"n": 2}, "raw": "0001", "none": None}
