@@ -1,7 +1,7 @@
 """OTLP ingestion throughput: spans/s through ``POST /v1/traces`` of a real ``llamonitor serve``.
 
 Run: ``uv run python bench/otlp_ingest.py`` (``--quick`` for a smoke size, ``--spans N``,
-``--backends parquet,postgres``, ``--clients K``).
+``--backends parquet,postgres``, ``--clients K``, ``--stages`` for the CPU cost of each step).
 
 Figures (spans/s):
 
@@ -94,6 +94,41 @@ def decode_only(bodies: list[bytes], spans: int) -> float:
     for body in bodies:
         map_spans(decode_body(body, "application/x-protobuf"))
     return spans / (time.thread_time() - t)
+
+
+def stages(bodies: list[bytes], spans: int) -> list[tuple[str, float]]:
+    """CPU µs per span of each step ``serve`` runs, one after the other in this thread: decode,
+    map, the writer's build (events, cost, sanitising), flat rows, and a Parquet write."""
+    import gc
+
+    from llamonitor.backends.registry import create_backend
+    from llamonitor.ingest import decode_body, map_spans
+    from llamonitor.schema.config import MonitorConfig, StorageConfig
+    from llamonitor.transport.enrich import EventBuilder
+
+    root = Path(tempfile.mkdtemp(prefix="otlp_stages_"))
+    try:
+        config = MonitorConfig(storage=StorageConfig(backend="parquet", output_dir=str(root)))
+        backend: Any = create_backend(config.storage)
+        asyncio.run(backend.initialize())
+        builder = EventBuilder(config)
+        out: list[tuple[str, float]] = []
+        gc.collect()
+
+        def step(name: str, fn: Any, items: list[Any]) -> list[Any]:
+            t = time.thread_time()
+            result = [fn(item) for item in items]
+            out.append((name, (time.thread_time() - t) / spans * 1e6))
+            return result
+
+        decoded = step("decode", lambda body: decode_body(body, "application/x-protobuf"), bodies)
+        mapped = step("map", map_spans, decoded)
+        batches = step("writer: build events (cost, sanitise)", lambda r: builder.build_batch(r.records), mapped)
+        step("writer: flat rows (custom attributes JSON)", lambda b: b.compact_rows(), batches)
+        step("writer: Parquet write", backend.write_sync, batches)
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def post_all(port: int, bodies: list[bytes], clients: int) -> None:
@@ -230,12 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--backends", default="parquet,postgres")
     parser.add_argument("--quick", action="store_true", help="smoke size (10,240 spans)")
+    parser.add_argument("--stages", action="store_true", help="also CPU µs per span of each step, in process")
     args = parser.parse_args(argv)
     spans = 10_240 if args.quick else args.spans
     bodies = build_bodies(spans, args.per_request)
     print(f"OTLP/HTTP ingestion, {spans:,} spans in {len(bodies)} protobuf requests of {args.per_request}, "
           f"{args.clients} clients, {os.cpu_count()} cores")
     print(f"{'decode-only (decode + map)':<28} {decode_only(bodies, spans):>12,.0f} spans/s")
+    if args.stages:
+        for name, cost in stages(bodies, spans):
+            print(f"  {name:<42} {cost:>6.1f} µs/span CPU")
     for backend in [b for b in args.backends.split(",") if b]:
         accepted, stored, cpu = run_backend(backend, bodies, spans, args.per_request, args.clients)
         print(f"{backend + ' accepted':<28} {accepted:>12,.0f} spans/s")
