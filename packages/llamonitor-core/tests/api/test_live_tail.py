@@ -91,3 +91,21 @@ def test_live_feed_shows_events_of_another_process_once(storage: StorageConfig, 
             await backend.close()
 
     assert set(received) == asyncio.run(stored_ids())
+
+
+def test_nothing_is_read_back_while_nobody_listens(storage: StorageConfig, tmp_path: Path) -> None:
+    with TestClient(create_api_server(MonitorConfig(storage=storage, spill_dir=str(tmp_path / "spill")))) as client:
+        tail = client.app.state.llamonitor.hub.tail  # type: ignore[attr-defined]
+        write_elsewhere(storage, 30, "unseen", tmp_path / "spill1")
+        scans = tail.scans
+        deadline = time.monotonic() + 10
+        while tail.scans < scans + 3:  # several polls after the events were stored
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert tail.events_read == 0 and tail.published == 0
+        with client.websocket_connect("/api/v1/stream") as ws:
+            time.sleep(2 * tail.poll_seconds)  # the tail notes what is stored now
+            write_elsewhere(storage, 5, "seen", tmp_path / "spill2")
+            live = [ws.receive_json()["data"] for _ in range(5)]
+        assert {e["operation_name"] for e in live} == {"seen"}  # nothing of the unseen run is replayed
+        assert tail.published == 5

@@ -128,6 +128,8 @@ class LiveHub:
         Returns whether the tail runs.
         """
         self.tail = tail
+        if tail.listening is None:
+            tail.listening = lambda: bool(self.subscribers)
         if not self.enabled or self.attach():
             return False
         tail.start()
