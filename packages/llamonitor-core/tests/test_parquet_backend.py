@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from llamonitor import AgentIdentity, CostInfo, MetricEvent, StorageConfig, TextMetrics, TokenUsage
 from llamonitor.backends.parquet import ParquetBackend
-from llamonitor.query.parquet import ColumnCache, IdRange, ParquetQueryBackend, overlapping
+from llamonitor.query.parquet import ParquetQueryBackend
+from llamonitor.query.parquet_files import ColumnCache, IdRange, overlapping
 from llamonitor.query.types import EventFilter
 from llamonitor.schema.arrow import EVENT_SCHEMA, table_to_events
 
@@ -136,10 +137,11 @@ def test_cached_answers_equal_uncached_ones_and_follow_added_replaced_removed_fi
     for f in FILTERS:
         assert answers(cached, f) == answers(plain, f), f
 
-    # a file replaced under the same name (new size / mtime) is decoded again
+    # a file replaced under the same name (renamed into place, as the writer does) is decoded again
     victim = sorted(tmp_path.rglob("*.parquet"))[0]
     table = pq.read_table(victim)
-    pq.write_table(table.slice(0, 1), victim)
+    pq.write_table(table.slice(0, 1), victim.with_name(".replacement"))
+    victim.with_name(".replacement").replace(victim)
     assert asyncio.run(cached.summary()) == asyncio.run(plain.summary())
     victim.unlink()  # a removed file is no longer counted, and leaves the cache
     before = len(cached.cache)
@@ -222,10 +224,9 @@ def test_event_pages_read_only_the_files_that_can_hold_them(tmp_path: Path) -> N
     query = ParquetQueryBackend(StorageConfig(backend="parquet", output_dir=str(tmp_path)))
     assert _page_all(query, 37, by_cursor=True) == expected
     assert _page_all(query, 53, by_cursor=False) == expected
-    dataset = query._dataset()
-    assert dataset is not None
-    chosen, keys = query._page_files(dataset, None, 101, None)
-    assert len(chosen) < len(dataset.files) // 4  # the first page did not read the dataset
+    snap = query._snap()
+    chosen, keys = query._page_files(snap, list(snap.files), None, 101, None)
+    assert len(chosen) < len(snap.files) // 4  # the first page did not read the dataset
     assert keys.num_rows >= 101
 
 
@@ -251,3 +252,26 @@ def test_files_read_back_share_the_one_json_type_instance(tmp_path: Path) -> Non
     assert pq.read_schema(files[0]).field("custom_attributes").type is JSON_TYPE
     table = ds.dataset(str(tmp_path), format="parquet").to_table()
     assert table.schema.field("custom_attributes").type is JSON_TYPE
+
+
+def test_random_ids_do_not_make_every_file_a_suspect_but_a_redelivery_still_is(tmp_path: Path) -> None:
+    """Trace-based random ids make every batch's id range span the id space: the ids themselves
+    decide which files share an event."""
+    import uuid
+
+    b = backend(tmp_path)
+    events = [varied(i) for i in range(60)]
+    for e in events:
+        e.event_id = str(uuid.uuid4())
+    for i in range(0, 60, 20):
+        b.write_sync(events[i:i + 20])
+    q = ParquetQueryBackend(StorageConfig(output_dir=str(tmp_path)))
+    snap = q._snap()
+    assert len(snap.files) >= 3 and overlapping({f.path: f.facts for f in snap.files})  # ranges all overlap
+    assert snap.suspects == frozenset()  # but no two files share an id
+    b.write_sync(events[25:31])  # a subset of the second batch, re-delivered in another shape
+    snap = q._snap()
+    assert len(snap.suspects) >= 2  # the new file and the file(s) of the second batch it repeats
+    assert asyncio.run(q.summary()).total_events == 60
+    plain = ParquetQueryBackend(StorageConfig(output_dir=str(tmp_path)), cache_bytes=0)
+    assert answers(q, None) == answers(plain, None)

@@ -205,6 +205,49 @@ def test_health_is_ok_when_storage_answers(tmp_path: Path) -> None:
         assert health.json()["status"] == "ok" and health.json()["storage"] == "ok"
 
 
+@pytest.mark.parametrize("backend", ["parquet", "postgres"])
+def test_health_asks_the_storage_a_cheap_question_not_a_summary(tmp_path: Path, backend: str) -> None:
+    storage = (StorageConfig(backend="parquet", output_dir=str(tmp_path / "data")) if backend == "parquet"
+               else server_config("postgres", unique_name()))
+    try:
+        asyncio.run(store(storage, make_events(50, seed=61)))
+        with TestClient(create_api_server(MonitorConfig(storage=storage)), base_url=LOCAL) as client:
+            cached = client.app.state.llamonitor.backend  # type: ignore[attr-defined]
+            time.sleep(0.5)  # the start-up warm-up has run its summary
+            inner = cached.backend
+            calls: list[str] = []
+            real = inner.summary
+
+            async def counted(*args: object, **kwargs: object) -> object:
+                calls.append("summary")
+                return await real(*args, **kwargs)
+
+            inner.summary = counted
+            for _ in range(5):
+                health = client.get("/api/health")
+                assert health.status_code == 200 and health.json()["status"] == "ok"
+            assert calls == []
+    finally:
+        if backend != "parquet":
+            asyncio.run(drop(storage))
+
+
+def test_health_says_degraded_when_the_storage_is_slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llamonitor.api import errors
+
+    monkeypatch.setattr(errors, "HEALTH_TIMEOUT_S", 0.2)
+    with TestClient(create_api_server(_config(tmp_path)), base_url=LOCAL) as client:
+        cached = client.app.state.llamonitor.backend  # type: ignore[attr-defined]
+
+        async def slow() -> None:
+            await asyncio.sleep(1.0)
+
+        cached.backend.ping = slow
+        health = client.get("/api/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and "0.2 s" in health.json()["detail"]
+
+
 if __name__ == "__main__":  # pragma: no cover
     print(json.dumps({"ok": True}))
 

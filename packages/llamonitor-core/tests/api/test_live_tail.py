@@ -10,6 +10,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import llamonitor
 import pytest
@@ -48,38 +49,57 @@ def write_elsewhere(storage: StorageConfig, n: int, tag: str, spill: Path) -> fl
     return time.monotonic()
 
 
-@pytest.fixture(params=["parquet", "postgres"])
+MODES = {"parquet": "tailing Parquet", "postgres": "listening postgres", "mysql": "polling mysql"}
+
+
+@pytest.fixture(params=["parquet", "postgres", "mysql"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageConfig]:
     if llamonitor.runtime.get_writer() is not None:  # a writer left by another test: not ours
         llamonitor.shutdown_sync()
     if request.param == "parquet":
         yield StorageConfig(backend="parquet", output_dir=str(tmp_path / "data"), flush_interval_seconds=0.05)
         return
-    config = server_config("postgres", unique_name(), flush_interval_seconds=0.05)
+    config = server_config(request.param, unique_name(), flush_interval_seconds=0.05)
     try:
         yield config
     finally:
         asyncio.run(drop(config))
 
 
+def receive_events(ws: Any, n: int) -> list[dict[str, Any]]:
+    """``n`` events from a live stream (a coalesced ``batch`` message counts its events)."""
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        msg = ws.receive_json()
+        out += msg["data"] if msg["type"] == "batch" else [msg["data"]]
+    return out
+
+
+def wait_primed(client: TestClient) -> Any:
+    hub = client.app.state.llamonitor.hub  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while hub.tail.scans < 1:  # the tail has noted what was stored before
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return hub
+
+
 def test_live_feed_shows_events_of_another_process_once(storage: StorageConfig, tmp_path: Path) -> None:
     with TestClient(create_api_server(MonitorConfig(storage=storage, spill_dir=str(tmp_path / "spill")))) as client:
-        hub = client.app.state.llamonitor.hub  # type: ignore[attr-defined]
+        hub = wait_primed(client)
         mode = client.get("/api/health").json()["live"]["mode"]
-        assert mode == ("tailing Parquet" if storage.backend == "parquet" else "polling postgres")
-        deadline = time.monotonic() + 10
-        while hub.tail.scans < 1:  # the tail has noted what was stored before
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        assert mode == MODES[storage.backend]
         with client.websocket_connect("/api/v1/stream") as ws:
             done = write_elsewhere(storage, 40, "first", tmp_path / "spill1")
-            first = [ws.receive_json()["data"] for _ in range(40)]
+            first = receive_events(ws, 40)
             assert time.monotonic() - done <= 2.0, "live events arrived later than 2 s"
             assert {e["operation_name"] for e in first} == {"first"}
             # a second run: anything repeated from the first would arrive before these
             write_elsewhere(storage, 10, "second", tmp_path / "spill2")
-            second = [ws.receive_json()["data"] for _ in range(10)]
+            second = receive_events(ws, 10)
             assert {e["operation_name"] for e in second} == {"second"}
+        if storage.backend == "postgres":  # told by NOTIFY, not found by a poll
+            assert hub.tail._listener.notifications >= 2
         received = [e["event_id"] for e in first + second]
         assert len(set(received)) == 50
 
@@ -93,19 +113,58 @@ def test_live_feed_shows_events_of_another_process_once(storage: StorageConfig, 
     assert set(received) == asyncio.run(stored_ids())
 
 
-def test_nothing_is_read_back_while_nobody_listens(storage: StorageConfig, tmp_path: Path) -> None:
-    with TestClient(create_api_server(MonitorConfig(storage=storage, spill_dir=str(tmp_path / "spill")))) as client:
-        tail = client.app.state.llamonitor.hub.tail  # type: ignore[attr-defined]
-        write_elsewhere(storage, 30, "unseen", tmp_path / "spill1")
-        scans = tail.scans
-        deadline = time.monotonic() + 10
-        while tail.scans < scans + 3:  # several polls after the events were stored
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert tail.events_read == 0 and tail.published == 0
-        with client.websocket_connect("/api/v1/stream") as ws:
-            time.sleep(2 * tail.poll_seconds)  # the tail notes what is stored now
-            write_elsewhere(storage, 5, "seen", tmp_path / "spill2")
-            live = [ws.receive_json()["data"] for _ in range(5)]
-        assert {e["operation_name"] for e in live} == {"seen"}  # nothing of the unseen run is replayed
-        assert tail.published == 5
+def events_now(n: int, seed: int) -> list[Any]:
+    """``n`` events starting now (inside the polled time range)."""
+    from testkits.storage import make_events
+
+    events = make_events(n, seed=seed, sessions=3, days=1)
+    now = time.time_ns()
+    for e in events:
+        e.start_time_ns, e.end_time_ns = now, now + 1_000
+    return events
+
+
+def test_clickhouse_is_polled_for_events_another_writer_stored(tmp_path: Path) -> None:
+    """chDB is embedded (one process per data path), so the other writer is a backend in this process
+    that the server's hub is not attached to: what the server sees is only what it polls."""
+    from testkits.storage import store
+
+    config = server_config("clickhouse", unique_name())
+    try:
+        asyncio.run(store(config, []))  # the table exists
+        with TestClient(create_api_server(MonitorConfig(storage=config, spill_dir=str(tmp_path / "spill")))) as client:
+            hub = wait_primed(client)
+            assert client.get("/api/health").json()["live"]["mode"] == "polling clickhouse"
+            with client.websocket_connect("/api/v1/stream") as ws:
+                events = events_now(30, 31)
+                asyncio.run(store(config, events))
+                done = time.monotonic()
+                got = receive_events(ws, 30)
+                assert time.monotonic() - done <= 2.0, "live events arrived later than 2 s"
+            assert sorted(e["event_id"] for e in got) == sorted(e.event_id for e in events)
+            assert hub.tail.published == 30
+    finally:
+        asyncio.run(drop(config))
+
+
+def test_postgres_listen_falls_back_to_polling_when_the_writer_does_not_notify(tmp_path: Path) -> None:
+    from llamonitor.api import tail as tail_module
+    from testkits.storage import store
+
+    config = server_config("postgres", unique_name(), options={"notify": False})
+    old = tail_module.FALLBACK_POLL_SECONDS
+    tail_module.FALLBACK_POLL_SECONDS = 1.0
+    try:
+        asyncio.run(store(config, []))
+        with TestClient(create_api_server(MonitorConfig(storage=config, spill_dir=str(tmp_path / "spill")))) as client:
+            hub = wait_primed(client)
+            assert client.get("/api/health").json()["live"]["mode"] == "listening postgres"
+            with client.websocket_connect("/api/v1/stream") as ws:
+                events = events_now(12, 32)
+                asyncio.run(store(config, events))
+                got = receive_events(ws, 12)
+            assert sorted(e["event_id"] for e in got) == sorted(e.event_id for e in events)
+            assert hub.tail._listener.notifications == 0  # found by the fallback poll
+    finally:
+        tail_module.FALLBACK_POLL_SECONDS = old
+        asyncio.run(drop(config))

@@ -135,7 +135,7 @@ def test_the_server_warms_the_parquet_column_cache_at_start(tmp_path, stored_eve
     asyncio.run(store(config, stored_events))
     app = create_api_server(MonitorConfig(storage=config))
     with TestClient(app):  # no request: only the start-up
-        backend = app.state.llamonitor.backend
+        backend = app.state.llamonitor.backend.backend  # the Parquet backend under the generation cache
         deadline = time.monotonic() + 10
         while len(backend.cache) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -249,3 +249,61 @@ async def test_a_role_that_cannot_create_rollups_still_stores_every_event(pg: St
         await conn.execute(f'DROP OWNED BY "{role}"')
         await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
         await conn.close()
+
+
+def _costs(rows: list[object]) -> list[float]:
+    """Costs to compare (``None``, nothing priced, as -1: approx cannot compare None)."""
+    return [-1.0 if r.total_cost_usd is None else r.total_cost_usd for r in rows]  # type: ignore[attr-defined]
+
+
+async def _unfiltered(fast: object, slow: object) -> None:
+    from testkits.rollups import close_groups
+
+    a, b = await fast.summary(), await slow.summary()  # type: ignore[attr-defined]
+    assert (a.total_events, a.errors, a.sessions, a.traces, a.first_event, a.last_event) == (
+        b.total_events, b.errors, b.sessions, b.traces, b.first_event, b.last_event)
+    for by in ("operation", "model", "agent"):
+        close_groups(await fast.aggregates(by), await slow.aggregates(by))  # type: ignore[attr-defined]
+    for by in ("model", "day"):
+        got, want = await fast.costs(by), await slow.costs(by)  # type: ignore[attr-defined]
+        assert [(r.key, r.events, r.input_tokens) for r in got] == [(r.key, r.events, r.input_tokens) for r in want]
+        assert _costs(got) == pytest.approx(_costs(want), rel=1e-9)
+
+
+async def test_day_rows_are_merged_in_memory_and_only_changed_rows_are_read_again(pg: StorageConfig) -> None:
+    events = make_events(1500, seed=21, days=4)
+    backend = await write(pg, events[:900])
+    fast, slow = create_query_backend(pg), create_query_backend(exact(pg))
+    plain = create_query_backend(pg.model_copy(update={"options": {"rollups": False}}))
+    try:
+        await _unfiltered(fast, slow)
+        reader = fast._reader  # type: ignore[attr-defined]
+        assert reader._groups is not None and len(reader._rows) > 0  # answered from the rows in memory
+        first_seen = reader._seen
+        await backend.write_batch(events[900:])  # changes some day rows, adds others
+        await _unfiltered(fast, slow)
+        assert reader._seen > first_seen and reader._groups[0] == await reader.generation()
+        # the session and trace rollups answer like the events
+        sessions = await plain.sessions(limit=100)
+        listed = await fast.sessions(limit=100)
+        assert [(x.session_id, x.events, x.errors, x.traces, x.first_event, x.last_event, x.input_tokens,
+                 x.output_tokens) for x in listed] == [
+            (x.session_id, x.events, x.errors, x.traces, x.first_event, x.last_event, x.input_tokens,
+             x.output_tokens) for x in sessions]
+        assert _costs(listed) == pytest.approx(_costs(sessions), rel=1e-9)
+        for s in sessions:
+            want = await plain.traces(s.session_id)
+            got = await fast.traces(s.session_id)
+            assert [(t.trace_id, t.events, t.errors, t.first_event, t.last_event) for t in got] == [
+                (t.trace_id, t.events, t.errors, t.first_event, t.last_event) for t in want]
+            assert _costs(got) == pytest.approx(_costs(want), rel=1e-9)
+        conn = await asyncpg.connect(PG_DSN)
+        try:  # a rebuild re-stamps every row: all are read again, nothing counted twice
+            await pg_rollups.rebuild(conn, backend.rollup_names, backend.qualified)
+        finally:
+            await conn.close()
+        await _unfiltered(fast, slow)
+    finally:
+        for q in (fast, slow, plain):
+            await q.close()
+        await backend.close()

@@ -6,11 +6,12 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llamonitor.api.hub import CLOSE_TOO_MANY, LiveHub, TooManyConnections
+from llamonitor.api.render import Bodies
 from llamonitor.api.security import BearerAuth
 from llamonitor.api.tail import StorageTail
 from llamonitor.query.types import QueryBackend
@@ -40,24 +41,31 @@ class APIState:
     hub: LiveHub
     max_analysis_events: int
     _backend: QueryBackend | None = None
+    #: encoded bodies of recent answers (:mod:`llamonitor.api.render`)
+    bodies: Bodies = field(default_factory=Bodies)
 
     @property
     def backend(self) -> QueryBackend:
-        """The query backend of ``config.storage`` (created on first use)."""
+        """The query backend of ``config.storage`` (created on first use), its summary-type answers
+        cached per storage generation (:mod:`llamonitor.query.cache`)."""
         if self._backend is None:
             from llamonitor.query import create_query_backend
+            from llamonitor.query.cache import CachedQueryBackend
 
-            self._backend = create_query_backend(self.config.storage)
+            self._backend = CachedQueryBackend(create_query_backend(self.config.storage))
         return self._backend
 
     async def warm_up(self) -> None:
         """The dashboard's first queries, in the background at start-up, so its first request is
-        served warm: the summary (Parquet reads its footers; servers open their pool) and the time
-        series (Parquet decodes its files into the column cache that sessions and traces use too).
-        Failures are left for the requests to report."""
+        served warm: the summary (Parquet reads its footers; servers open their pool), the time
+        series (Parquet decodes its files into the column cache that sessions and traces use too),
+        the first sessions and events pages. Failures are left for the requests to report."""
         try:
             await self.backend.summary()
             await self.backend.timeseries()
+            # the dashboard's lists too: the first sessions page builds Parquet's session index
+            await self.backend.sessions(limit=50)
+            await self.backend.events(limit=100)
         except asyncio.CancelledError:
             raise
         except Exception:  # the storage may be empty, down or misconfigured: a request will say so
@@ -68,6 +76,20 @@ class APIState:
         if self._backend is not None:
             backend, self._backend = self._backend, None
             await backend.close()
+
+
+def _no_self_telemetry() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry hooks off (FastAPI versions that have them): the server does not
+    trace its dashboard requests, and they would cost a provider lookup per request."""
+    import inspect
+
+    from fastapi import FastAPI
+
+    try:
+        accepted = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - an unusual class
+        accepted = False
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}} if accepted else {}
 
 
 def resolve_token(token: str | None, api: APIConfig) -> str | None:
@@ -123,7 +145,8 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
 
     # /docs and /redoc from assets shipped in the fastapi-offline wheel: no CDN, nothing leaves the machine
     app = FastAPIOffline(title="llamonitor", version="1", lifespan=lifespan,
-                  description="Read-only query API over llamonitor's stored events, live streams and GraphQL.")
+                         description="Read-only query API over llamonitor's stored events, live streams and GraphQL.",
+                         **_no_self_telemetry())
     app.state.llamonitor = state
 
     @app.exception_handler(RequestValidationError)

@@ -1,12 +1,16 @@
-"""The live feed: events from the writer thread to WebSocket and GraphQL subscribers.
+"""The live feed: events from the writer thread (or the storage tail) to WebSocket and GraphQL subscribers.
 
 The writer calls :meth:`LiveHub.on_batch` from its own thread after each batch. The hub only
 hands the batch to the API's event loop (``loop.call_soon_threadsafe``) and returns; on the loop,
-each matching subscriber gets the event in its own bounded queue. A subscriber whose queue is
-full is not dropped: further events wait in its backlog and reach it as one coalesced
-``{"type": "batch", "data": [...]}`` message once it has read its queue. Only a client whose
-backlog passes ``backlog_limit`` too (a dead client) is dropped (close code 1013), so a slow or
-dead client never slows the writer nor the other clients.
+each matching subscriber gets the events appended to its own list of waiting events (one C-level
+``extend`` per subscriber and batch) and is woken. Its sender then takes everything waiting: up
+to :data:`COALESCE_ABOVE` events (or ``queue_size``, if smaller) go out one message each
+(``{"type": "event", ...}``); more -- a burst, or a client that fell behind -- go out as one
+coalesced ``{"type": "batch", "data": [...]}`` message, so fifty clients at 1,000 events/s cost a
+few sends per poll, not fifty thousand. Each event is serialised once for all clients (a bounded
+cache by event id). Only a client with more than ``backlog_limit`` events waiting (a dead client)
+is dropped (close code 1013), so a slow or dead client never slows the writer nor the other
+clients.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import logging
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +31,14 @@ from llamonitor.schema.serialize import event_to_dict
 
 logger = logging.getLogger("llamonitor.api")
 
-#: close code sent to a client that could not keep up (its queue overflowed)
+#: close code sent to a client that could not keep up (its backlog overflowed)
 CLOSE_SLOW_CONSUMER = 1013
 #: close code sent when ``max_connections`` subscribers are already connected
 CLOSE_TOO_MANY = 1013
+#: a sender with more events than this waiting sends them as one ``batch`` message
+COALESCE_ABOVE = 64
+#: serialised events kept for the other subscribers (by event id)
+TEXT_CACHE = 20_000
 
 
 class TooManyConnections(RuntimeError):
@@ -38,19 +47,30 @@ class TooManyConnections(RuntimeError):
 
 @dataclass(eq=False)
 class Subscriber:
-    """One live client: its filters and its bounded queue (``None`` in the queue ends the stream)."""
+    """One live client: its filters and the events waiting for it."""
 
-    queue: asyncio.Queue[tuple[MetricEvent, str] | None]
     session_id: str | None = None
     operation_name: str | None = None
     dropped: bool = False
     delivered: int = field(default=0)
-    #: events that overflowed the queue, sent as one batch once the queue is read
-    backlog: list[MetricEvent] = field(default_factory=list)
-    #: batches sent to this client because it fell behind
+    #: events waiting to be sent, in order
+    pending: list[MetricEvent] = field(default_factory=list)
+    #: set when events arrive or the stream ends
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: coalesced messages sent to this client
     batches: int = field(default=0)
     #: any further condition (the seed's ``operation_type`` / ``error_only`` filters)
     where: Callable[[MetricEvent], bool] | None = None
+
+    @property
+    def backlog(self) -> list[MetricEvent]:
+        """The events waiting (kept name: the coalesced part of earlier versions)."""
+        return self.pending
+
+    @property
+    def filtered(self) -> bool:
+        """Whether this subscriber filters events."""
+        return self.session_id is not None or self.operation_name is not None or self.where is not None
 
     def matches(self, event: MetricEvent) -> bool:
         """Whether ``event`` passes this subscriber's filters."""
@@ -61,9 +81,14 @@ class Subscriber:
         return self.where is None or self.where(event)
 
 
+def event_data(event: MetricEvent) -> str:
+    """``event`` as the JSON of a live message's ``data``."""
+    return json.dumps(event_to_dict(event), default=str, ensure_ascii=False)
+
+
 def event_message(event: MetricEvent) -> str:
     """The JSON text sent for ``event``: ``{"type": "event", "data": {...event fields...}}``."""
-    return json.dumps({"type": "event", "data": event_to_dict(event)}, default=str, ensure_ascii=False)
+    return '{"type": "event", "data": ' + event_data(event) + "}"
 
 
 #: every hub of this process (weakly held), for :func:`live_hubs`
@@ -82,9 +107,14 @@ class LiveHub:
     def __init__(self, *, max_connections: int = 100, queue_size: int = 1000, enabled: bool = True,
                  backlog_limit: int | None = None) -> None:
         self.max_connections = max_connections
+        #: events waiting beyond which a client counts as lagging (``/api/health``)
         self.queue_size = queue_size
-        #: events a lagging client may have waiting beyond its queue before it is dropped
+        #: more events than this waiting go out as one ``batch`` message
+        self.coalesce_above = min(COALESCE_ABOVE, queue_size)
+        #: events a lagging client may have waiting before it is dropped
         self.backlog_limit = 100 * queue_size if backlog_limit is None else backlog_limit
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._batches: OrderedDict[tuple[int, ...], tuple[list[MetricEvent], str]] = OrderedDict()
         self.enabled = enabled
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: set[Subscriber] = set()
@@ -128,8 +158,6 @@ class LiveHub:
         Returns whether the tail runs.
         """
         self.tail = tail
-        if tail.listening is None:
-            tail.listening = lambda: bool(self.subscribers)
         if not self.enabled or self.attach():
             return False
         tail.start()
@@ -188,37 +216,60 @@ class LiveHub:
             pass
 
     # -- event loop --------------------------------------------------------------------------
-    def dispatch(self, events: Sequence[MetricEvent]) -> None:
-        """Queue each event for every matching subscriber (on the loop); drop overflowing ones."""
-        cache: dict[int, str] = {}
+    def dispatch(self, events: Sequence[MetricEvent], texts: Sequence[str] | None = None) -> None:
+        """Append the events to every matching subscriber's waiting list and wake it (on the loop);
+        drop a subscriber whose waiting list passes ``backlog_limit``. ``texts``: the events'
+        :func:`event_data`, when the caller serialised them already (off the loop)."""
+        if not events:
+            return
+        events = list(events)
+        if texts is not None and self.subscribers:
+            for event, text in zip(events, texts, strict=True):
+                self._texts[event.event_id] = text
+            while len(self._texts) > TEXT_CACHE:
+                self._texts.popitem(last=False)
         for sub in list(self.subscribers):
-            for event in events:
-                if not sub.matches(event):
-                    continue
-                if sub.backlog or sub.queue.full():  # behind: keep order, coalesce
-                    if len(sub.backlog) >= self.backlog_limit:
-                        self.dropped_clients += 1
-                        logger.warning("llamonitor api: dropping a live client whose backlog overflowed")
-                        self.end(sub)
-                        break
-                    sub.backlog.append(event)
-                    continue
-                text = cache.get(id(event))
-                if text is None:
-                    text = cache[id(event)] = event_message(event)
-                sub.queue.put_nowait((event, text))
+            mine = [e for e in events if sub.matches(e)] if sub.filtered else events
+            if not mine:
+                continue
+            if len(sub.pending) + len(mine) > self.backlog_limit:
+                self.dropped_clients += 1
+                logger.warning("llamonitor api: dropping a live client whose backlog overflowed")
+                self.end(sub)
+                continue
+            sub.pending.extend(mine)
+            sub.wake.set()
+
+    def _text(self, event: MetricEvent) -> str:
+        """``event``'s data as JSON, serialised once for every subscriber."""
+        key = event.event_id
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = event_data(event)
+            if len(self._texts) > TEXT_CACHE:
+                self._texts.popitem(last=False)
+        return text
+
+    def _batch_text(self, batch: list[MetricEvent]) -> str:
+        """The ``batch`` message of ``batch``: built once for every client that has the same events
+        waiting (clients that keep up all get each dispatched batch whole)."""
+        # the ids of the events: the kept batch keeps them alive, so equal ids are the same events
+        key = tuple(map(id, batch))
+        found = self._batches.get(key)
+        if found is not None:
+            return found[1]
+        text = '{"type": "batch", "data": [' + ", ".join(self._text(e) for e in batch) + "]}"
+        self._batches[key] = (batch, text)
+        while len(self._batches) > 8:
+            self._batches.popitem(last=False)
+        return text
 
     def end(self, sub: Subscriber) -> None:
         """End ``sub``'s stream (dropped, or its client went away)."""
         sub.dropped = True
-        sub.backlog = []
+        sub.pending = []
         self.subscribers.discard(sub)
-        while True:  # make room for the end marker
-            try:
-                sub.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-        sub.queue.put_nowait(None)
+        sub.wake.set()
 
     def subscribe(self, *, session_id: str | None = None, operation_name: str | None = None,
                   where: Callable[[MetricEvent], bool] | None = None) -> Subscriber:
@@ -230,7 +281,7 @@ class LiveHub:
             self.refused_clients += 1
             raise TooManyConnections(f"max_connections ({self.max_connections}) reached")
         self.attach()
-        sub = Subscriber(asyncio.Queue(maxsize=self.queue_size + 1), session_id, operation_name, where=where)
+        sub = Subscriber(session_id, operation_name, where=where)
         self.subscribers.add(sub)
         return sub
 
@@ -238,41 +289,39 @@ class LiveHub:
         """Forget ``sub`` (client gone)."""
         self.subscribers.discard(sub)
 
-    async def _items(self, sub: Subscriber) -> AsyncIterator[tuple[MetricEvent, str] | list[MetricEvent]]:
-        """Queued events one by one, then (when behind) the backlog as one list."""
+    async def _waiting(self, sub: Subscriber) -> AsyncIterator[list[MetricEvent]]:
+        """Everything waiting for ``sub`` each time it wakes, until its stream ends."""
         try:
             while True:
-                if sub.backlog and sub.queue.empty():
-                    batch, sub.backlog = sub.backlog, []
-                    sub.delivered += len(batch)
-                    sub.batches += 1
-                    yield batch
+                if not sub.pending:
+                    if sub.dropped:
+                        return
+                    sub.wake.clear()
+                    await sub.wake.wait()
                     continue
-                item = await sub.queue.get()
-                if item is None:
-                    return
-                sub.delivered += 1
-                yield item
+                batch, sub.pending = sub.pending, []
+                yield batch
         finally:
             self.unsubscribe(sub)
 
     async def stream(self, sub: Subscriber) -> AsyncIterator[tuple[MetricEvent, str]]:
         """Events for ``sub``, one by one, until it is dropped or unsubscribed."""
-        async for item in self._items(sub):
-            if isinstance(item, list):
-                for event in item:
-                    yield event, event_message(event)
-            else:
-                yield item
+        async for batch in self._waiting(sub):
+            for event in batch:
+                sub.delivered += 1
+                yield event, '{"type": "event", "data": ' + self._text(event) + "}"
 
     async def messages(self, sub: Subscriber) -> AsyncIterator[str]:
-        """WebSocket messages for ``sub``: one ``event`` per event, or one ``batch`` for a backlog."""
-        async for item in self._items(sub):
-            if isinstance(item, list):
-                yield json.dumps({"type": "batch", "data": [event_to_dict(e) for e in item]},
-                                 default=str, ensure_ascii=False)
-            else:
-                yield item[1]
+        """WebSocket messages for ``sub``: one ``event`` per event, or one ``batch`` when more than
+        :attr:`coalesce_above` events wait."""
+        async for batch in self._waiting(sub):
+            sub.delivered += len(batch)
+            if len(batch) > self.coalesce_above:
+                sub.batches += 1
+                yield self._batch_text(batch)
+                continue
+            for event in batch:
+                yield '{"type": "event", "data": ' + self._text(event) + "}"
 
     def stats(self) -> dict[str, Any]:
         """Counters for ``/api/health``."""
@@ -281,5 +330,5 @@ class LiveHub:
                 "tail_published": 0 if tail is None else tail.published,
                 "tail_errors": 0 if tail is None else tail.errors,
                 "clients": len(self.subscribers), "max_connections": self.max_connections,
-                "lagging_clients": sum(1 for sub in self.subscribers if sub.backlog),
+                "lagging_clients": sum(1 for sub in self.subscribers if len(sub.pending) > self.queue_size),
                 "dropped_clients": self.dropped_clients, "refused_clients": self.refused_clients}

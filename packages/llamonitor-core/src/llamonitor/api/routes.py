@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator
 
@@ -64,6 +64,13 @@ def backend_of(request: Request) -> QueryBackend:
     return backend
 
 
+def answer(request: Request, route: str, found: Any, build: Any) -> Response:
+    """The JSON response of ``build()`` for the answer ``found`` (encoded once while it is cached;
+    see :mod:`llamonitor.api.render`)."""
+    response: Response = request.app.state.llamonitor.bodies.response(route, found, build)
+    return response
+
+
 def make_filter(start: datetime | None = None, end: datetime | None = None, session_id: str | None = None,
                 trace_id: str | None = None, operation_name: str | None = None, model: str | None = None,
                 agent_name: str | None = None, errors_only: bool = False) -> EventFilter:
@@ -106,12 +113,12 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if status == "down" else 200)
 
 
-@router.get("/api/v1/events", tags=["events"], responses=BAD)
+@router.get("/api/v1/events", tags=["events"], responses=BAD, response_model=dict[str, Any])
 async def events(request: Request, start: Instant | None = Start, end: Instant | None = End,
                  session_id: str | None = None, trace_id: str | None = None, operation_name: str | None = None,
                  model: str | None = None, agent_name: str | None = None, errors_only: bool = False,
                  limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0, le=MAX_OFFSET),
-                 cursor: str | None = Query(None, description="next_cursor of the previous page")) -> dict[str, Any]:
+                 cursor: str | None = Query(None, description="next_cursor of the previous page")) -> Response:
     """Events ordered by (start time, event id); page with ``cursor`` (or ``offset``)."""
     flt = make_filter(start, end, session_id, trace_id, operation_name, model, agent_name, errors_only)
     if cursor is not None and offset:
@@ -120,19 +127,19 @@ async def events(request: Request, start: Instant | None = Start, end: Instant |
         page = await backend_of(request).events(flt, limit=limit, offset=offset, cursor=cursor)
     except ValueError as exc:
         raise HTTPException(400, detail=f"parameter 'cursor': {exc}") from exc
-    return {"events": [event_to_dict(e) for e in page.events], "count": len(page.events),
-            "next_cursor": page.next_cursor}
+    return answer(request, "events", page, lambda: {"events": [event_to_dict(e) for e in page.events],
+                                                    "count": len(page.events), "next_cursor": page.next_cursor})
 
 
-@router.get("/api/v1/sessions", tags=["sessions"], responses=BAD)
+@router.get("/api/v1/sessions", tags=["sessions"], responses=BAD, response_model=dict[str, Any])
 async def sessions(request: Request, start: Instant | None = Start, end: Instant | None = End,
                    operation_name: str | None = None, model: str | None = None, agent_name: str | None = None,
                    errors_only: bool = False, limit: int = Query(100, ge=1, le=MAX_PAGE),
-                   offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> dict[str, Any]:
+                   offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
     """Sessions, most recent first."""
     flt = make_filter(start, end, None, None, operation_name, model, agent_name, errors_only)
     rows = await backend_of(request).sessions(flt, limit=limit, offset=offset)
-    return {"sessions": [s.to_dict() for s in rows], "count": len(rows)}
+    return answer(request, "sessions", rows, lambda: {"sessions": [s.to_dict() for s in rows], "count": len(rows)})
 
 
 @router.get("/api/v1/sessions/{session_id}", tags=["sessions"], responses=NOT_FOUND)
@@ -173,41 +180,42 @@ async def trace(request: Request, trace_id: str = Path(...), session_id: str | N
     return {"trace_id": trace_id, "events": [event_to_dict(e) for e in evs], "count": len(evs)}
 
 
-@router.get("/api/v1/metrics/summary", tags=["metrics"], responses=BAD)
+@router.get("/api/v1/metrics/summary", tags=["metrics"], responses=BAD, response_model=dict[str, Any])
 async def summary(request: Request, start: Instant | None = Start, end: Instant | None = End,
                   session_id: str | None = None, operation_name: str | None = None, model: str | None = None,
-                  agent_name: str | None = None) -> dict[str, Any]:
+                  agent_name: str | None = None) -> Response:
     """Totals, error rate, latency percentiles, tokens, cost, and tables by model / agent / operation."""
     flt = make_filter(start, end, session_id, None, operation_name, model, agent_name)
-    result: dict[str, Any] = (await backend_of(request).summary(flt)).to_dict()
-    return result
+    found = await backend_of(request).summary(flt)
+    return answer(request, "summary", found, found.to_dict)
 
 
-async def _groups(request: Request, by: Literal["operation", "model", "agent"], flt: EventFilter) -> dict[str, Any]:
+async def _groups(request: Request, by: Literal["operation", "model", "agent"], flt: EventFilter) -> Response:
     rows = await backend_of(request).aggregates(by, flt)
-    return {"group_by": by, by + "s": [group_to_dict(g) for g in rows], "count": len(rows)}
+    return answer(request, by, rows,
+                  lambda: {"group_by": by, by + "s": [group_to_dict(g) for g in rows], "count": len(rows)})
 
 
-@router.get("/api/v1/metrics/operations", tags=["metrics"], responses=BAD)
+@router.get("/api/v1/metrics/operations", tags=["metrics"], responses=BAD, response_model=dict[str, Any])
 async def operations(request: Request, start: Instant | None = Start, end: Instant | None = End,
                      session_id: str | None = None, model: str | None = None,
-                     agent_name: str | None = None) -> dict[str, Any]:
+                     agent_name: str | None = None) -> Response:
     """Count, errors, latency percentiles, tokens and cost per operation."""
     return await _groups(request, "operation", make_filter(start, end, session_id, None, None, model, agent_name))
 
 
-@router.get("/api/v1/metrics/models", tags=["metrics"], responses=BAD)
+@router.get("/api/v1/metrics/models", tags=["metrics"], responses=BAD, response_model=dict[str, Any])
 async def models(request: Request, start: Instant | None = Start, end: Instant | None = End,
                  session_id: str | None = None, operation_name: str | None = None,
-                 agent_name: str | None = None) -> dict[str, Any]:
+                 agent_name: str | None = None) -> Response:
     """Count, errors, latency percentiles, tokens and cost per model."""
     return await _groups(request, "model", make_filter(start, end, session_id, None, operation_name, None, agent_name))
 
 
-@router.get("/api/v1/metrics/agents", tags=["metrics"], responses=BAD)
+@router.get("/api/v1/metrics/agents", tags=["metrics"], responses=BAD, response_model=dict[str, Any])
 async def agents_metrics(request: Request, start: Instant | None = Start, end: Instant | None = End,
                          session_id: str | None = None, operation_name: str | None = None,
-                         model: str | None = None) -> dict[str, Any]:
+                         model: str | None = None) -> Response:
     """Count, errors, latency percentiles, tokens and cost per recorded agent name."""
     return await _groups(request, "agent", make_filter(start, end, session_id, None, operation_name, model))
 
@@ -226,16 +234,16 @@ async def costs(request: Request,
     return {"group_by": group_by, "costs": [r.to_dict() for r in rows], "total_cost_usd": total}
 
 
-@router.get("/api/v1/metrics/timeseries", tags=["metrics"], responses=BAD)
+@router.get("/api/v1/metrics/timeseries", tags=["metrics"], responses=BAD, response_model=dict[str, Any])
 async def timeseries(request: Request, buckets: int = Query(24, ge=1, le=200), start: Instant | None = Start,
-                     end: Instant | None = End, session_id: str | None = None) -> dict[str, Any]:
+                     end: Instant | None = End, session_id: str | None = None) -> Response:
     """Events, errors, p95 latency, tokens and cost in ``buckets`` equal time slices (for charts).
 
     One :meth:`QueryBackend.timeseries` call (a couple of queries whatever ``buckets`` is).
     """
     flt = make_filter(start, end, session_id)
     series = await backend_of(request).timeseries(flt, buckets=buckets)
-    return {"buckets": [b.to_dict() for b in series]}
+    return answer(request, "timeseries", series, lambda: {"buckets": [b.to_dict() for b in series]})
 
 
 # -- multi-agent analytics -------------------------------------------------------------------

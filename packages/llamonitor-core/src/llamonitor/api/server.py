@@ -17,6 +17,15 @@ from llamonitor.api.security import install_log_redaction, is_loopback
 logger = logging.getLogger("llamonitor")
 
 
+#: uvicorn settings of the API server. No per-message deflate on WebSockets: every live message
+#: would be compressed once per client (fifty clients, fifty compressions of each batch), which
+#: cost more CPU than the whole REST load in ``bench/api_load.py``; the live feed is loopback or LAN
+#: traffic of JSON that a reverse proxy can compress once if it must.
+UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False}
+#: GIL switch interval of the server process (Python's default is 0.005 s)
+SWITCH_INTERVAL_S = 0.001
+
+
 class BindError(OSError):
     """The address could not be bound; the message names host and port."""
 
@@ -54,7 +63,12 @@ def serve(app: Any, host: str, port: int, *, token: str | None, log_level: str =
     if warning:
         print(warning, file=sys.stderr, flush=True)
     sock = bind(host, port)
-    config = uvicorn.Config(app, log_level=log_level)  # configures uvicorn's loggers: filters go on after
+    # The event loop serves every request and the live feed while query threads decode Parquet and
+    # build answers: with the default 5 ms GIL switch interval a request waits up to 5 ms each time
+    # a thread holds the GIL. This is the server's own process, so the setting is ours to make.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    config = uvicorn.Config(app, log_level=log_level,  # configures uvicorn's loggers: filters go on after
+                            **UVICORN_OPTIONS)
     install_log_redaction()
     if on_bound is not None:
         on_bound(host, sock.getsockname()[1])

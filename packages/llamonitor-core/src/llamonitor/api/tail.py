@@ -1,39 +1,44 @@
 """Live events written by another process: tail the storage when no writer runs in this one.
 
 ``llamonitor serve`` usually runs beside the application, not inside it, so the in-process
-writer listener (:meth:`LiveHub.attach`) sees nothing. :class:`StorageTail` then polls storage:
+writer listener (:meth:`LiveHub.attach`) sees nothing. :class:`StorageTail` then follows storage:
 
-- Parquet: the dataset's files are immutable once renamed into place, so each scan lists the
-  ``*.parquet`` files and reads only the ones not seen before (``tailing Parquet``);
-- every other backend: the newest time range (``start >= now - lookback``) through the query
-  backend's ``events`` pages (``polling <backend>``).
+- Parquet: the dataset's files are immutable once renamed into place, so each scan (every
+  0.5 s) lists the files (cheaply: only the folders that changed) and reads only the ones not
+  seen before (``tailing Parquet``);
+- PostgreSQL: the insert path sends a ``NOTIFY`` after each stored batch (its count, start-time
+  range and event-id range; :func:`llamonitor.backends.postgres.notify_payload`); the tail
+  listens (``LISTEN``) on a connection of its own and reads exactly that range when told
+  (``listening postgres``); after :data:`FALLBACK_POLL_SECONDS` without a notification it polls
+  the newest time range once, for writers that do not notify (``options={"notify": False}``);
+  if ``LISTEN`` fails it polls like the other servers;
+- MySQL / MariaDB, ClickHouse (and PostgreSQL without ``LISTEN``): the newest time range
+  (``start >= now - lookback``) through the query backend's ``events`` pages every 0.5 s
+  (``polling <backend>``).
 
-Both start from "now" (what was stored before the server started is not replayed) and pass
+Every mode starts from "now" (what was stored before the server started is not replayed; for
+Parquet, files renamed into place from a second before the tail started on are new) and passes
 each event to the hub at most once: event ids already published are remembered in a bounded
 window, so an overlapping scan, a re-delivered batch or a restarted tail sends nothing twice.
-
-While no client listens (``listening()`` false) nothing is read: Parquet only lists the files,
-so a client that connects later gets every file that appears after that; a SQL poll starts
-over (notes what is stored) on the next poll after a client connects, so an event stored in
-that half second before it may not be shown live (it is stored, and queries return it). Reading
-back every file or the newest 30 s of events twice a second for nobody cost ``serve`` a quarter
-of its CPU under a high ingest rate.
+Events are serialised for the WebSocket clients in the query thread pool, not on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend
 from llamonitor.schema.config import StorageConfig
-from llamonitor.schema.events import MetricEvent
+from llamonitor.schema.events import MetricEvent, ns_to_datetime
 
 logger = logging.getLogger("llamonitor.api")
 
@@ -43,6 +48,16 @@ POLL_SECONDS = 0.5
 LOOKBACK_SECONDS = 30.0
 #: event ids remembered for dedupe
 DEDUPE_WINDOW = 200_000
+#: with ``LISTEN``: after this long without a notification the newest time range is polled (writers that
+#: do not notify)
+FALLBACK_POLL_SECONDS = 5.0
+#: events read for one notification at most (its own count, times this, plus a page)
+NOTIFIED_FACTOR = 4
+#: a Parquet file renamed into place this long before the tail started is new to it
+PRIME_SLACK_NS = 1_000_000_000
+
+#: ``publish(events, texts)``: ``texts`` are the events' ``data`` JSON, or ``None``
+Publish = Callable[..., None]
 
 
 class SeenIds:
@@ -69,60 +84,126 @@ class SeenIds:
 
 
 def tail_mode(storage: StorageConfig) -> str:
-    """The badge's text for a tail over ``storage``."""
+    """The badge's text for a tail over ``storage`` before it runs (PostgreSQL says
+    ``listening postgres`` once its ``LISTEN`` is established)."""
     return "tailing Parquet" if storage.backend == "parquet" else f"polling {storage.backend}"
 
 
+def serialize(events: Sequence[MetricEvent]) -> list[str]:
+    """Each event's ``data`` JSON for the live messages (done off the event loop)."""
+    from llamonitor.api.hub import event_data
+
+    return [event_data(e) for e in events]
+
+
 class ParquetFiles:
-    """New files of a Parquet dataset since the last call (files are renamed into place whole)."""
+    """New files of a Parquet dataset since the last call (files are renamed into place whole).
+
+    Listed with the query layer's :class:`~llamonitor.query.parquet_files.FileTracker`: a ``stat``
+    per partition folder and a listing of the folders that changed, not a walk of every file.
+    """
 
     def __init__(self, root: str) -> None:
+        from llamonitor.query.parquet_files import FileTracker
+
         self.root = Path(root)
-        self.known: set[str] = set()
+        self.tracker = FileTracker(root, check_ids=False)  # which files share events: not the tail's concern
+        self.known: frozenset[tuple[str, int, int]] = frozenset()
 
-    def _list(self) -> set[str]:
-        if not self.root.is_dir():
-            return set()
-        return {str(p) for p in self.root.rglob("*.parquet") if not p.name.startswith(".")}
-
-    def prime(self) -> None:
-        """Take the files present now as seen."""
-        self.known = self._list()
+    def prime(self, since_ns: int | None = None) -> None:
+        """Take the files present now as seen -- except, with ``since_ns``, those renamed into place
+        after it (less :data:`PRIME_SLACK_NS`): they were written after the tail started."""
+        snap = self.tracker.snapshot()
+        if since_ns is None:
+            self.known = snap.keys
+        else:
+            self.known = frozenset(f.key for f in snap.files if f.key[2] < since_ns - PRIME_SLACK_NS)
 
     def new_events(self) -> list[MetricEvent]:
-        """Events of the files that appeared since the last call, in (start time, id) order."""
+        """Events of the files that appeared (or were replaced) since the last call, in (start time, id) order."""
         import pyarrow.parquet as pq
 
         from llamonitor.schema.arrow import table_to_events
 
-        current = self._list()
-        added = sorted(current - self.known)
+        snap = self.tracker.snapshot()
+        added = [f.path for f in snap.files if f.key not in self.known and f.path.endswith(".parquet")]
         events: list[MetricEvent] = []
         for path in added:
             try:
-                events.extend(table_to_events(pq.read_table(path)))
+                events.extend(table_to_events(pq.ParquetFile(path).read()))
             except FileNotFoundError:  # compacted away meanwhile
                 continue
             except Exception:  # one unreadable file must not stop the tail
                 logger.warning("llamonitor api: live tail could not read a Parquet file", exc_info=True)
-        self.known = current
+        self.known = snap.keys
         events.sort(key=lambda e: (e.start_time_ns, e.event_id))
         return events
 
 
-class StorageTail:
-    """Polls storage and hands new events to ``publish`` (on the event loop), each once."""
+class PgListener:
+    """A connection of its own listening (``LISTEN``) on a PostgreSQL table's channel; collects the ranges
+    the notifications name until :meth:`take`."""
 
-    def __init__(self, storage: StorageConfig, backend: Callable[[], QueryBackend],
-                 publish: Callable[[Sequence[MetricEvent]], None], *, poll_seconds: float = POLL_SECONDS,
-                 lookback_seconds: float = LOOKBACK_SECONDS, listening: Callable[[], bool] | None = None) -> None:
+    def __init__(self, storage: StorageConfig) -> None:
+        from llamonitor.backends.postgres import PostgresBackend
+
+        backend = PostgresBackend(storage)  # for its DSN and channel only: no pool is opened
+        self.dsn = backend.pg_dsn
+        self.channel = backend.channel
+        self.masked = backend.masked_dsn
+        self.conn: Any = None
+        self.wake = asyncio.Event()
+        self._ranges: list[dict[str, Any]] = []
+        self.notifications = 0
+
+    @property
+    def alive(self) -> bool:
+        """Whether the connection listens."""
+        return self.conn is not None and not self.conn.is_closed()
+
+    async def start(self) -> None:
+        """Connect and ``LISTEN`` (raises when the server cannot be reached)."""
+        import asyncpg
+
+        await self.close()
+        self.conn = await asyncpg.connect(dsn=self.dsn, timeout=10)
+        await self.conn.add_listener(self.channel, self._notified)
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.notifications += 1
+        try:
+            found = json.loads(payload)
+            if not isinstance(found, dict) or not isinstance(found.get("lo"), int) or not isinstance(
+                    found.get("hi"), int):
+                raise ValueError(payload[:100])
+        except ValueError:
+            found = {}  # not ours to parse: poll the newest range instead
+        self._ranges.append(found)
+        self.wake.set()
+
+    def take(self) -> list[dict[str, Any]]:
+        """The ranges notified since the last call."""
+        ranges, self._ranges = self._ranges, []
+        self.wake.clear()
+        return ranges
+
+    async def close(self) -> None:
+        """Stop listening."""
+        conn, self.conn = self.conn, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+
+class StorageTail:
+    """Follows storage and hands new events to ``publish`` (on the event loop), each once."""
+
+    def __init__(self, storage: StorageConfig, backend: Callable[[], QueryBackend], publish: Publish, *,
+                 poll_seconds: float = POLL_SECONDS, lookback_seconds: float = LOOKBACK_SECONDS,
+                 listen: bool = True) -> None:
         self.storage = storage
         self.backend = backend
         self.publish = publish
-        #: whether anyone receives what is published (``None``: always read)
-        self.listening = listening
-        #: events read back from storage (nothing is read while nobody listens)
-        self.events_read = 0
         self.poll_seconds = poll_seconds
         self.lookback = timedelta(seconds=lookback_seconds)
         self.seen = SeenIds()
@@ -132,67 +213,137 @@ class StorageTail:
         #: scans done (the first one only notes what is already stored)
         self.scans = 0
         self._files = ParquetFiles(storage.output_dir) if storage.backend == "parquet" else None
+        self._listener = PgListener(storage) if listen and storage.backend in ("postgres", "postgresql") else None
         self._task: asyncio.Task[None] | None = None
+        self._started_ns = time.time_ns()
+        self._listen_tried = -FALLBACK_POLL_SECONDS
+        self._listen_warned = False
 
     @property
     def running(self) -> bool:
         """Whether the tail is polling."""
         return self._task is not None and not self._task.done()
 
-    async def _recent(self) -> list[MetricEvent]:
-        since = datetime.now(timezone.utc) - self.lookback
-        backend, events, cursor = self.backend(), [], None
-        while True:
-            page = await backend.events(EventFilter(start=since), limit=MAX_PAGE, cursor=cursor)
+    async def _pages(self, flt: EventFilter, cap: int | None = None) -> list[MetricEvent]:
+        backend, cursor = self.backend(), None
+        events: list[MetricEvent] = []
+        while cap is None or len(events) < cap:
+            page = await backend.events(flt, limit=MAX_PAGE, cursor=cursor)
             events.extend(page.events)
             cursor = page.next_cursor
             if cursor is None:
-                return events
+                break
+        return events
+
+    async def _recent(self) -> list[MetricEvent]:
+        return await self._pages(EventFilter(start=datetime.now(timezone.utc) - self.lookback))
+
+    async def _notified(self, ranges: list[dict[str, Any]]) -> list[MetricEvent]:
+        """The events of the notified batches: their start-time range, kept to their id range."""
+        if any(not r for r in ranges):
+            return await self._recent()  # a payload we could not read
+        events: list[MetricEvent] = []
+        for r in ranges:
+            flt = EventFilter(start=ns_to_datetime(r["lo"]), end=ns_to_datetime(r["hi"]) + timedelta(microseconds=1))
+            found = await self._pages(flt, cap=NOTIFIED_FACTOR * int(r.get("n") or 0) + MAX_PAGE)
+            low, high = r.get("idlo"), r.get("idhi")
+            if isinstance(low, str) and isinstance(high, str):
+                found = [e for e in found if low <= e.event_id <= high]
+            events.extend(found)
+        events.sort(key=lambda e: (e.start_time_ns, e.event_id))
+        return events
 
     async def _scan(self) -> list[MetricEvent]:
         if self._files is not None:
-            events = await asyncio.to_thread(self._files.new_events)
-        else:
-            events = await self._recent()
-        self.events_read += len(events)
-        return events
+            return await asyncio.to_thread(self._files.new_events)
+        return await self._recent()
 
     async def _prime(self) -> None:
         if self._files is not None:
-            await asyncio.to_thread(self._files.prime)
+            await asyncio.to_thread(self._files.prime, self._started_ns)
         else:
             self.seen.fresh(await self._recent())
 
+    async def _deliver(self, events: list[MetricEvent]) -> None:
+        fresh = self.seen.fresh(events)
+        if fresh:
+            from llamonitor.query.threads import run_blocking
+
+            texts = await run_blocking(serialize, fresh)
+            self.published += len(fresh)
+            self.publish(fresh, texts)
+
+    async def _listen(self) -> bool:
+        """Start ``LISTEN`` if it is not running (at most every :data:`FALLBACK_POLL_SECONDS`);
+        whether it runs. Events stored while it was down are caught up by one poll."""
+        listener = self._listener
+        if listener is None:
+            return False
+        if listener.alive:
+            return True
+        if time.monotonic() - self._listen_tried < FALLBACK_POLL_SECONDS:
+            return False
+        self._listen_tried = time.monotonic()
+        was = self.mode
+        self.mode = tail_mode(self.storage)
+        try:
+            await listener.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            from llamonitor.backends.dsn import scrub
+
+            if not self._listen_warned:
+                self._listen_warned = True
+                logger.warning("llamonitor api: live tail cannot LISTEN on %s (%s: %s); polling instead",
+                               listener.masked, type(exc).__name__, scrub(str(exc), listener.dsn))
+            return False
+        self._listen_warned = False
+        self.mode = "listening postgres"
+        if was == "listening postgres":  # the connection was lost: what landed meanwhile
+            await self._deliver(await self._recent())
+        return True
+
     async def _run(self) -> None:
         primed = False
+        last_poll = 0.0
         while True:
             started = time.monotonic()
+            wait = self.poll_seconds
             try:
-                idle = self.listening is not None and not self.listening()
-                if idle and self._files is None:
-                    primed = False  # no SQL poll for nobody; note what is stored once someone listens
-                elif not primed or idle:
-                    # storage not created yet also means: nothing stored before; while nobody
-                    # listens, Parquet files are only listed, so a later listener gets what follows
-                    primed = True
+                listening = await self._listen()
+                if not primed:
+                    primed = True  # storage not created yet also means: nothing stored before
                     await self._prime()
+                    last_poll = time.monotonic()
+                elif listening and self._listener is not None:
+                    ranges = self._listener.take()
+                    if ranges:
+                        await self._deliver(await self._notified(ranges))
+                        last_poll = time.monotonic()  # told: the writers notify, no poll needed
+                    elif time.monotonic() - last_poll >= FALLBACK_POLL_SECONDS:
+                        last_poll = time.monotonic()
+                        await self._deliver(await self._recent())
                 else:
-                    fresh = self.seen.fresh(await self._scan())
-                    if fresh:
-                        self.published += len(fresh)
-                        self.publish(fresh)
+                    await self._deliver(await self._scan())
                 self.scans += 1
+                if listening and self._listener is not None:
+                    wait = FALLBACK_POLL_SECONDS - (time.monotonic() - last_poll)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._listener.wake.wait(), max(0.0, wait))
+                    continue
             except asyncio.CancelledError:
                 raise
             except Exception:  # storage down: keep trying, health shows the count
                 self.errors += 1
                 if self.errors == 1:
                     logger.warning("llamonitor api: live tail failed to read storage", exc_info=True)
-            await asyncio.sleep(max(0.0, self.poll_seconds - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, wait - (time.monotonic() - started)))
 
     def start(self) -> None:
         """Start polling (on the running loop); a second call while running does nothing."""
         if not self.running:
+            self._started_ns = time.time_ns()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def halt(self) -> None:
@@ -200,6 +351,9 @@ class StorageTail:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
+        if self._listener is not None and self._listener.conn is not None:
+            conn, self._listener.conn = self._listener.conn, None
+            conn.terminate()
 
     async def stop(self) -> None:
         """Stop polling; a later :meth:`start` primes again and keeps the dedupe window."""
@@ -208,3 +362,5 @@ class StorageTail:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._listener is not None:
+            await self._listener.close()

@@ -9,7 +9,10 @@ primary key rejects the COPY, which is rolled back whole, and the batch goes thr
 per-connection temporary staging table and ``INSERT ... SELECT ... ON CONFLICT (event_id) DO
 NOTHING`` instead: re-delivery never doubles rows. Columns follow
 :mod:`llamonitor.backends.sql_common` (nested groups flattened, ``custom_attributes`` as JSONB,
-times as exact integer nanoseconds). Summary rollups are kept beside the table by a trigger
+times as exact integer nanoseconds). After each batch is stored, a ``NOTIFY`` on the table's
+channel (:func:`notify_channel`) says which events landed -- their count, start-time range and
+event-id range -- so a ``llamonitor serve`` in another process shows them live at once
+(``LISTEN``; ``options={"notify": False}`` leaves it out). Summary rollups are kept beside the table by a trigger
 (:mod:`llamonitor.backends.pg_rollups`; ``options={"rollups": False}`` leaves them out). The table comment records
 the schema version; a second start against a different table stops with a message naming the
 difference (:class:`~llamonitor.backends.sql_common.SchemaMismatchError`).
@@ -18,6 +21,8 @@ difference (:class:`~llamonitor.backends.sql_common.SchemaMismatchError`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +60,24 @@ def q(name: str) -> str:
     return f'"{name}"'
 
 
+def notify_channel(schema: str, table: str) -> str:
+    """The ``LISTEN`` / ``NOTIFY`` channel of ``schema.table`` (a short, safe identifier)."""
+    return "llamonitor_" + hashlib.blake2b(f"{schema}.{table}".encode(), digest_size=8).hexdigest()
+
+
+def notify_payload(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """What a batch's notification says (well under PostgreSQL's 8,000-byte payload limit): how
+    many events, and the range of their start times and of their ids (from the rows written)."""
+    start, ident = names.index("start_time_ns"), names.index("event_id")
+    starts = [r[start] for r in rows]
+    ids = [r[ident] for r in rows]
+    payload = json.dumps({"n": len(rows), "lo": min(starts), "hi": max(starts), "idlo": min(ids),
+                          "idhi": max(ids)}, ensure_ascii=False)
+    if len(payload.encode()) > 7_900:  # very long ids: the time range alone (the listener reads it all)
+        payload = json.dumps({"n": len(rows), "lo": min(starts), "hi": max(starts)})
+    return payload
+
+
 class PostgresBackend(ServerBackend):
     """Stores events in one PostgreSQL table (``schema_name.table_name``)."""
 
@@ -77,6 +100,10 @@ class PostgresBackend(ServerBackend):
         self.copy_streams = min(streams, config.pool_size)
         #: batches (or parts) that already had stored events (re-deliveries) and went through staging
         self.redelivered_batches = 0
+        #: ``NOTIFY`` each stored batch on :attr:`channel` (for ``llamonitor serve``'s live feed)
+        self.notify = config.option_flag("notify", True)
+        self.channel = notify_channel(self.schema_or_public, self.table)
+        self.notify_failures = 0
 
     def _columns_ddl(self, *, constraints: bool) -> str:
         parts = []
@@ -220,6 +247,22 @@ class PostgresBackend(ServerBackend):
         except Exception as exc:
             raise StorageWriteError(str(self.error("write to", exc)), refused_data=refused_data(exc)) from None
         self.rows_written += len(rows)
+        if self.notify and rows:
+            await self._notify(notify_payload(names, rows))
+
+    async def _notify(self, payload: str) -> None:
+        """Tell listeners the batch landed (after it committed). The rows are stored whatever
+        happens here: a failure is counted and logged once, never raised."""
+        try:
+            async with self.pool.acquire() as conn:
+                await conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.notify_failures += 1
+            if self.notify_failures == 1:
+                logger.warning("llamonitor: postgres backend: NOTIFY after a stored batch failed (%s: %s); live "
+                               "views poll instead", type(exc).__name__, scrub(str(exc), self.dsn))
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run a read query with bound ``$n`` parameters (used by the query layer)."""
@@ -229,7 +272,8 @@ class PostgresBackend(ServerBackend):
         return [tuple(r) for r in records]
 
     async def health(self) -> dict[str, Any]:
-        return {**await super().health(), "redelivered_batches": self.redelivered_batches}
+        return {**await super().health(), "redelivered_batches": self.redelivered_batches,
+                "notify_failures": self.notify_failures}
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -54,7 +54,7 @@ BUILTIN: tuple[BackendSpec, ...] = (
                 "llamonitor.query.parquet:ParquetQueryBackend", "parquet",
                 frozenset({"rollups", "exact_percentile_limit"}), files=True),
     BackendSpec("postgres", "llamonitor.backends.postgres:PostgresBackend", "llamonitor.query.sql:Dialect",
-                "postgres", _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem"}, needs_dsn=True,
+                "postgres", _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem", "notify"}, needs_dsn=True,
                 aliases=("postgresql",)),
     BackendSpec("mysql", "llamonitor.backends.mysql:MySQLBackend", "llamonitor.query.sql:MySQLDialect",
                 "mysql", _SERVER_OPTIONS, needs_dsn=True),

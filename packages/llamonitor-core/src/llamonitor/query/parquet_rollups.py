@@ -19,6 +19,7 @@ takes the exact path.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ import pyarrow.dataset as ds
 
 from llamonitor.backends.parquet_rollups import SUMS, Row, decode, projection, rollup_rows
 from llamonitor.backends.pg_rollups import SPECIAL_BIN
-from llamonitor.query.parquet_files import IdRange
+from llamonitor.query.parquet_files import FileInfo, IdRange, Snapshot
 from llamonitor.query.rollups import Groups, _Acc, usable
 from llamonitor.query.summary import _has_numpy
 from llamonitor.query.types import EventFilter
@@ -202,6 +203,12 @@ class RollupSource:
         #: written without one; ``None``: it has none (a duration that is not a finite number)
         self._rows: dict[tuple[str, int, int], Rollup | None] = {}
 
+    def retain(self, keys: frozenset[tuple[str, int, int]]) -> None:
+        """Forget the rollups of files no longer listed."""
+        current = list(self._rows.items())  # one step: other query threads add entries meanwhile
+        if any(k not in keys for k, _ in current):
+            self._rows = {k: v for k, v in current if k in keys}
+
     def _file_rollup(self, path: str, key: tuple[str, int, int], found: IdRange, scan: Scan) -> Rollup | None:
         if key not in self._rows:
             rows = decode(found.rollup)
@@ -222,8 +229,6 @@ class RollupSource:
             return None
         if any(path in suspects for path in files):
             return None  # events may repeat across files: the exact path de-duplicates them
-        live = {key for key, _ in ranges.values()}
-        self._rows = {k: v for k, v in self._rows.items() if k in live}
         cut = [p for p in files if p not in ranges or not inside(ranges[p][1], f)]
         if sum(ranges[p][1].rows if p in ranges else self.exact_limit + 1 for p in cut) > self.exact_limit:
             return None  # mostly cut files: the exact path (whose decoded columns are cached) is faster
@@ -250,6 +255,68 @@ class RollupSource:
         if percentiles and whole.events <= self.exact_limit:
             return None
         return whole
+
+
+#: every group :class:`Totals` keeps: summary, aggregates and costs without filters read them
+TOTAL_KINDS = ("all", "operation", "model", "agent", "day")
+
+
+def total_groups(r: Rollup) -> Groups:
+    """The groups of :data:`TOTAL_KINDS`; days without histograms (costs by day read no percentile)."""
+    accs = accumulate(r, histograms=True, kinds=TOTAL_KINDS[:4])
+    accs.update(accumulate(r, histograms=False, kinds=("day",)))
+    return accs
+
+
+class Totals:
+    """Every file's rollup added up, extended file by file as files are added.
+
+    A summary (or aggregates, or costs) of the whole dataset merges the rollups of every file:
+    a few array operations per thousand files, but on every request. The merged groups are kept
+    with the file set they cover; when the next snapshot only added files, only those are merged
+    in (a new file costs its own rollup rows), otherwise everything is merged again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: tuple[int, frozenset[tuple[str, int, int]], Groups] | None = None
+        #: full merges done (for tests)
+        self.rebuilds = 0
+
+    def groups(self, snap: Snapshot, rollup_of: Callable[[FileInfo], Rollup | None]) -> Groups | None:
+        """The groups of :data:`TOTAL_KINDS` over every event of ``snap`` (or of a newer snapshot);
+        ``None`` when a file has no rollup or files may share events (the exact path answers)."""
+        if snap.suspects or not _has_numpy():
+            return None
+        state = self._state
+        if state is not None and state[0] >= snap.version:
+            return state[2]
+        with self._lock:
+            state = self._state
+            if state is not None and state[0] >= snap.version:
+                return state[2]
+            added = snap.added_since(state[1]) if state is not None else None
+            if state is None or added is None:
+                self.rebuilds += 1
+                base: Groups = {}
+                added = list(snap.files)
+            else:
+                base = state[2]
+            parts = []
+            for info in added:
+                found = rollup_of(info)
+                if found is None:
+                    return None
+                parts.append(found)
+            merged = {key: acc.copy() for key, acc in base.items()} if parts else base
+            if parts:
+                for key, acc in total_groups(Rollup.concat(parts)).items():
+                    if key in merged:
+                        merged[key].merge(acc)
+                    else:
+                        merged[key] = acc
+            self._state = (snap.version, snap.keys, merged)
+            return merged
 
 
 def distinct_pairs(table: pa.Table) -> pa.Table:

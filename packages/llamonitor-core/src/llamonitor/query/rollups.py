@@ -17,6 +17,7 @@ and percentiles are exact. Stale rollups (events were updated or deleted) are ne
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from typing import Any
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN, RollupNames
 from llamonitor.query.summary import QUANTILES, GroupStats, LatencyStats, Summary
-from llamonitor.query.types import CostRow, EventFilter, sort_groups
+from llamonitor.query.types import CostRow, EventFilter, SessionInfo, TraceInfo, sort_groups
 from llamonitor.schema.events import ns_to_datetime
 from llamonitor.schema.projection import NONE_LABEL
 
@@ -111,6 +112,7 @@ class _Acc:
         (events, errors, tin, tout, cin, cin_n, cout, cout_n, cost, cost_n, dsum, dmin, dmax, first, last) = r
         if not events:
             return  # the empty grouping set of no rows: all NULL
+        self.__dict__.pop("_memo", None)
         self.events += int(events)
         self.errors += int(errors)
         self.tin += int(tin)
@@ -131,7 +133,31 @@ class _Acc:
         if last is not None:
             self.last = int(last) if self.last is None else max(self.last, int(last))
 
+    def merge(self, other: _Acc) -> None:
+        """Add ``other``'s sums, extremes and histogram to this group's."""
+        self.add((other.events, other.errors, other.tin, other.tout, other.cin, other.cin_n, other.cout, other.cout_n,
+                  other.cost, other.cost_n, other.dsum, other.dmin, other.dmax, other.first, other.last))
+        for b, n in other.hist.items():
+            self.hist[b] = self.hist.get(b, 0) + n
+        self.__dict__.pop("_memo", None)
+
+    def copy(self) -> _Acc:
+        """An independent copy (the histogram too)."""
+        out = _Acc(**{k: v for k, v in self.__dict__.items() if k not in ("hist", "_memo")})
+        out.hist.update(self.hist)
+        return out
+
     def stats(self, key: str) -> GroupStats:
+        """The group's statistics (kept: the merged groups of the query layer are read, not changed)."""
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] == key:
+            found: GroupStats = memo[1]
+            return found
+        found = self._stats(key)
+        self.__dict__["_memo"] = (key, found)  # add() and merge() drop it
+        return found
+
+    def _stats(self, key: str) -> GroupStats:
         p50, p95, p99 = histogram_quantiles(self.hist, self.dmin, self.dmax)
         latency = (LatencyStats(p50_ms=p50, p95_ms=p95, p99_ms=p99, mean_ms=self.dsum / self.events,
                                 max_ms=self.dmax) if self.events else LatencyStats())
@@ -235,13 +261,29 @@ class RollupReader:
         self.events_table = events_table
         self.fetch = fetch
         self.exact_limit = exact_limit
+        self._exists = False
+        #: the day rows read so far (key -> one-row rollup), the highest generation among them,
+        #: and the groups merged from them for the last generation asked
+        self._rows: dict[tuple[Any, ...], Any] = {}
+        self._seen = -1
+        self._groups: tuple[int, Groups] | None = None
+
+    async def exists(self) -> bool:
+        """The rollup tables exist (remembered once they do: they are never dropped while in use)."""
+        if not self._exists:
+            rows = await self.fetch(f"SELECT to_regclass('{self.names.state}') IS NOT NULL", [])
+            self._exists = bool(rows and rows[0][0])
+        return self._exists
 
     async def available(self) -> bool:
         """The rollups exist and are current."""
-        rows = await self.fetch(f"SELECT to_regclass('{self.names.state}') IS NOT NULL", [])
-        if not rows or not rows[0][0]:
+        if not await self.exists():
             return False
-        state = await self.fetch(f"SELECT stale FROM {self.names.state} WHERE id = 1", [])
+        try:
+            state = await self.fetch(f"SELECT stale FROM {self.names.state} WHERE id = 1", [])
+        except Exception:
+            self._exists = False  # dropped after all: look again next time
+            raise
         return bool(state) and not state[0][0]
 
     def _where(self, f: EventFilter | None, p: _Plan, values: list[Any]) -> str:
@@ -289,8 +331,68 @@ class RollupReader:
                                 values)
         return int(rows[0][0])
 
+    async def all_groups(self) -> Groups | None:
+        """Every day row added up per grouping and per day (no filter); ``None`` without NumPy or
+        when a row cannot be merged in memory (the SQL path answers).
+
+        The day rows are kept between calls with the generation that last changed each: a call
+        fetches only the rows changed since the last one (a new batch changes a few), then merges
+        them all with NumPy -- not a histogram merge in SQL over every row on every change.
+        Transactions take their generation under the state row's lock and commit in that order,
+        so a row query that sees generation ``g`` sees every lower one too.
+        """
+        from llamonitor.query.parquet_rollups import Rollup, total_groups
+        from llamonitor.query.summary import _has_numpy
+
+        if not _has_numpy():
+            return None
+        gen = await self.generation()
+        if self._groups is not None and self._groups[0] == gen:
+            return self._groups[1]
+        count = int((await self.fetch(f"SELECT COUNT(*) FROM {self.names.day}", []))[0][0])
+        if not await self._load_rows(self._seen):
+            return None
+        if len(self._rows) != count:  # rows removed (a rebuild): load them all again
+            self._rows, self._seen = {}, -1
+            if not await self._load_rows(-1):
+                return None
+        accs = total_groups(Rollup.concat(list(self._rows.values())))
+        self._groups = (gen, accs)
+        return accs
+
+    async def _load_rows(self, since: int) -> bool:
+        from llamonitor.query.parquet_rollups import Rollup
+
+        rows = await self.fetch(f"SELECT day, operation_name, model, agent_name, events, errors, input_tokens, "
+                                f"output_tokens, cost_input, cost_input_n, cost_output, cost_output_n, cost_total, "
+                                f"cost_total_n, duration_sum, duration_min, duration_max, first_ns, last_ns, latency, "
+                                f"gen FROM {self.names.day} WHERE gen > $1", [since])
+        for r in rows:
+            if r[14] is None or r[15] is None or r[16] is None:
+                return False  # no duration to merge: the SQL path copes
+            latency = json.loads(r[19]) if isinstance(r[19], (str, bytes)) else r[19]
+            bins = sorted((int(b), int(n)) for b, n in latency.items())
+            row = [int(r[0]), r[1], r[2], r[3], *r[4:19], [[b for b, _ in bins], [n for _, n in bins]]]
+            self._rows[(int(r[0]), r[1], r[2], r[3])] = Rollup.of([row])
+            self._seen = max(self._seen, int(r[20]))
+        return True
+
+    async def traces(self, session_id: str, limit: int, offset: int) -> list[TraceInfo]:
+        """Traces of one session in order of their first event: a range of the trace rollup."""
+        rows = await self.fetch(f"SELECT trace_id, events, errors, first_ns, last_ns, cost_total, cost_total_n "
+                                f"FROM {self.names.trace} WHERE session_id = $1 ORDER BY first_ns, trace_id "
+                                f"LIMIT $2 OFFSET $3", [session_id, limit, offset])
+        return [TraceInfo(session_id=session_id, trace_id=r[0], events=int(r[1]), errors=int(r[2]),
+                          first_event=ns_to_datetime(int(r[3])), last_event=ns_to_datetime(int(r[4])),
+                          duration_ms=(int(r[4]) - int(r[3])) / 1e6, total_cost_usd=float(r[5]) if r[6] else None)
+                for r in rows]
+
     async def groups(self, f: EventFilter | None, *, histograms: bool) -> dict[tuple[str, str], _Acc]:
         """Accumulated sums (and histograms) per ``(grouping, key)``: ``("all", "")``, ``("operation", x)``..."""
+        if f is None or f == EventFilter():
+            found = await self.all_groups()
+            if found is not None:
+                return found
         p = plan(f)
         accs: dict[tuple[str, str], _Acc] = defaultdict(_Acc)
         rk, ek = _ROLL_KEYS, _RAW_KEYS
@@ -342,6 +444,11 @@ class RollupReader:
         if by != "day":
             accs = await self.groups(f, histograms=False)
             return [acc.cost_row(key) for (kind, key), acc in accs.items() if kind == by and acc.events]
+        if f is None or f == EventFilter():
+            found = await self.all_groups()
+            if found is not None:
+                return [acc.cost_row((date(1970, 1, 1) + timedelta(days=int(key))).isoformat())
+                        for (kind, key), acc in found.items() if kind == "day" and acc.events]
         p = plan(f)
         days: dict[int, _Acc] = defaultdict(_Acc)
         if not (p.first_day is not None and p.end_day is not None and p.end_day <= p.first_day):
@@ -360,5 +467,29 @@ class RollupReader:
 
     async def trace_counts(self) -> tuple[int, int]:
         """``(sessions, traces)`` over every stored event."""
-        rows = await self.fetch(f"SELECT COUNT(DISTINCT session_id), COUNT(*) FROM {self.names.trace}", [])
+        rows = await self.fetch(f"SELECT COUNT(*), COALESCE(SUM(traces), 0) FROM {self.names.session}", [])
         return int(rows[0][0]), int(rows[0][1])
+
+    async def generation(self) -> int:
+        """The state row's counter, bumped by every insert, update or delete (in its transaction)."""
+        rows = await self.fetch(f"SELECT generation FROM {self.names.state} WHERE id = 1", [])
+        if not rows:
+            raise LookupError("the rollup state row is missing")
+        return int(rows[0][0])
+
+    async def sessions(self, limit: int, offset: int, session_id: str | None = None) -> list[SessionInfo]:
+        """Sessions, most recent last event first (ties by id): an index scan of the session rollup."""
+        values: list[Any] = []
+        where = ""
+        if session_id is not None:
+            values.append(session_id)
+            where = " WHERE session_id = $1"
+        values += [limit, offset]
+        rows = await self.fetch(f"SELECT session_id, events, errors, traces, first_ns, last_ns, input_tokens, "
+                                f"output_tokens, cost_total, cost_total_n FROM {self.names.session}{where} "
+                                f"ORDER BY last_ns DESC, session_id LIMIT ${len(values) - 1} OFFSET ${len(values)}",
+                                values)
+        return [SessionInfo(session_id=r[0], events=int(r[1]), errors=int(r[2]), traces=int(r[3]),
+                            first_event=ns_to_datetime(int(r[4])), last_event=ns_to_datetime(int(r[5])),
+                            input_tokens=int(r[6]), output_tokens=int(r[7]),
+                            total_cost_usd=float(r[8]) if r[9] else None) for r in rows]

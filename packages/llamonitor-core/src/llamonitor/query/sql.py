@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -55,6 +55,8 @@ class Dialect:
     rollup_tables = True
     #: MIN / MAX that return NULL over no rows
     min_max = ("MIN", "MAX")
+    #: the row count (ClickHouse reads it from part metadata)
+    count_all = "COUNT(*)"
     start_col = "start_time_ns"
     start_ns = "start_time_ns"
     end_ns = "end_time_ns"
@@ -111,6 +113,7 @@ class ClickHouseDialect(Dialect):
     name = "clickhouse"
     rollup_tables = False
     min_max = ("minOrNull", "maxOrNull")  # ClickHouse's MIN() of nothing is 0, not NULL
+    count_all = "count()"
     start_col = "start_time"
     start_ns = "toUnixTimestamp64Nano(start_time)"
     end_ns = "toUnixTimestamp64Nano(end_time)"
@@ -204,10 +207,30 @@ class SqlQueryBackend:
             self._reader = roll.RollupReader(names, str(getattr(backend, "qualified")), self._fetch,  # noqa: B009
                                              roll.exact_limit(backend.config.options))
 
+    async def generation(self) -> Hashable | None:
+        """The storage generation (:mod:`llamonitor.query.cache`): PostgreSQL's rollup counter (``None``
+        without rollups); MySQL / ClickHouse: the row count and the newest start time."""
+        d = self.dialect
+        if d.rollup_tables:
+            if self._reader is None or not await self._reader.exists():
+                return None
+            return await self._reader.generation()
+        # the raw table (no FINAL on ClickHouse): any insert changes the count (a merge may too: a miss)
+        rows = await self._fetch(f"SELECT {d.count_all}, MAX({d.start_col}) FROM {self._qualified}", [])
+        return (int(rows[0][0]), str(rows[0][1]))
+
+    async def ping(self) -> None:
+        """One round trip to the server (connecting, and creating the table, on first use)."""
+        await self._fetch("SELECT 1", [])
+
+    @property
+    def _qualified(self) -> str:
+        return str(getattr(self.backend, "qualified"))  # noqa: B009 - each server backend has it
+
     @property
     def table(self) -> str:
         """The table as it appears in FROM (ClickHouse: with ``FINAL``)."""
-        return str(getattr(self.backend, "qualified")) + self.dialect.final  # noqa: B009
+        return self._qualified + self.dialect.final
 
     async def _fetch(self, sql: str, values: list[Any]) -> list[tuple[Any, ...]]:
         if not self._ready:
@@ -257,6 +280,9 @@ class SqlQueryBackend:
                        offset: int = 0) -> list[SessionInfo]:
         """See :meth:`QueryBackend.sessions`."""
         check_page(limit, offset)
+        only_session = filter is not None and filter == EventFilter(session_id=filter.session_id)
+        if self._reader is not None and (filter is None or only_session) and await self._reader.available():
+            return await self._reader.sessions(limit, offset, filter.session_id if filter is not None else None)
         d = self.dialect
         w = _Where(d).add(filter)
         sql = (f"SELECT session_id, COUNT(*), SUM({d.err}), COUNT(DISTINCT trace_id), MIN({d.start_ns}), "
@@ -270,8 +296,10 @@ class SqlQueryBackend:
                 for r in await self._fetch(sql, w.values)]
 
     async def traces(self, session_id: str, *, limit: int = 1000, offset: int = 0) -> list[TraceInfo]:
-        """See :meth:`QueryBackend.traces`."""
+        """See :meth:`QueryBackend.traces` (PostgreSQL: from the trace rollup)."""
         check_page(limit, offset)
+        if self._reader is not None and await self._reader.available():
+            return await self._reader.traces(session_id, limit, offset)
         d = self.dialect
         w = _Where(d).add(EventFilter(session_id=session_id))
         sql = (f"SELECT trace_id, COUNT(*), SUM({d.err}), MIN({d.start_ns}) AS first_ns, MAX({d.end_ns}), "

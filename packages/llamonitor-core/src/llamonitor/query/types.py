@@ -16,7 +16,7 @@ The API and analytics layers build on these types; they are plain frozen datacla
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -88,7 +88,7 @@ class SessionInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return _jsonable(_flat(self))
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class TraceInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return _jsonable(asdict(self))
+        return _jsonable(_flat(self))
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class CostRow:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return asdict(self)
+        return _flat(self)
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class TimeBucket:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO-8601 strings)."""
-        return _jsonable(asdict(self))
+        return _jsonable(_flat(self))
 
 
 #: most buckets :meth:`QueryBackend.timeseries` returns
@@ -162,6 +162,11 @@ def check_buckets(buckets: int) -> None:
     """Validate a bucket count."""
     if not 1 <= buckets <= MAX_BUCKETS:
         raise ValueError(f"buckets must be between 1 and {MAX_BUCKETS}; got {buckets}")
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    # asdict() deep-copies every value; these dataclasses hold only scalars and datetimes
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
