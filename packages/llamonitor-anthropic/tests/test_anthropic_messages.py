@@ -55,6 +55,18 @@ class TestMessages:
         assert attrs["gen_ai.response.id"] == "msg_fake123"
         assert len(fake_provider.requests) == 1 and event.input_content is None
 
+    def test_request_and_response_model_apart(self, client: anthropic.Anthropic, fake_provider: FakeProvider,
+                                              memory_monitoring: MemoryMonitoring) -> None:
+        fake_provider.reply(text="a", model="claude-3-5-haiku-20241022", input_tokens=1000, output_tokens=100)
+        client.messages.create(model="claude-3-5-haiku-latest", max_tokens=64, messages=MSGS)
+        fake_provider.reply(text="b", model="claude-3-5-haiku-20241022")
+        list(client.messages.create(model="claude-3-5-haiku-latest", max_tokens=64, messages=MSGS, stream=True))
+        for event in memory_monitoring.flush():
+            assert event.model == "claude-3-5-haiku-latest"
+            assert event.response_model == "claude-3-5-haiku-20241022"
+            assert "gen_ai.response.model" not in event.custom_attributes
+            assert event.cost is not None and event.custom_attributes["cost_model"] == "claude-3-5-haiku"
+
     async def test_async_create_with_tools(self, aclient: anthropic.AsyncAnthropic, fake_provider: FakeProvider,
                                            memory_monitoring: MemoryMonitoring) -> None:
         fake_provider.reply(tool_calls=[("get_weather", {"city": "Paris"})])

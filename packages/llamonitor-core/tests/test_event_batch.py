@@ -57,6 +57,7 @@ def plain_records() -> list[tuple[Any, ...]]:
         _record(EMPTY, error=Hostile()),
         _record(SPEC, agent=AGENT, duration=0),
         _record(SPEC, extra={"model": "claude-3-5-sonnet", "provider": "anthropic", "stream": True}),
+        _record(SPEC, extra={"model": "gpt-4o-mini", "response_model": "gpt-4o-mini-2024-07-18"}),
         _record(SPEC, extra={"attributes": {"team": "override", "n": 2}, "event_id": "fixed-event-id"}),
         _record(OTHER, extra={"usage": None, "model": None}),
         _record(EMPTY, session="", start=-5, duration=7),
@@ -77,6 +78,7 @@ def test_plain_batch_is_columnar_and_equals_the_general_path() -> None:
     # columns that are null for the whole batch are not built at all
     columns = dict(zip(COLUMN_NAMES, batch.columns, strict=True))
     assert columns["usage_input_tokens"] is None and columns["cost_total_cost_usd"] is None
+    assert columns["response_model"].count("gpt-4o-mini-2024-07-18") == 1
     assert columns["input_content"] is None and columns["agent_name"] == [
         "Researcher" if r[5] is AGENT else None for r in records]
     # events are made on demand, equal to the general path's
@@ -92,6 +94,7 @@ def test_same_spec_batch_shares_constant_columns() -> None:
     assert batch.rows == _expected_rows(EventBuilder(_config()), records)
     columns = dict(zip(COLUMN_NAMES, batch.columns, strict=True))
     assert columns["model"] == ["gpt-4o-mini"] * 1000 and columns["provider"] is None
+    assert columns["response_model"] is None  # no record names an answering model
     assert len(set(columns["event_id"])) == 1000
 
 

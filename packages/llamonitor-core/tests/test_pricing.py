@@ -414,6 +414,20 @@ def test_collector_accepts_usage_dict_and_dated_model() -> None:
     assert out["cost"].input_cost_usd == pytest.approx((800 * 0.15 + 200 * 0.075) / M)
 
 
+def test_collector_prices_the_response_model_when_the_table_knows_it() -> None:
+    usage = TokenUsage(input_tokens=M, output_tokens=M, source="provider")
+    # asked for an alias, answered by a model the table prices differently: the answer is billed
+    out = collect({"model": "gpt-4o", "response_model": "gpt-4o-mini-2024-07-18", "usage": usage})
+    assert out["custom_attributes"]["cost_model"] == "gpt-4o-mini"
+    assert out["cost"].total_cost_usd == pytest.approx(0.75)
+    # an answering model the table does not know: priced by the request model
+    out = collect({"model": "gpt-4o-mini", "response_model": "my-finetune-v7", "usage": usage})
+    assert out["custom_attributes"]["cost_model"] == "gpt-4o-mini"
+    # only the response model known (no request model recorded)
+    out = collect({"model": None, "response_model": "gpt-4o-mini", "usage": usage})
+    assert out["custom_attributes"]["cost_model"] == "gpt-4o-mini"
+
+
 def test_collector_falls_back_to_counted_tokens() -> None:
     event = make_event(text_metrics=TextMetrics(input_tokens=1000, output_tokens=2000,
                                                 token_reliability="exact"))

@@ -52,6 +52,7 @@ async def test_transfer_tool_and_usage(fake_provider: FakeProvider, memory_monit
     assert [by_span[e.parent_span_id].operation_name for e in llm] == [
         "invoke_agent Coordinator", "invoke_agent Billing", "invoke_agent Billing"]
     assert all(e.model == MODEL and e.provider == "gcp.gemini" and e.operation_name == f"chat {MODEL}" for e in llm)
+    assert all(e.response_model for e in llm)  # the response's model_version
     assert all(e.custom_attributes["finish_reason"] == "STOP" for e in llm)
     assert all(e.cost is not None and e.cost.total_cost_usd > 0 for e in llm)  # priced from the table
     # Tokens stored once: only model calls carry usage.

@@ -35,7 +35,7 @@ def _prompt() -> ChatPromptTemplate:
 
 def test_chain_tree_usage_model(fake_provider: FakeProvider, memory_monitoring: Any, chat: Any,
                                 handler: LlamonitorCallbackHandler) -> None:
-    fake_provider.reply(text="hi", input_tokens=11, output_tokens=3, cached_tokens=4)
+    fake_provider.reply(text="hi", input_tokens=11, output_tokens=3, cached_tokens=4, model="gpt-4o-mini-2024-07-18")
     out = (_prompt() | chat).invoke({"q": "x"}, config={"callbacks": [handler]})
     assert out.content == "hi"
     events = memory_monitoring.flush()
@@ -46,6 +46,7 @@ def test_chain_tree_usage_model(fake_provider: FakeProvider, memory_monitoring: 
     assert llm.parent_span_id == root.span_id and prompt.parent_span_id == root.span_id
     assert {e.trace_id for e in events} == {root.trace_id}
     assert llm.model == "gpt-4o-mini" and llm.provider == "openai"
+    assert llm.response_model == "gpt-4o-mini-2024-07-18"  # what answered, apart from what was asked
     assert (llm.usage.input_tokens, llm.usage.output_tokens, llm.usage.total_tokens,
             llm.usage.cached_input_tokens) == (11, 3, 14, 4)
     assert len(fake_provider.requests) == 1
@@ -177,10 +178,21 @@ def test_content_captured_when_configured(fake_provider: FakeProvider, memory_mo
     (_prompt() | chat).invoke({"q": "ping"}, config={"callbacks": [handler]})
     (llm,) = _by(memory_monitoring.flush(), "chat")
     assert llm.input_content == "human: ping" and llm.output_content == "pong"
+    assert llm.system_instructions is None  # the prompt has no system message
+
+
+@pytest.mark.monitor_config(capture_content=True)
+def test_system_message_is_captured_apart(fake_provider: FakeProvider, memory_monitoring: Any, chat: Any,
+                                          handler: LlamonitorCallbackHandler) -> None:
+    prompt = ChatPromptTemplate.from_messages([("system", "Answer in one word."), ("user", "{q}")])
+    (prompt | chat).invoke({"q": "ping"}, config={"callbacks": [handler]})
+    (llm,) = _by(memory_monitoring.flush(), "chat")
+    assert llm.system_instructions == "Answer in one word."
+    assert llm.input_content == "system: Answer in one word.\nhuman: ping"
 
 
 def test_content_not_captured_by_default(fake_provider: FakeProvider, memory_monitoring: Any, chat: Any,
                                          handler: LlamonitorCallbackHandler) -> None:
     (_prompt() | chat).invoke({"q": "ping"}, config={"callbacks": [handler]})
     (llm,) = _by(memory_monitoring.flush(), "chat")
-    assert llm.input_content is None and llm.output_content is None
+    assert llm.input_content is None and llm.output_content is None and llm.system_instructions is None

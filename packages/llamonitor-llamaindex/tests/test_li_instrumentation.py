@@ -20,7 +20,8 @@ def _of(events: list[Any], op_type: str) -> list[Any]:
 
 def test_chat_sync_async_usage(fake_provider: FakeProvider, memory_monitoring: Any, instrumented: None,
                                llm: Any) -> None:
-    fake_provider.enqueue(Reply(text="a", input_tokens=10, output_tokens=2, cached_tokens=3),
+    fake_provider.enqueue(Reply(text="a", input_tokens=10, output_tokens=2, cached_tokens=3,
+                                model="gpt-4o-mini-2024-07-18"),
                           Reply(text="b", input_tokens=20, output_tokens=4))
     with monitoring_session("s-1"):
         assert llm.chat([ChatMessage(role="user", content="hi")]).message.content == "a"
@@ -29,7 +30,8 @@ def test_chat_sync_async_usage(fake_provider: FakeProvider, memory_monitoring: A
     assert [(e.usage.input_tokens, e.usage.output_tokens) for e in chats] == [(10, 2), (20, 4)]
     assert chats[0].usage.cached_input_tokens == 3
     assert {e.session_id for e in chats} == {"s-1"}
-    assert chats[0].model.startswith("gpt-4o-mini") and chats[0].provider == "openai"
+    assert chats[0].model == "gpt-4o-mini" and chats[0].provider == "openai"
+    assert chats[0].response_model == "gpt-4o-mini-2024-07-18"
 
 
 def test_stream_chat_deferred_until_end(fake_provider: FakeProvider, memory_monitoring: Any, instrumented: None,

@@ -38,7 +38,7 @@ class TestOtherApis:
 
     def test_responses_stream_and_tool_calls(self, client: openai.OpenAI, fake_provider: FakeProvider,
                                              memory_monitoring: MemoryMonitoring) -> None:
-        fake_provider.reply(input_tokens=9, output_tokens=2)
+        fake_provider.reply(input_tokens=9, output_tokens=2, model="gpt-4o-mini-2024-07-18")
         fake_provider.reply(tool_calls=[("get_time", {})])
         types = [e.type for e in client.responses.create(model="gpt-4o-mini", input="hi", stream=True)]
         assert types[0] == "response.created" and types[-1] == "response.completed"
@@ -47,6 +47,8 @@ class TestOtherApis:
         assert final.output[0].type == "function_call"
         first, second = memory_monitoring.flush()
         assert first.usage.input_tokens == 9 and first.usage.output_tokens == 2
+        assert first.model == "gpt-4o-mini" and first.response_model == "gpt-4o-mini-2024-07-18"
+        assert second.model == second.response_model == "gpt-4o-mini"
         assert second.custom_attributes["tool_calls"] == "get_time"
         assert len(fake_provider.requests) == 2
 

@@ -32,16 +32,19 @@ def test_create_records_usage_cost_and_attributes(client: openai.OpenAI, fake_pr
     event = _one(memory_monitoring)
     assert len(fake_provider.requests) == 1
     assert event.provider == "openai" and event.operation_type == "chat"
-    assert event.model == "gpt-4o-mini-2024-07-18"
+    # the model asked for and the model that answered, kept apart
+    assert event.model == "gpt-4o-mini" and event.response_model == "gpt-4o-mini-2024-07-18"
     u = event.usage
     assert (u.input_tokens, u.output_tokens, u.total_tokens, u.cached_input_tokens, u.reasoning_tokens) == (
         1000, 500, 1500, 200, 50)
     assert u.source == "provider"
     expected = calculate_cost("gpt-4o-mini-2024-07-18", 1000, 500, cached_input_tokens=200, reasoning_tokens=50)
     assert expected is not None and event.cost.total_cost_usd == expected.total_cost_usd
+    assert event.custom_attributes["cost_model"] == "gpt-4o-mini"  # priced by the response model's entry
     attrs = event.custom_attributes
     assert attrs["gen_ai.request.temperature"] == 0.3 and attrs["gen_ai.request.max_tokens"] == 64
     assert attrs["finish_reason"] == "stop" and attrs["gen_ai.response.id"] == "chatcmpl-fake123"
+    assert "gen_ai.request.model" not in attrs and "gen_ai.response.model" not in attrs  # fields, not attributes
     assert event.input_content is None and event.output_content is None  # capture is off by default
     assert not event.error
 
@@ -65,7 +68,7 @@ async def test_async_create(aclient: openai.AsyncOpenAI, fake_provider: FakeProv
 
 def test_stream_full_hides_injected_usage_chunk(client: openai.OpenAI, fake_provider: FakeProvider,
                                                 memory_monitoring: MemoryMonitoring) -> None:
-    fake_provider.reply(input_tokens=40, output_tokens=6, cached_tokens=8)
+    fake_provider.reply(input_tokens=40, output_tokens=6, cached_tokens=8, model="gpt-4o-mini-2024-07-18")
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
     chunks = list(stream)
     assert all(c.choices for c in chunks)  # the caller never sees the usage-only chunk
@@ -73,6 +76,7 @@ def test_stream_full_hides_injected_usage_chunk(client: openai.OpenAI, fake_prov
     assert fake_provider.requests[0].body["stream_options"] == {"include_usage": True}
     event = _one(memory_monitoring)
     assert (event.usage.input_tokens, event.usage.output_tokens, event.usage.cached_input_tokens) == (40, 6, 8)
+    assert event.model == "gpt-4o-mini" and event.response_model == "gpt-4o-mini-2024-07-18"
     assert event.custom_attributes["stream_completed"] is True
     assert event.custom_attributes["time_to_first_token_ms"] >= 0
 
@@ -256,9 +260,18 @@ def test_content_capture_follows_config_and_redactor(client: openai.OpenAI, fake
     fake_provider.reply(text="hello world")
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "say hello"}])
     list(client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True))
-    first, second = memory_monitoring.flush()
+    client.chat.completions.create(model="gpt-4o-mini", messages=[
+        {"role": "system", "content": "Always say hello."},
+        {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": "hi"}])
+    client.responses.create(model="gpt-4o-mini", instructions="Greet with hello.", input="hi")
+    first, second, third, fourth = memory_monitoring.flush()
     assert first.input_content == "user: say [X]" and first.output_content == "[X] world"
+    assert first.system_instructions is None and second.system_instructions is None
     assert second.output_content == "Hello from the fake provider."
+    # system / developer messages and the Responses API's instructions, through the redactor
+    assert third.system_instructions == "Always say [X].\nBe brief."
+    assert fourth.system_instructions == "Greet with [X]."
 
 
 @pytest.mark.monitor_config(capture_content=True)
@@ -271,7 +284,7 @@ def test_content_capture_can_be_forced_off(client: openai.OpenAI, memory_monitor
     finally:
         instrument_openai()
     event = _one(memory_monitoring)
-    assert event.input_content is None and event.output_content is None
+    assert event.input_content is None and event.output_content is None and event.system_instructions is None
 
 
 def test_content_capture_can_be_forced_on(client: openai.OpenAI, fake_provider: FakeProvider,
@@ -281,11 +294,13 @@ def test_content_capture_can_be_forced_on(client: openai.OpenAI, fake_provider: 
     fake_provider.reply(text="forced reply")
     instrument_openai(capture_content=True)  # the monitor config keeps capture off
     try:
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi there"}])
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "system", "content": "be kind"},
+                                                                      {"role": "user", "content": "hi there"}])
     finally:
         instrument_openai()
     event = _one(memory_monitoring)
-    assert event.input_content == "user: hi there" and event.output_content == "forced reply"
+    assert event.input_content == "system: be kind\nuser: hi there" and event.output_content == "forced reply"
+    assert event.system_instructions == "be kind"
 
 
 async def test_async_stream_abandoned_is_recorded_on_gc(aclient: openai.AsyncOpenAI, fake_provider: FakeProvider,

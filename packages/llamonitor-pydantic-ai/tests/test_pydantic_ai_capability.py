@@ -92,6 +92,7 @@ async def test_delegation_is_a_handoff_with_tools_and_usage(fake_provider: FakeP
         "invoke_agent Triage", "invoke_agent Billing", "invoke_agent Billing", "invoke_agent Triage"]
     assert all(e.model == "gpt-4o-mini" and e.provider == "openai" and e.operation_name == "chat gpt-4o-mini"
                for e in llm)
+    assert all(e.response_model == "gpt-4o-mini" for e in llm)  # what the fake provider says answered
     # Tokens are stored once, on the model requests (run events carry none).
     assert all(a.usage is None for a in agents)
     assert not any(e.error for e in events)

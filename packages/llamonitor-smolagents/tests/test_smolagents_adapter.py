@@ -172,7 +172,8 @@ def test_openai_sdk_patch_does_not_record_twice(fake_provider: FakeProvider, mem
         ("smolagents", 5), (None, 12)]
     # The provider's full usage (cached / reasoning detail), as the OpenAI adapter would have recorded it.
     assert (chats[0].usage.cached_input_tokens, chats[0].usage.reasoning_tokens) == (3, 1)
-    assert chats[0].custom_attributes["gen_ai.response.model"].startswith("gpt-4o-mini")
+    assert chats[0].response_model is not None and chats[0].response_model.startswith("gpt-4o-mini")
+    assert "gen_ai.response.model" not in chats[0].custom_attributes
 
 
 def test_streamed_run_and_streamed_model_output(fake_provider: FakeProvider, memory_monitoring: Any) -> None:

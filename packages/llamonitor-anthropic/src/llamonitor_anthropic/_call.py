@@ -50,6 +50,17 @@ def _merge_usage(into: dict[str, int | None], usage: Any) -> int | None:
     return _int(getattr(getattr(usage, "output_tokens_details", None), "thinking_tokens", None))
 
 
+def _system_text(system: Any) -> str | None:
+    """The ``system`` parameter as text: a string, or the text of its text blocks."""
+    if isinstance(system, str):
+        return system or None
+    if isinstance(system, (list, tuple)):
+        texts = [b.get("text") for b in system if isinstance(b, dict) and b.get("type", "text") == "text"]
+        joined = "\n".join(t for t in texts if isinstance(t, str))
+        return joined or None
+    return None
+
+
 def _input_text(kwargs: dict[str, Any]) -> str:
     parts = []
     system = kwargs.get("system")
@@ -66,13 +77,15 @@ def _input_text(kwargs: dict[str, Any]) -> str:
 class Call:
     """State of one ``messages`` call until its event is sent (exactly once)."""
 
-    __slots__ = ("capture", "ended", "first_ns", "input", "last_ns", "model", "raw_usage", "response_id", "span",
-                 "stop_reason", "texts", "thinking", "tool_calls")
+    __slots__ = ("answered", "capture", "ended", "first_ns", "input", "last_ns", "model", "raw_usage", "response_id",
+                 "span", "stop_reason", "texts", "thinking", "tool_calls")
 
     def __init__(self, kwargs: dict[str, Any], capture: bool, stream: bool) -> None:
         model = kwargs.get("model")
+        #: the model asked for (the event's ``model``); ``answered``: what the API says answered
         self.model: str | None = model if isinstance(model, str) else None
-        attrs: dict[str, Any] = {"gen_ai.request.model": self.model}
+        self.answered: str | None = None
+        attrs: dict[str, Any] = {}
         for key, name in _PARAMS.items():
             value = kwargs.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -83,6 +96,10 @@ class Call:
                                      provider=PROVIDER, model=self.model, attributes=attrs, capture_content=capture)
         self.capture = capture
         self.input = _input_text(kwargs) if capture else None
+        if capture:
+            system = _system_text(kwargs.get("system"))
+            if system is not None:  # stored only with capture on, through the redactor
+                self.span.extra["system_instructions"] = system
         self.ended = False
         self.first_ns = 0
         self.last_ns = 0
@@ -104,7 +121,7 @@ class Call:
     def finish_result(self, message: Any) -> None:
         """A non-streamed ``Message`` arrived."""
         self.response_id = getattr(message, "id", None)
-        self.model = getattr(message, "model", None) or self.model
+        self.answered = getattr(message, "model", None) or self.answered
         self.stop_reason = getattr(message, "stop_reason", None)
         usage = getattr(message, "usage", None)
         if usage is not None:
@@ -131,15 +148,14 @@ class Call:
                 attrs["time_to_first_token_ms"] = round((self.first_ns - self.span.t0) / 1e6, 3)
             if self.response_id:
                 attrs["gen_ai.response.id"] = self.response_id
-            if self.model:
-                attrs["gen_ai.response.model"] = self.model
             if self.stop_reason:
                 attrs["finish_reason"] = self.stop_reason
             if self.tool_calls:
                 attrs["tool_calls"] = ",".join(self.tool_calls)
                 attrs["tool_call_count"] = len(self.tool_calls)
             usage = normalize_usage(self.raw_usage, self.thinking) if self.raw_usage else None
-            self.span.end(error=error, usage=usage, model=self.model, attributes=attrs, input_content=self.input,
+            self.span.end(error=error, usage=usage, model=self.model, response_model=self.answered, attributes=attrs,
+                          input_content=self.input,
                           output_content="".join(self.texts) if self.capture else None, end_ns=end_ns)
         except Exception:
             warn_once("end", "recording an Anthropic call failed")
@@ -165,7 +181,7 @@ class Call:
             elif kind == "message_start":
                 message = getattr(event, "message", None)
                 self.response_id = getattr(message, "id", None)
-                self.model = getattr(message, "model", None) or self.model
+                self.answered = getattr(message, "model", None) or self.answered
                 usage = getattr(message, "usage", None)
                 if usage is not None:
                     self.thinking = _merge_usage(self.raw_usage, usage)

@@ -120,6 +120,7 @@ def _record_completion(source: Any, request: Any, response: Any, is_cached: int,
         span.start_ns = start_ns
     usage = None
     error = None
+    answered: str | None = None
     if isinstance(response, str):
         error = RuntimeError(response)  # AG2 logs failed requests as "error_code:..., config i failed"
     else:
@@ -134,10 +135,11 @@ def _record_completion(source: Any, request: Any, response: Any, is_cached: int,
                                reasoning_tokens=getattr(out_details, "reasoning_tokens", None), source="provider")
         resp_model = getattr(response, "model", None)
         if resp_model:
-            model = str(resp_model)
+            answered = str(resp_model)
     prompt, output = _content(request, response) if error is None else (None, None)
-    span.end(usage=usage, model=model, error=error, end_ns=end_ns if start_ns is not None else None,
-             input_content=prompt, output_content=output)
+    # model: the client config's (asked for); the response's model is what answered
+    span.end(usage=usage, model=model or answered, response_model=answered, error=error,
+             end_ns=end_ns if start_ns is not None else None, input_content=prompt, output_content=output)
 
 
 def _make_logger() -> Any:

@@ -342,8 +342,9 @@ class _EventHandler(logging.Handler):
             span = start_span(f"chat {model}" if model else "chat", operation_type="chat", model=model,
                               agent=agent, attributes={"autogen.source": "event_logger",
                                                        "autogen.event_agent_id": kwargs.get("agent_id")})
+            # the logged response names only the model that answered (it stands in for the request's)
             span.end(usage=TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=(inp or 0) + (out or 0),
-                                      source="provider"))
+                                      source="provider"), response_model=model if isinstance(model, str) else None)
         except Exception as exc:
             _warn(exc)
 

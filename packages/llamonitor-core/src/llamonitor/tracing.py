@@ -159,8 +159,15 @@ class Span:
     def end(self, *, error: BaseException | None = None, usage: TokenUsage | None = None,
             model: str | None = None, provider: str | None = None, result: Any = None,
             input_content: str | None = None, output_content: str | None = None,
-            attributes: dict[str, Any] | None = None, end_ns: int | None = None) -> None:
-        """Finish the span and enqueue its event (only the first call counts)."""
+            attributes: dict[str, Any] | None = None, end_ns: int | None = None,
+            response_model: str | None = None, system_instructions: str | None = None) -> None:
+        """Finish the span and enqueue its event (only the first call counts).
+
+        ``model`` replaces the model the span started with (the one the caller asked for);
+        ``response_model`` is the model the provider says answered (often a dated snapshot).
+        ``system_instructions`` (the system prompt) is stored like ``input_content``: only with
+        content capture on, through the redactor.
+        """
         if self._ended:
             return
         self._ended = True
@@ -173,6 +180,8 @@ class Span:
         extra = self.extra
         extra["model"] = model or self.model
         extra["provider"] = provider or self.provider
+        if response_model:
+            extra["response_model"] = response_model
         if usage is not None:
             extra["usage"] = usage
         if self.attributes:
@@ -181,6 +190,8 @@ class Span:
             extra["input_content"] = input_content
         if output_content is not None:
             extra["output_content"] = output_content
+        if system_instructions is not None:
+            extra["system_instructions"] = system_instructions
         spec = _spec(self.operation_name, self.operation_type, self.capture_content)
         try:
             record = (spec, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,

@@ -42,6 +42,9 @@ def test_seed_events_query(client: TestClient) -> None:
     }""")
     assert len(data["events"]) == 10
     assert all(e["eventId"] and e["timestamp"] for e in data["events"])
+    models = gql(client, "{ events(filter: { limit: 1000 }) { eventId model responseModel } }")["events"]
+    assert any(e["responseModel"] for e in models)
+    assert all(e["responseModel"] is None or e["responseModel"] == f"{e['model']}-2024-07-18" for e in models)
     errs = gql(client, "{ events(filter: { limit: 1000, errorOnly: true }) { error errorType } }")["events"]
     assert errs and all(e["error"] for e in errs)
 

@@ -48,6 +48,9 @@ def test_events_pages_with_cursor_and_filters(client: TestClient, stored_events:
     assert len(errs) == sum(e.error for e in stored_events) and all(e["error"] for e in errs)
     chat = get_ok(client, "/api/v1/events", operation_name="chat", session_id="session-0", limit=1000)["events"]
     assert len(chat) == sum(e.operation_name == "chat" and e.session_id == "session-0" for e in stored_events)
+    answered = {e.event_id: (e.model, e.response_model) for e in stored_events}
+    assert all((e["model"], e["response_model"]) == answered[e["event_id"]] for e in chat)
+    assert any(e["response_model"] for e in chat)
     window = get_ok(client, "/api/v1/events", start="2026-01-02T00:00:00Z", end="2026-01-03T00:00:00", limit=1000)
     assert window["events"] and all(e["start_time"].startswith("2026-01-02") for e in window["events"])
 

@@ -116,7 +116,9 @@ def test_openai_adapter_spans_and_content_only_when_captured(capture: bool, make
         with FakeProvider() as fake, openai.OpenAI(base_url=fake.openai_base_url, api_key="test",
                                                    max_retries=0) as client:
             fake.reply(text="the answer is s3cret", model="gpt-4o-mini-2024-07-18")
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi s3cret"}])
+            client.chat.completions.create(model="gpt-4o-mini", messages=[
+                {"role": "system", "content": "You are terse. Key: s3cret"},
+                {"role": "user", "content": "hi s3cret"}])
             client.embeddings.create(model="text-embedding-3-small", input="hello")
     finally:
         adapter.uninstrument_openai()
@@ -132,7 +134,12 @@ def test_openai_adapter_spans_and_content_only_when_captured(capture: bool, make
     assert spans["embeddings text-embedding-3-small"]["attrs"][g.GEN_AI_OPERATION_NAME] == OPS.EMBEDDINGS.value
     if not capture:
         assert g.GEN_AI_INPUT_MESSAGES not in chat and g.GEN_AI_OUTPUT_MESSAGES not in chat
+        assert g.GEN_AI_SYSTEM_INSTRUCTIONS not in chat
+        assert all(e.system_instructions is None for e in memory_sink.events)
         return
+    # the system message, after the redactor, as the convention's list of parts
+    assert json.loads(chat[g.GEN_AI_SYSTEM_INSTRUCTIONS]) == [
+        {"type": "text", "content": "You are terse. Key: [redacted]"}]
     out = json.loads(chat[g.GEN_AI_OUTPUT_MESSAGES])
     assert out[0]["role"] == "assistant" and out[0]["finish_reason"] == "stop"
     assert "[redacted]" in out[0]["parts"][0]["content"] and "s3cret" not in chat[g.GEN_AI_OUTPUT_MESSAGES]
@@ -182,3 +189,67 @@ def test_prometheus_model_label_is_the_request_model(make_config: Any, tmp_path:
     values = samples(httpx.get(sink_named("prometheus").url or "", timeout=5).text)
     assert total(values, "llm_operations_total", model="gpt-4o") == 2
     assert total(values, "llm_operations_total", model="gpt-4o-2024-08-06") == 0
+
+
+def test_request_and_response_model_from_the_event_fields(make_config: Any, tmp_path: Path,
+                                                          memory_sink: InMemoryBackend, receiver: Receiver) -> None:
+    def record() -> None:
+        start_span("chat gpt-4o", operation_type="chat", model="gpt-4o", provider="openai").end(
+            response_model="gpt-4o-2024-08-06")
+        start_span("chat gpt-4o-mini", operation_type="chat", model="gpt-4o-mini", provider="openai").end()
+
+    spans = _export(make_config, tmp_path, receiver, 2, record)
+    a = spans["chat gpt-4o"]["attrs"]
+    assert a[g.GEN_AI_REQUEST_MODEL] == "gpt-4o" and a[g.GEN_AI_RESPONSE_MODEL] == "gpt-4o-2024-08-06"
+    b = spans["chat gpt-4o-mini"]["attrs"]
+    assert b[g.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini" and g.GEN_AI_RESPONSE_MODEL not in b
+    stored = {e.operation_name: e for e in memory_sink.events}
+    assert stored["chat gpt-4o"].model == "gpt-4o" and stored["chat gpt-4o"].response_model == "gpt-4o-2024-08-06"
+
+
+def test_prometheus_label_is_the_request_model_field(make_config: Any, tmp_path: Path,
+                                                              memory_sink: InMemoryBackend) -> None:
+    cfg = make_config(tmp_path, storage={"backend": "memory"})
+    cfg.extensions["prometheus"] = PrometheusConfig(port=0).model_dump()
+    llamonitor.initialize_monitoring_sync(cfg)
+    for answered in ("gpt-4o-2024-08-06", "gpt-4o-2024-11-20"):
+        start_span("chat gpt-4o", operation_type="chat", model="gpt-4o", provider="openai").end(
+            response_model=answered)
+    assert llamonitor.flush_sync(10)
+    values = samples(httpx.get(sink_named("prometheus").url or "", timeout=5).text)
+    assert total(values, "llm_operations_total", model="gpt-4o") == 2
+    assert total(values, "llm_operations_total", model="gpt-4o-2024-08-06") == 0
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_anthropic_system_parameter_is_exported_as_system_instructions(capture: bool, make_config: Any,
+                                                                       tmp_path: Path, memory_sink: InMemoryBackend,
+                                                                       receiver: Receiver) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    adapter = pytest.importorskip("llamonitor_anthropic")
+    from llamonitor.testing.fake_provider import FakeProvider
+
+    cfg = make_config(tmp_path, storage={"backend": "memory"}, capture_content=capture,
+                      content_redactor=lambda text: text.replace("hunter2", "***"))
+    cfg.extensions["otlp"] = OTLPConfig(endpoint=receiver.url + "/v1/traces").model_dump()
+    llamonitor.initialize_monitoring_sync(cfg)
+    adapter.instrument_anthropic()
+    try:
+        with FakeProvider() as fake, anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="test",
+                                                         max_retries=0) as client:
+            client.messages.create(model="claude-3-5-haiku-latest", max_tokens=50,
+                                   system=[{"type": "text", "text": "Be brief."},
+                                           {"type": "text", "text": "Password: hunter2"}],
+                                   messages=[{"role": "user", "content": "hi"}])
+    finally:
+        adapter.uninstrument_anthropic()
+    assert llamonitor.flush_sync(10)
+    wait_for(lambda: len(decode(receiver)[0]) == 1)
+    a = decode(receiver)[0][0]["attrs"]
+    (event,) = memory_sink.events
+    if not capture:
+        assert g.GEN_AI_SYSTEM_INSTRUCTIONS not in a and event.system_instructions is None
+        return
+    assert event.system_instructions == "Be brief.\nPassword: ***"
+    assert json.loads(a[g.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief.\nPassword: ***"}]
+    assert "hunter2" not in json.dumps(a)

@@ -57,7 +57,7 @@ def _provider(base: str) -> Any:
 def _chat_twice(fake: FakeProvider) -> None:
     client = openai.OpenAI(base_url=fake.openai_base_url, api_key="test")
     for tokens in ((30, 5), (40, 6)):
-        fake.reply(text="ok", model="gpt-4o-mini", input_tokens=tokens[0], output_tokens=tokens[1])
+        fake.reply(text="ok", model="gpt-4o-mini-2024-07-18", input_tokens=tokens[0], output_tokens=tokens[1])
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
 
 
@@ -81,7 +81,8 @@ def test_openai_instrumentors_feed_serve(served: tuple[str, Path], family: str) 
     assert len(events) == 2
     assert [(e.usage.input_tokens, e.usage.output_tokens) for e in events if e.usage] == [(30, 5), (40, 6)]
     for event in events:
-        assert event.model == "gpt-4o-mini"
+        # OpenLLMetry: gen_ai.request / response.model; OpenInference: llm.invocation_parameters / llm.model_name
+        assert event.model == "gpt-4o-mini" and event.response_model == "gpt-4o-mini-2024-07-18"
         assert event.operation_type in ("chat", "llm_call")
         assert event.cost is not None and (event.cost.total_cost_usd or 0) > 0
         assert len(event.trace_id) == 32 and len(event.span_id) == 16
@@ -110,10 +111,11 @@ def test_pydantic_ai_two_agents_handoff(served: tuple[str, Path], tmp_path: Path
             """Delegate a question to the researcher agent (same event loop: one HTTP client)."""
             return (await researcher.run(question, usage=ctx.usage)).output
 
-        fake.reply(tool_calls=[("ask_researcher", {"question": "what is 2+2?"})], model="gpt-4o-mini",
+        answered = "gpt-4o-mini-2024-07-18"  # a dated snapshot answers the alias asked for
+        fake.reply(tool_calls=[("ask_researcher", {"question": "what is 2+2?"})], model=answered,
                    input_tokens=50, output_tokens=10)
-        fake.reply(text="4", model="gpt-4o-mini", input_tokens=20, output_tokens=2)
-        fake.reply(text="The answer is 4.", model="gpt-4o-mini", input_tokens=70, output_tokens=8)
+        fake.reply(text="4", model=answered, input_tokens=20, output_tokens=2)
+        fake.reply(text="The answer is 4.", model=answered, input_tokens=70, output_tokens=8)
         result = planner.run_sync("Plan: find 2+2")
         assert result.output == "The answer is 4."
     tracer_provider.shutdown()
@@ -126,7 +128,8 @@ def test_pydantic_ai_two_agents_handoff(served: tuple[str, Path], tmp_path: Path
     chats = [e for e in events if e.operation_type == "chat"]
     assert sorted((e.usage.input_tokens, e.usage.output_tokens) for e in chats if e.usage) == [
         (20, 2), (50, 10), (70, 8)]
-    assert all(e.model == "gpt-4o-mini" for e in chats)
+    assert all(e.model == "gpt-4o-mini" and e.response_model == answered for e in chats)
+    assert all(e.cost is not None and (e.cost.total_cost_usd or 0) > 0 for e in chats)
     assert {e.agent.agent_name for e in chats if e.agent} == {"planner", "researcher"}
     assert len({e.trace_id for e in events}) == 1
     # the researcher's run has its own gen_ai.conversation.id but belongs to the planner's session

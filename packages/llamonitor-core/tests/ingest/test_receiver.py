@@ -69,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 AGENT = {g.GEN_AI_OPERATION_NAME: "invoke_agent", g.GEN_AI_AGENT_NAME: "planner", g.GEN_AI_AGENT_ID: "a-1",
          g.GEN_AI_CONVERSATION_ID: "conv-42"}
 CHAT = {g.GEN_AI_OPERATION_NAME: "chat", g.GEN_AI_PROVIDER_NAME: "openai", g.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
-        g.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini", g.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+        g.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18", g.GEN_AI_USAGE_INPUT_TOKENS: 1000,
         g.GEN_AI_USAGE_OUTPUT_TOKENS: 200, "gen_ai.prompt.0.content": "secret prompt text"}
 
 
@@ -87,6 +87,7 @@ def test_json_genai_spans_become_linked_priced_events(server: tuple[str, Path]) 
     assert chat.trace_id == TRACE and chat.parent_span_id == "00000000000000a1"
     assert agent.operation_type == "agent" and chat.operation_type == "chat"
     assert chat.model == "gpt-4o-mini" and chat.provider == "openai"
+    assert chat.response_model == "gpt-4o-mini-2024-07-18"  # asked for and answered, kept apart
     assert chat.usage is not None and (chat.usage.input_tokens, chat.usage.output_tokens) == (1000, 200)
     assert chat.cost is not None and chat.cost.total_cost_usd is not None and chat.cost.total_cost_usd > 0
     assert chat.agent is not None and chat.agent.agent_name == "planner"  # inherited from the parent span
@@ -102,7 +103,8 @@ def test_protobuf_gzip_and_partial_success(server: tuple[str, Path]) -> None:
     from google.protobuf.json_format import ParseDict
 
     base, data = server
-    good = _span("00000000000000b1", "chat gpt-4o", {**CHAT, g.GEN_AI_RESPONSE_MODEL: "gpt-4o"}, status=2)
+    good = _span("00000000000000b1", "chat gpt-4o", {**CHAT, g.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                                                         g.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06"}, status=2)
     bad = _span("00000000000000b2", "chat broken", CHAT, start=T0, end=T0 - 5)  # ends before it starts
     doc = _request(good, bad)
     for span in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]:  # protobuf's JSON mapping: base64 ids
@@ -118,6 +120,7 @@ def test_protobuf_gzip_and_partial_success(server: tuple[str, Path]) -> None:
     events = [e for e in wait_events(data, 3) if e.span_id.startswith("00000000000000b")]
     assert [e.span_id for e in events] == ["00000000000000b1"]
     assert events[0].error and events[0].model == "gpt-4o" and events[0].trace_id == TRACE
+    assert events[0].response_model == "gpt-4o-2024-08-06"
 
 
 @pytest.mark.parametrize(("body", "ctype", "headers", "status", "reason"), [

@@ -11,18 +11,11 @@ from llamonitor.backends.dsn import BackendConnectionError, mask_dsn, scrub
 from llamonitor.backends.mysql import MySQLBackend
 from llamonitor.backends.postgres import PostgresBackend
 from llamonitor.backends.registry import create_backend
-from llamonitor.backends.sql_common import SchemaMismatchError, ServerBackend
+from llamonitor.backends.sql_common import SchemaMismatchError
 from llamonitor.query import create_query_backend
 from llamonitor.schema.config import StorageConfig
-from testkits.storage import PG_DSN, make_events
-
-
-async def _execute(backend: ServerBackend, sql: str) -> None:
-    if isinstance(backend, ClickHouseBackend):
-        backend.client.command(sql)
-    else:
-        await backend.fetch(sql, ())  # type: ignore[attr-defined]
-
+from llamonitor.schema.events import SCHEMA_VERSION
+from testkits.storage import PG_DSN, admin_backend, execute_sql, make_events
 
 _FOREIGN = {
     "postgres": ['CREATE SCHEMA "{s}"', 'CREATE TABLE "{s}"."events" (event_id text PRIMARY KEY, payload text)'],
@@ -38,30 +31,11 @@ _RECOMMENT = {
 }
 
 
-async def _admin(config: StorageConfig) -> ServerBackend:
-    """A connection for raw DDL (the backend's own pool, without touching the table)."""
-    backend = create_backend(config)
-    assert isinstance(backend, ServerBackend)
-    if isinstance(backend, ClickHouseBackend):
-        backend.client = backend._connect()
-    elif isinstance(backend, PostgresBackend):
-        import asyncpg
-
-        backend.pool = await asyncpg.create_pool(dsn=backend.pg_dsn, min_size=1, max_size=1)
-    else:
-        import aiomysql
-
-        backend.pool = await aiomysql.create_pool(host=backend.host, port=backend.port, user=backend.user,
-                                                  password=backend.password, autocommit=True)
-    backend.ready = True
-    return backend
-
-
 async def test_foreign_table_is_refused_naming_the_differences(server_storage: StorageConfig) -> None:
-    admin = await _admin(server_storage)
+    admin = await admin_backend(server_storage)
     try:
         for sql in _FOREIGN[server_storage.backend]:
-            await _execute(admin, sql.format(s=server_storage.schema_name, t=server_storage.table_name))
+            await execute_sql(admin, sql.format(s=server_storage.schema_name, t=server_storage.table_name))
         backend = create_backend(server_storage)
         with pytest.raises(SchemaMismatchError) as info:
             await backend.initialize()
@@ -79,11 +53,12 @@ async def test_older_schema_version_is_refused(server_storage: StorageConfig) ->
     first = create_backend(server_storage)
     await first.initialize()
     await first.write_batch(make_events(5))
-    await _execute(first, _RECOMMENT[server_storage.backend].format(s=server_storage.schema_name,
+    await execute_sql(first, _RECOMMENT[server_storage.backend].format(s=server_storage.schema_name,
                                                                      t=server_storage.table_name))
     await first.close()
     second = create_backend(server_storage)
-    with pytest.raises(SchemaMismatchError, match="its schema_version is 0, this llamonitor writes version 1"):
+    with pytest.raises(SchemaMismatchError,
+                       match=f"its schema_version is 0, this llamonitor writes version {SCHEMA_VERSION}"):
         await second.initialize()
     await second.close()
 

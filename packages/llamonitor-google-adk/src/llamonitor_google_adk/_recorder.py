@@ -452,13 +452,12 @@ class Recorder:
         attrs: dict[str, Any] = {}
         if entry.finish:
             attrs["finish_reason"] = entry.finish
-        if entry.model:
-            attrs["gen_ai.response.model"] = entry.model
-            if span.model is None:
-                span.operation_name = f"chat {entry.model}"
+        if entry.model and span.model is None:  # the response's model_version: what answered
+            span.operation_name = f"chat {entry.model}"
         if entry.first_ns is not None and entry.first_ns != entry.last_ns:
             attrs["time_to_first_token_ms"] = round((entry.first_ns - span.t0) / 1e6, 3)
-        span.end(error=error, usage=usage_from(entry.usage), model=span.model or entry.model, attributes=attrs,
+        span.end(error=error, usage=usage_from(entry.usage), model=span.model or entry.model,
+                 response_model=entry.model, attributes=attrs,
                  input_content=entry.input, output_content="".join(entry.output) or None,
                  end_ns=_epoch(span, entry.last_ns))
         if entry.agent is not None:

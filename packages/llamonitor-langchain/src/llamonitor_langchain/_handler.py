@@ -126,6 +126,13 @@ def _messages_text(messages: Any) -> str:
     return "\n".join(lines)
 
 
+def _system_text(messages: Any) -> str | None:
+    """The text of the system messages of a chat model's input (``None`` when there is none)."""
+    texts = [getattr(m, "content", None) for m in messages or () if getattr(m, "type", None) == "system"]
+    joined = "\n".join(t if isinstance(t, str) else repr(t) for t in texts if t)
+    return joined or None
+
+
 def _output_text(response: Any) -> str:
     parts = []
     for gens in getattr(response, "generations", None) or ():
@@ -271,7 +278,8 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
         return run
 
     def _end(self, run_id: uuid.UUID, *, error: BaseException | None = None, usage: TokenUsage | None = None,
-             model: str | None = None, attributes: dict[str, Any] | None = None, response: Any = None) -> None:
+             response_model: str | None = None, attributes: dict[str, Any] | None = None,
+             response: Any = None) -> None:
         run = self._runs.pop(run_id, None)
         self._scopes.pop(run_id, None)
         if run is None:
@@ -294,8 +302,9 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
             attributes["langgraph.control_flow"] = type(error).__name__
             error = None
         output = _output_text(response) if run.input is not None and response is not None else None
-        run.span.end(error=error, usage=usage, model=model, attributes=attributes, input_content=run.input,
-                     output_content=output)
+        # model: what was asked (the run's parameters), the answering model only when those named none
+        run.span.end(error=error, usage=usage, model=run.span.model or response_model, response_model=response_model,
+                     attributes=attributes, input_content=run.input, output_content=output)
 
     @staticmethod
     def _suppress(run: _Run) -> None:
@@ -321,14 +330,15 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
         model, provider = _model_and_provider(serialized, metadata or {}, kwargs)
         op_type = "chat" if kind == "chat_model" else "text_completion"
         attrs: dict[str, Any] = {"langchain.name": _name(serialized, kwargs, kind)}
-        if model:
-            attrs["gen_ai.request.model"] = model
         run = self._start(kind, op_type, f"{op_type} {model}" if model else op_type, run_id, parent_run_id,
                           metadata, model=model, provider=provider, attributes=attrs)
         if run is not None:
             self._suppress(run)
             if capture_enabled(self.capture_content):
                 run.input = _messages_text(inputs) if kind == "chat_model" else "\n".join(map(str, inputs or ()))
+                system = _system_text(inputs) if kind == "chat_model" else None
+                if system is not None:  # stored only with capture on, through the redactor
+                    run.span.extra["system_instructions"] = system
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: uuid.UUID,
                             parent_run_id: uuid.UUID | None = None, tags: list[str] | None = None,
@@ -365,11 +375,8 @@ class LlamonitorCallbackHandler(BaseCallbackHandler):
                    **kwargs: Any) -> None:
         """A model run finished: usage and response model."""
         try:
-            usage, model = _usage(response)
-            attrs: dict[str, Any] = {}
-            if model:
-                attrs["gen_ai.response.model"] = model
-            self._end(run_id, usage=usage, model=model, attributes=attrs, response=response)
+            usage, answered = _usage(response)
+            self._end(run_id, usage=usage, response_model=answered, response=response)
         except Exception:
             _warn_once("llm_end", "on_llm_end failed")
 

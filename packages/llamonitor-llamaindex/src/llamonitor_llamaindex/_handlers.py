@@ -210,7 +210,6 @@ class _State:
             model = m if isinstance(m, str) else None
             if model:
                 name = f"{op_type} {model}"
-                attrs["gen_ai.request.model"] = model
         if op_type == "workflow":
             workflow = _Workflow()
         handoff: tuple[str, str] | None = None
@@ -290,8 +289,9 @@ class _State:
         elif err is None and rec.kind == "retrieval" and isinstance(result, list):
             attrs["retrieval.documents"] = len(result)
         output = _output_text(result) if rec.input is not None and err is None else None
-        rec.span.end(error=err, usage=usage, model=model, attributes=attrs, input_content=rec.input,
-                     output_content=output)
+        # model: the LLM's configured model (asked for); the raw response's model is what answered
+        rec.span.end(error=err, usage=usage, model=rec.span.model or model, response_model=model, attributes=attrs,
+                     input_content=rec.input, output_content=output)
 
     # ------------------------------------------------------------------ events
     def event(self, event: Any) -> None:
@@ -323,7 +323,8 @@ class _State:
             response = getattr(event, "response", None)
             usage, model = _usage_of(response)
             output = _output_text(response) if rec.input is not None else None
-            rec.span.end(usage=usage, model=model, attributes=attrs, input_content=rec.input, output_content=output)
+            rec.span.end(usage=usage, model=rec.span.model or model, response_model=model, attributes=attrs,
+                         input_content=rec.input, output_content=output)
         elif name == "EmbeddingEndEvent":
             rec = self.recs.get(span_id)
             if rec is not None:

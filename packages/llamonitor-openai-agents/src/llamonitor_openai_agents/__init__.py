@@ -172,14 +172,16 @@ def _end_span(sdk_span: Any) -> None:
     error = OpenAIAgentsSpanError(str(field(err, "message") or err)) if err else None
     attrs: dict[str, Any] = {}
     usage = None
-    model = None
+    model = answered = None
     if kind == "generation":
         usage = usage_from(data.usage)
         model = data.model
     elif kind == "response":
         response = data.response
         usage = usage_from(field(response, "usage")) or usage_from(getattr(data, "usage", None))
-        model = field(response, "model")
+        # the Responses span names no requested model: the answering one stands in for it
+        answered = field(response, "model")
+        model = entry.span.model or answered
         if field(response, "id"):
             attrs["response_id"] = field(response, "id")
     elif kind == "handoff":
@@ -196,8 +198,8 @@ def _end_span(sdk_span: Any) -> None:
     if model and kind in _MODEL_KINDS and entry.span.operation_name == "chat":
         entry.span.operation_name = f"chat {model}"  # the Responses span learns its model at the end
     # Turn / task usage is the sum of their model calls: not stored again, or token and cost totals would double.
-    entry.span.end(error=error, usage=usage, model=model, attributes=attrs or None, input_content=input_content,
-                   output_content=output_content)
+    entry.span.end(error=error, usage=usage, model=model, response_model=answered, attributes=attrs or None,
+                   input_content=input_content, output_content=output_content)
 
 
 def _text(value: Any) -> str | None:

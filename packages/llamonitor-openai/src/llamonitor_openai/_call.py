@@ -10,7 +10,14 @@ from llamonitor.instrumentation.streams import error_attributes, retry_count
 from llamonitor.schema.events import TokenUsage
 from llamonitor.tracing import Span, start_span
 
-from llamonitor_openai._extract import ResultSummary, input_text, request_attributes, summarize, usage_from
+from llamonitor_openai._extract import (
+    ResultSummary,
+    input_text,
+    request_attributes,
+    summarize,
+    system_text,
+    usage_from,
+)
 
 PROVIDER = "openai"
 #: the adapter's warn-once (keys shared with ``OpenAIAdapter.warn_once``: one logger, one set)
@@ -20,14 +27,15 @@ warn_once = make_warn_once("openai")
 class Call:
     """State of one ``create()`` call until its event is sent (exactly once)."""
 
-    __slots__ = ("capture", "ended", "finish_reasons", "first_ns", "hide_usage_chunk", "input", "kind", "last_ns",
-                 "model", "response_id", "span", "stream", "texts", "tool_calls", "usage")
+    __slots__ = ("answered", "capture", "ended", "finish_reasons", "first_ns", "hide_usage_chunk", "input", "kind",
+                 "last_ns", "model", "response_id", "span", "stream", "texts", "tool_calls", "usage")
 
     def __init__(self, kind: str, kwargs: dict[str, Any], capture: bool, stream: bool) -> None:
         model = kwargs.get("model")
+        #: the model asked for (the event's ``model``); ``answered``: what the provider says answered
         self.model: str | None = model if isinstance(model, str) else None
+        self.answered: str | None = None
         attrs = request_attributes(kwargs)
-        attrs["gen_ai.request.model"] = self.model
         if stream:
             attrs["stream"] = True
         self.span: Span = start_span(f"{kind} {self.model}" if self.model else kind, operation_type=kind,
@@ -36,6 +44,10 @@ class Call:
         self.capture = capture
         self.stream = stream
         self.input = input_text(kind, kwargs) if capture else None
+        if capture:
+            system = system_text(kind, kwargs)
+            if system is not None:  # stored only with capture on, through the redactor
+                self.span.extra["system_instructions"] = system
         self.hide_usage_chunk = False
         self.ended = False
         self.first_ns = 0
@@ -66,7 +78,7 @@ class Call:
             return
         try:
             s = ResultSummary()
-            s.model, s.response_id = self.model, self.response_id
+            s.model, s.response_id = self.answered, self.response_id
             s.usage = self.usage if isinstance(self.usage, TokenUsage) else usage_from(self.usage)
             s.finish_reasons, s.tool_calls = self.finish_reasons, self.tool_calls
             s.output = "".join(self.texts) if self.capture else None
@@ -89,9 +101,7 @@ class Call:
         if s.tool_calls:
             attrs["tool_calls"] = ",".join(s.tool_calls)
             attrs["tool_call_count"] = len(s.tool_calls)
-        if s.model:
-            attrs["gen_ai.response.model"] = s.model
-        self.span.end(error=error, usage=s.usage, model=s.model or self.model, attributes=attrs,
+        self.span.end(error=error, usage=s.usage, model=self.model, response_model=s.model, attributes=attrs,
                       input_content=self.input, output_content=s.output, end_ns=end_ns)
 
     def epoch_of_last_event(self) -> int | None:
@@ -120,7 +130,7 @@ class Call:
                 return True
             model = getattr(item, "model", None)
             if model:
-                self.model = model
+                self.answered = model
             if self.response_id is None:
                 self.response_id = getattr(item, "id", None)
             choices = getattr(item, "choices", None)
@@ -160,7 +170,7 @@ class Call:
         if response is None:
             return
         self.response_id = getattr(response, "id", None) or self.response_id
-        self.model = getattr(response, "model", None) or self.model
+        self.answered = getattr(response, "model", None) or self.answered
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             s = summarize("responses", response, False)
             self.usage = s.usage

@@ -88,6 +88,42 @@ def input_text(kind: str, kwargs: dict[str, Any]) -> str | None:
     return json.dumps(value, default=str)
 
 
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def _part_text(content: Any) -> str | None:
+    """A message's content as text: a string, or the text of its text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        joined = "\n".join(t for t in texts if isinstance(t, str))
+        return joined or None
+    return None
+
+
+def system_text(kind: str, kwargs: dict[str, Any]) -> str | None:
+    """The system prompt of a request (``system`` / ``developer`` messages, the Responses API's
+    ``instructions``), for content capture; ``None`` when it has none."""
+    parts: list[str] = []
+    if kind == "responses":
+        instructions = kwargs.get("instructions")
+        if isinstance(instructions, str) and instructions:
+            parts.append(instructions)
+        messages = kwargs.get("input")
+    elif kind == "chat":
+        messages = kwargs.get("messages")
+    else:
+        return None
+    if isinstance(messages, (list, tuple)):
+        for m in messages:
+            if isinstance(m, dict) and m.get("role") in _SYSTEM_ROLES:
+                text = _part_text(m.get("content"))
+                if text:
+                    parts.append(text)
+    return "\n".join(parts) if parts else None
+
+
 class ResultSummary:
     """What an event needs from a finished (non-streamed) response."""
 

@@ -274,7 +274,9 @@ def _end_request(span: Span, response: Any, capture: bool) -> None:
         attrs["gen_ai.response.finish_reasons"] = [finish]
     if model and span.operation_name == "chat":
         span.operation_name = f"chat {model}"
-    span.end(usage=_usage(getattr(response, "usage", None)), model=model,
+    # model: the model asked for (the span's); the response's model_name is what answered
+    answered = model if isinstance(model, str) and model else None
+    span.end(usage=_usage(getattr(response, "usage", None)), model=span.model or answered, response_model=answered,
              provider=getattr(response, "provider_name", None), attributes=attrs or None,
              output_content=_response_text(response) if capture else None)
 

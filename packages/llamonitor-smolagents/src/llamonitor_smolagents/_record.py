@@ -541,8 +541,6 @@ class Recorder:
         model_id = model_id if isinstance(model_id, str) else None
         provider = provider_of(model)
         attrs: dict[str, Any] = {"smolagents.model_class": type(model).__name__}
-        if model_id:
-            attrs["gen_ai.request.model"] = model_id
         tools = kwargs.get("tools_to_call_from")
         if tools:
             attrs["smolagents.tools_offered"] = len(tools)
@@ -576,9 +574,9 @@ class Recorder:
                 inp, out = _int(getattr(tu, "input_tokens", None)), _int(getattr(tu, "output_tokens", None))
                 usage = TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=(inp or 0) + (out or 0),
                                    source="tokenizer" if local else "provider")
-        response_model = field(raw, "model")
-        if isinstance(response_model, str) and response_model:
-            attrs["gen_ai.response.model"] = response_model
+        answered = field(raw, "model")
+        if not isinstance(answered, str) or not answered:
+            answered = None
         response_id = field(raw, "id")
         if isinstance(response_id, str) and response_id:
             attrs["gen_ai.response.id"] = response_id
@@ -593,8 +591,9 @@ class Recorder:
             attrs["tool_calls"] = ",".join(names)
             attrs["tool_call_count"] = len(names)
         output = _text(getattr(result, "content", None)) if self._capture() else None
-        span.end(usage=usage, model=response_model if isinstance(response_model, str) and response_model else None,
-                 attributes=attrs, output_content=output)
+        # model: the model id asked for; the raw response's model is what answered
+        span.end(usage=usage, model=span.model or answered, response_model=answered, attributes=attrs,
+                 output_content=output)
 
     # ------------------------------------------------------------------ tools and code
     def tool_wrapper(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

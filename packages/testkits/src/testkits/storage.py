@@ -39,6 +39,37 @@ async def store(config: StorageConfig, events: list[MetricEvent]) -> None:
         await backend.close()
 
 
+async def admin_backend(config: StorageConfig) -> Any:
+    """A server backend connected for raw SQL (its own pool), without creating or checking the table."""
+    from llamonitor.backends.clickhouse import ClickHouseBackend
+    from llamonitor.backends.postgres import PostgresBackend
+    from llamonitor.backends.registry import create_backend
+
+    backend: Any = create_backend(config)
+    if isinstance(backend, ClickHouseBackend):
+        backend.client = backend._connect()
+    elif isinstance(backend, PostgresBackend):
+        import asyncpg
+
+        backend.pool = await asyncpg.create_pool(dsn=backend.pg_dsn, min_size=1, max_size=1)
+    else:
+        import aiomysql
+
+        backend.pool = await aiomysql.create_pool(host=backend.host, port=backend.port, user=backend.user,
+                                                  password=backend.password, autocommit=True)
+    backend.ready = True
+    return backend
+
+
+async def execute_sql(backend: Any, sql: str) -> list[Any]:
+    """Run one statement on an :func:`admin_backend`; its rows (none for DDL)."""
+    from llamonitor.backends.clickhouse import ClickHouseBackend
+
+    if isinstance(backend, ClickHouseBackend):
+        return list(backend.client.query(sql).result_rows)
+    return list(await backend.fetch(sql, ()))
+
+
 def unique_name() -> str:
     return f"llm_t_{uuid.uuid4().hex[:12]}"
 
@@ -120,11 +151,14 @@ def make_events(n: int, *, seed: int = 7, sessions: int = 5, days: int = 3) -> l
             error_type="RateLimitError" if error else None,
             error_message="429 – too many requests 😢" if error else None,
             model=MODELS[i % len(MODELS)], provider="openai" if i % 2 else None, text_metrics=text,
+            response_model=(f"{MODELS[i % len(MODELS)]}-2024-07-18" if MODELS[i % len(MODELS)] and i % 3
+                            else None),
             image_metrics=(ImageMetrics(image_count=2, total_pixels=2_073_600, formats="png,jpeg")
                            if i % 9 == 0 else None),
             usage=usage, cost=cost, agent=agent,
             input_content="日本語のプロンプト 🚀" if i % 8 == 0 else None,
             output_content="réponse\nligne 2" if i % 8 == 0 else None,
+            system_instructions="Réponds en français. 🚀" if i % 8 == 0 and i % 16 else None,
             custom_attributes={"i": i, "tags": ["α", "β"], "nested": {"ok": True, "none": None}, "f": 0.1 * i},
         ))
     return events

@@ -119,7 +119,9 @@ class EventType:
     error: bool
     error_type: str | None
     error_message: str | None
-    model: str | None
+    model: str | None = strawberry.field(description="the model the caller asked for")
+    response_model: str | None = strawberry.field(
+        description="the model the provider says answered (often a dated snapshot of `model`)")
     provider: str | None
     agent_name: str | None
     agent_role: str | None
@@ -175,7 +177,8 @@ def to_event(e: MetricEvent) -> EventType:
         event_id=e.event_id, session_id=e.session_id, trace_id=e.trace_id, span_id=e.span_id,
         parent_span_id=e.parent_span_id, operation_name=e.operation_name, operation_type=e.operation_type,
         timestamp=e.start_time, end_time=e.end_time, duration_ms=e.duration_ms, error=e.error,
-        error_type=e.error_type, error_message=e.error_message, model=e.model, provider=e.provider,
+        error_type=e.error_type, error_message=e.error_message, model=e.model,
+        response_model=e.response_model, provider=e.provider,
         agent_name=ag.agent_name if ag else None, agent_role=ag.agent_role if ag else None,
         text_metrics=TextMetricsType(char_count=tm.char_count, word_count=tm.word_count, byte_size=tm.byte_size,
                                      line_count=tm.line_count, input_tokens=tm.input_tokens,

@@ -116,7 +116,16 @@ class ClickHouseBackend(ServerBackend):
             names = [r[0] for r in c.query("SELECT name FROM system.columns WHERE database = %(db)s AND table = %(t)s",
                                            parameters={"db": self.database, "t": self.table}).result_rows]
             back = {v: k for k, v in STORED_NAME.items()}
-            check_existing_table(self.qualified, found[0][0], [back.get(n, n) for n in names])
+            migration = check_existing_table(self.qualified, found[0][0], [back.get(n, n) for n in names])
+            if migration is not None:
+                # Columns later schema versions added (IF NOT EXISTS: another writer may be first),
+                # then the version; ClickHouse adds a column as metadata only, stored parts read NULL.
+                for col in migration.add:
+                    c.command(f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS "
+                              f"{q(STORED_NAME.get(col.name, col.name))} {column_type(col.kind, col.nullable)}")
+                c.command(f"ALTER TABLE {self.qualified} MODIFY COMMENT '{migration.comment()}'")
+                logger.info("llamonitor: clickhouse backend: %s migrated from schema version %d to %d",
+                            self.qualified, migration.from_version, SCHEMA_VERSION)
             return
         c.command(f"CREATE DATABASE IF NOT EXISTS {q(self.database)}")
         defs = [f"{q(STORED_NAME.get(col.name, col.name))} {column_type(col.kind, col.nullable)}" for col in COLUMNS]

@@ -17,10 +17,12 @@ from urllib.parse import unquote, urlsplit
 from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COMMENT_PREFIX,
+    Migration,
     MissingDatabaseError,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
+    logger,
 )
 from llamonitor.schema.columns import COLUMNS, SEED_TIMESTAMP_COLUMN, rows_to_write
 from llamonitor.schema.config import StorageConfig
@@ -93,7 +95,9 @@ class MySQLBackend(ServerBackend):
                 await cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS "
                                   "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (self.database, self.table))
                 names = [r[0] for r in await cur.fetchall()]
-                check_existing_table(self.qualified, found[0], names)
+                migration = check_existing_table(self.qualified, found[0], names)
+                if migration is not None:
+                    await self._migrate(cur, migration)
                 return
             await cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (self.database,))
             if await cur.fetchone() is None:
@@ -113,6 +117,26 @@ class MySQLBackend(ServerBackend):
             await cur.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({', '.join(defs)}) ENGINE=InnoDB "
                               f"DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin "
                               f"COMMENT='{COMMENT_PREFIX}{SCHEMA_VERSION}'")
+
+    async def _migrate(self, cur: Any, migration: Migration) -> None:
+        """Add the columns later schema versions added, then record the version.
+
+        MySQL has no ``ADD COLUMN IF NOT EXISTS`` (MariaDB has): a column another writer added
+        first answers "duplicate column" (1060), which is success here.
+        """
+        import pymysql
+
+        for col in migration.add:
+            try:
+                await cur.execute(f"ALTER TABLE {self.qualified} ADD COLUMN {q(col.name)} "
+                                  f"{column_type(col.name, col.kind)}")
+            except pymysql.err.OperationalError as exc:
+                if not exc.args or exc.args[0] != 1060:
+                    raise
+        await cur.execute(f"ALTER TABLE {self.qualified} COMMENT='{migration.comment()}'")
+        logger.info("llamonitor: mysql backend: %s migrated from schema version %d to %d (added %s)",
+                    self.qualified, migration.from_version, SCHEMA_VERSION,
+                    ", ".join(c.name for c in migration.add) or "no column")
 
     async def write_batch(self, events: Sequence[MetricEvent]) -> None:
         if not events:

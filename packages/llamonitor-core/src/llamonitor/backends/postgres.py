@@ -31,6 +31,7 @@ from llamonitor.backends.dsn import scrub, strip_driver
 from llamonitor.backends.errors import refused_data
 from llamonitor.backends.sql_common import (
     COMMENT_PREFIX,
+    Migration,
     ServerBackend,
     StorageWriteError,
     check_existing_table,
@@ -128,7 +129,9 @@ class PostgresBackend(ServerBackend):
                 cols = await conn.fetch("SELECT column_name FROM information_schema.columns "
                                         "WHERE table_schema = $1 AND table_name = $2",
                                         self.schema_or_public, self.table)
-                check_existing_table(self.qualified, comment, [r[0] for r in cols])
+                migration = check_existing_table(self.qualified, comment, [r[0] for r in cols])
+                if migration is not None:
+                    await self._migrate(conn, migration)
                 await self._install_rollups(conn)
                 return
             async with conn.transaction():
@@ -145,6 +148,18 @@ class PostgresBackend(ServerBackend):
                     await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(index)} ON {self.qualified} ({quoted})")
                 await conn.execute(f"COMMENT ON TABLE {self.qualified} IS '{COMMENT_PREFIX}{SCHEMA_VERSION}'")
             await self._install_rollups(conn)
+
+    async def _migrate(self, conn: Any, migration: Migration) -> None:
+        """Add the columns later schema versions added, then record the version (idempotent, so two
+        writers starting on the same old table at once both succeed)."""
+        async with conn.transaction():
+            for col in migration.add:
+                await conn.execute(f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {q(col.name)} "
+                                   f"{_TYPES[col.kind]}")
+            await conn.execute(f"COMMENT ON TABLE {self.qualified} IS '{migration.comment()}'")
+        logger.info("llamonitor: postgres backend: %s migrated from schema version %d to %d (added %s)",
+                    self.qualified, migration.from_version, SCHEMA_VERSION,
+                    ", ".join(c.name for c in migration.add) or "no column")
 
     async def _install_rollups(self, conn: Any) -> None:
         """Create the summary rollups if missing; without the rights to, warn once and go on without.

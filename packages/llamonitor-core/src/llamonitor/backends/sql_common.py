@@ -8,12 +8,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.dsn import BackendConnectionError, mask_dsn, scrub
 from llamonitor.backends.identifiers import validate_identifier
-from llamonitor.schema.columns import COLUMN_NAMES, SEED_TIMESTAMP_COLUMN
+from llamonitor.schema.columns import COLUMN_BY_NAME, COLUMN_NAMES, SEED_TIMESTAMP_COLUMN, Column
 from llamonitor.schema.config import StorageConfig
 from llamonitor.schema.events import SCHEMA_VERSION
 
@@ -38,26 +39,57 @@ class SchemaMismatchError(RuntimeError):
     """An existing table is not the layout this llamonitor writes; nothing was written to it."""
 
 
-def check_existing_table(where: str, comment: str | None, columns: Sequence[str]) -> None:
-    """Raise :class:`SchemaMismatchError` naming every difference between a table and ours."""
+#: columns each schema version added: a table of an older version gains them (``ADD COLUMN``, all
+#: nullable, so stored rows read back with ``None``) when a writer starts on it, then its comment
+#: records the new version. Nothing else is ever changed in an existing table.
+ADDED_COLUMNS: dict[int, tuple[str, ...]] = {2: ("response_model", "system_instructions")}
+#: the oldest schema version an existing table may have and still be migrated
+OLDEST_MIGRATABLE = 1
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What makes an existing table of ``from_version`` current: ``add`` these columns, then
+    record :data:`SCHEMA_VERSION` in the table comment."""
+
+    from_version: int
+    add: tuple[Column, ...]
+
+    def comment(self) -> str:
+        """The table comment to set once the columns exist."""
+        return f"{COMMENT_PREFIX}{SCHEMA_VERSION}"
+
+
+def check_existing_table(where: str, comment: str | None, columns: Sequence[str]) -> Migration | None:
+    """``None`` when a table is exactly our layout, a :class:`Migration` when it is an older version
+    that only lacks the columns later versions added; raise :class:`SchemaMismatchError` naming
+    every difference otherwise."""
     version = parse_comment_version(comment)
     problems: list[str] = []
-    if version is None:
-        problems.append("it carries no llamonitor schema_version (was it created by something else?)")
-    elif version != SCHEMA_VERSION:
-        problems.append(f"its schema_version is {version}, this llamonitor writes version {SCHEMA_VERSION}")
     present = {c.lower() for c in columns}
     missing = [c for c in COLUMN_NAMES if c not in present]
+    addable: set[str] = set()
+    if version is None:
+        problems.append("it carries no llamonitor schema_version (was it created by something else?)")
+    elif version > SCHEMA_VERSION or version < OLDEST_MIGRATABLE:
+        problems.append(f"its schema_version is {version}, this llamonitor writes version {SCHEMA_VERSION}")
+    else:
+        addable = {c for v in range(version + 1, SCHEMA_VERSION + 1) for c in ADDED_COLUMNS.get(v, ())}
     expected = set(COLUMN_NAMES) | {"start_time", "end_time", SEED_TIMESTAMP_COLUMN}
     extra = sorted(c for c in present if c not in expected)
-    if missing:
-        problems.append(f"missing column(s): {', '.join(missing)}")
+    unfixable = [c for c in missing if c not in addable]
+    if unfixable:
+        problems.append(f"missing column(s): {', '.join(unfixable)}")
     if extra:
         problems.append(f"unexpected column(s): {', '.join(extra)}")
     if problems:
         raise SchemaMismatchError(
             f"table {where} does not match llamonitor's event schema v{SCHEMA_VERSION}: " + "; ".join(problems)
             + ". Point table_name at a new table, or migrate/drop the old one; nothing was written.")
+    assert version is not None
+    if version == SCHEMA_VERSION and not missing:
+        return None
+    return Migration(version, tuple(COLUMN_BY_NAME[c] for c in missing))
 
 
 class ServerBackend(StorageBackend):

@@ -21,7 +21,7 @@ writer (which also feeds storage) ever waits on the network:
 Metrics (``namespace`` defaults to ``llmops``): ``llmops.operations.count``,
 ``llmops.errors.count``, ``llmops.operation.duration.ms`` (distribution),
 ``llmops.characters.total``, ``llmops.cost.usd`` (count: dollars summed per interval),
-``llmops.tokens.count`` (tag ``token_type``). Tags: ``operation_name``, ``model``, ``type``
+``llmops.tokens.count`` (tag ``token_type``). Tags: ``operation_name``, ``model`` (the requested model), ``type``
 (operation type), ``agent``, ``error_type`` (errors only) and the configured ``tags``.
 """
 
@@ -48,6 +48,7 @@ from llamonitor.exporters._common import (
     require,
     token_counts,
 )
+from llamonitor.exporters.genai_semconv import request_model_of
 from llamonitor.schema.config import DatadogConfig, MonitorConfig
 from llamonitor.schema.events import MetricEvent
 
@@ -186,7 +187,7 @@ class DatadogExporter(ExporterSink):
             counts, samples = self._agg.counts, self._agg.samples
             cache = self._tag_cache
             for e in events:
-                raw = (e.operation_name, e.model, e.operation_type, agent_of(e))
+                raw = (e.operation_name, request_model_of(e), e.operation_type, agent_of(e))
                 tags = cache.get(raw)
                 if tags is None:
                     tags = self._tags(raw)

@@ -13,10 +13,11 @@ Span name: ``{operation} {model}`` for model calls, ``execute_tool {tool}``,
 ``invoke_agent {agent}``, ``invoke_workflow {name}``. Span kind: CLIENT for model calls (a
 request to a provider), INTERNAL for tools, in-process agents and workflows.
 
-Content (``gen_ai.input.messages`` / ``gen_ai.output.messages``) exists only on events whose
-content was captured, which happens only with content capture on and after the redactor ran
-(``transport/enrich.py``). ``gen_ai.system_instructions`` is not sent: no event field holds a
-redacted system prompt apart from the input text.
+Content (``gen_ai.input.messages`` / ``gen_ai.output.messages`` / ``gen_ai.system_instructions``)
+exists only on events whose content was captured, which happens only with content capture on and
+after the redactor ran (``transport/enrich.py``). ``gen_ai.system_instructions`` comes from the
+event's ``system_instructions`` (the system prompt the adapters take from system messages or a
+separate ``system`` / ``instructions`` parameter), as the convention's list of parts.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ _TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool_name", "tool")
 _TOOL_CALL_ID_KEYS = ("gen_ai.tool.call.id", "tool_call_id")
 _FINISH_KEYS = ("gen_ai.response.finish_reasons", "finish_reasons", "finish_reason", "stop_reason")
 #: custom keys consumed by the mapping (not repeated as raw attributes)
-CONSUMED_KEYS = frozenset({"response_model", "tool_name", "tool_call_id", "finish_reasons", "finish_reason",
-                           "stop_reason"})
+CONSUMED_KEYS = frozenset({"response_model", "gen_ai.request.model", "gen_ai.response.model", "tool_name",
+                           "tool_call_id", "finish_reasons", "finish_reason", "stop_reason"})
 
 
 def operation_of(e: MetricEvent) -> str:
@@ -82,19 +83,29 @@ def operation_of(e: MetricEvent) -> str:
 
 
 def request_model_of(e: MetricEvent) -> str | None:
-    """The model the caller asked for. The SDK adapters store the response model (a dated
-    snapshot) in ``model`` and the request's in the ``gen_ai.request.model`` custom attribute."""
-    asked = e.custom_attributes.get("gen_ai.request.model")
-    return str(asked) if asked else e.model
+    """The model the caller asked for: the event's ``model``.
+
+    Events stored before schema version 2 had no ``response_model``; the SDK adapters then put
+    the answering model in ``model`` and the request's in a ``gen_ai.request.model`` custom
+    attribute, which still wins for them (spill files and replays of old events)."""
+    if e.response_model is None:
+        asked = e.custom_attributes.get("gen_ai.request.model")
+        if asked:
+            return str(asked)
+    return e.model
 
 
 def response_model_of(e: MetricEvent) -> str | None:
-    """The model that answered, when the adapter reported it."""
+    """The model the provider says answered: the event's ``response_model`` (legacy custom
+    attributes for events written before it existed)."""
+    if e.response_model is not None:
+        return e.response_model
     custom = e.custom_attributes
     answered = custom.get("gen_ai.response.model") or custom.get("response_model")
     if answered:
         return str(answered)
-    return e.model if custom.get("gen_ai.request.model") and e.model != custom.get("gen_ai.request.model") else None
+    asked = custom.get("gen_ai.request.model")
+    return e.model if asked and e.model != asked else None
 
 
 def _first(custom: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -186,6 +197,9 @@ def genai_attributes(e: MetricEvent, op: str, *, openinference: bool = False) ->
         a["gen_ai.input.messages"] = _messages("user", e.input_content)
     if e.output_content is not None:
         a["gen_ai.output.messages"] = _messages("assistant", e.output_content, finish)
+    if e.system_instructions is not None:
+        a["gen_ai.system_instructions"] = json.dumps([{"type": "text", "content": e.system_instructions}],
+                                                     ensure_ascii=False)
     if openinference:
         a["openinference.span.kind"] = OPENINFERENCE_KINDS.get(op, "CHAIN")
     return a

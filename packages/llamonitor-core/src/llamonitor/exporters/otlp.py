@@ -19,8 +19,8 @@ Mapping (OpenTelemetry GenAI semantic conventions, :mod:`.genai_semconv`): span 
 model calls, INTERNAL for tools, agents and workflows; ``gen_ai.operation.name`` (the
 convention's value), ``gen_ai.tool.name`` / ``gen_ai.tool.call.id``, ``gen_ai.conversation.id``,
 ``gen_ai.response.finish_reasons`` (array), content messages only when captured,
-``gen_ai.request.model`` (what was asked) apart from ``gen_ai.response.model`` (what answered,
-from the adapter's ``gen_ai.response.model`` attribute), ``gen_ai.system`` and ``gen_ai.provider.name``,
+``gen_ai.request.model`` (the event's ``model``: what was asked) apart from ``gen_ai.response.model``
+(its ``response_model``: what answered), ``gen_ai.system`` and ``gen_ai.provider.name``,
 ``gen_ai.usage.*``, ``gen_ai.agent.name`` / ``gen_ai.agent.id``, ``session.id``, ``error.type``
 (status ERROR with the message). Our ids are hex (32 digits for traces, 16 for spans) and are
 used as bytes; other ids (adapter-provided) are mapped by SHA-256, the same way for a span and

@@ -132,6 +132,10 @@ def _pb_attrs(kvs: Any) -> dict[str, Any]:
     scalars = _SCALARS
     for kv in kvs:
         v = kv.value
+        text = v.string_value  # most values are strings: one read instead of WhichOneof + getattr
+        if text:
+            out[kv.key] = text
+            continue
         which = v.WhichOneof("value")
         out[kv.key] = getattr(v, which) if which in scalars else _pb_value(v)
     return out

@@ -16,7 +16,8 @@ and the writer prices usage from its price table like any other event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ try:  # the constants, when the semconv package is installed (llamonitor[ingest]
     GEN_AI_TOOL_NAME: str = _g.GEN_AI_TOOL_NAME
     GEN_AI_INPUT_MESSAGES: str = _g.GEN_AI_INPUT_MESSAGES
     GEN_AI_OUTPUT_MESSAGES: str = _g.GEN_AI_OUTPUT_MESSAGES
+    GEN_AI_SYSTEM_INSTRUCTIONS: str = _g.GEN_AI_SYSTEM_INSTRUCTIONS
 except ImportError:  # pragma: no cover - same strings, from the specification
     GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
     GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
@@ -64,8 +66,11 @@ except ImportError:  # pragma: no cover - same strings, from the specification
     GEN_AI_TOOL_NAME = "gen_ai.tool.name"
     GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
     GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+    GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OPENINFERENCE_MODEL = "llm.model_name"
+OPENINFERENCE_PARAMETERS = "llm.invocation_parameters"
 TRACELOOP_SPAN_KIND = "traceloop.span.kind"
 
 # -- the tables ----------------------------------------------------------------------------------
@@ -74,8 +79,11 @@ TRACELOOP_SPAN_KIND = "traceloop.span.kind"
 MARKERS = (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_REQUEST_MODEL,
            GEN_AI_AGENT_NAME, OPENINFERENCE_SPAN_KIND, TRACELOOP_SPAN_KIND, "llm.request.type",
            "llm.model_name", "llm.system")
-#: response model first: it is what was billed
-MODEL = (GEN_AI_RESPONSE_MODEL, "llm.response.model", "llm.model_name", GEN_AI_REQUEST_MODEL, "llm.request.model")
+#: the model asked for; OpenInference's one ``llm.model_name`` stands for it, and a span naming only
+#: the answering model falls back to that
+MODEL = (GEN_AI_REQUEST_MODEL, "llm.request.model", "llm.model_name", GEN_AI_RESPONSE_MODEL, "llm.response.model")
+#: the model that answered (priced by it when the price table knows it)
+RESPONSE_MODEL = (GEN_AI_RESPONSE_MODEL, "llm.response.model")
 PROVIDER = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, "llm.provider", "llm.system")
 INPUT_TOKENS = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS, "llm.token_count.prompt",
                 "llm.usage.prompt_tokens")
@@ -118,23 +126,133 @@ TRACELOOP_TYPES = {"workflow": "workflow", "task": "task", "agent": "agent", "to
 MAX_CUSTOM_ATTRIBUTES = 64
 
 
-def first(attrs: dict[str, Any], keys: Sequence[str]) -> Any:
-    """The value of the first key of ``keys`` present (and not empty) in ``attrs``."""
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
+# -- one pass over a span's attributes ------------------------------------------------------------
+
+#: the slots :func:`scan` fills, each from its table (the first key of the table present wins)
+SLOTS: tuple[tuple[str, ...], ...] = (
+    MODEL, RESPONSE_MODEL, PROVIDER, INPUT_TOKENS, OUTPUT_TOKENS, TOTAL_TOKENS, CACHED_INPUT_TOKENS,
+    CACHE_CREATION_TOKENS, REASONING_TOKENS, AGENT_NAME, AGENT_ID, SESSION[:1], SESSION[1:], GRAPH_NODE, TOOL_NAME,
+    INPUT_CONTENT, OUTPUT_CONTENT, (GEN_AI_SYSTEM_INSTRUCTIONS,))
+(S_MODEL, S_RESPONSE_MODEL, S_PROVIDER, S_INPUT, S_OUTPUT, S_TOTAL, S_CACHED, S_CACHE_CREATION, S_REASONING,
+ S_AGENT_NAME, S_AGENT_ID, S_SESSION, S_OWN_SESSION, S_GRAPH_NODE, S_TOOL, S_INPUT_CONTENT, S_OUTPUT_CONTENT,
+ S_SYSTEM) = range(len(SLOTS))
+_NO_RANK = 1 << 30
+#: attribute name -> the (slot, rank) pairs it can fill
+_ROLES: dict[str, tuple[tuple[int, int], ...]] = {}
+for _slot, _keys in enumerate(SLOTS):
+    for _rank, _key in enumerate(_keys):
+        _ROLES[_key] = (*_ROLES.get(_key, ()), (_slot, _rank))
+#: attribute name -> (its roles, whether it may be copied into custom attributes), learned per name
+_key_info: dict[str, tuple[tuple[tuple[int, int], ...], bool]] = {}
 
 
-def _int(attrs: dict[str, Any], keys: Sequence[str]) -> int | None:
-    value = first(attrs, keys)
+def _info(key: str) -> tuple[tuple[tuple[int, int], ...], bool]:
+    if len(_key_info) > 10_000:  # bounded against arbitrary attribute names
+        _key_info.clear()
+    info = _key_info[key] = (_ROLES.get(key, ()), not key.startswith(CONTENT_PREFIXES))
+    return info
+
+
+#: slots whose value the event stores in a field of its own: the attribute that filled one is not
+#: repeated in the custom attributes (a session's conversation id is kept: a parent's session may win)
+STORED_SLOTS = (S_MODEL, S_RESPONSE_MODEL, S_PROVIDER, S_INPUT, S_OUTPUT, S_TOTAL, S_CACHED, S_CACHE_CREATION,
+                S_REASONING, S_AGENT_NAME, S_AGENT_ID, S_SESSION, S_GRAPH_NODE)
+
+
+def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[Any]:
+    """Every slot's value in one pass over ``attrs`` (``None`` where no key of its table holds a
+    non-empty value).
+
+    With ``custom``, scalar non-content attributes are copied into it on the way: those that
+    fill a :data:`STORED_SLOTS` slot are left out (their value is an event field), the others up
+    to :data:`MAX_CUSTOM_ATTRIBUTES` entries (the mapped keys a span carries on top of the one
+    that won their slot are few: at most the tables' ~50 more).
+
+    One dict lookup per attribute instead of one per candidate key and field: a span carries
+    15-30 attributes, the tables name about 50 keys.
+    """
+    found: list[Any] = [None] * len(SLOTS)
+    ranks = [_NO_RANK] * len(SLOTS)
+    infos = _key_info
+    if custom is None:
+        for key, value in attrs.items():
+            info = infos.get(key)
+            roles = (info if info is not None else _info(key))[0]
+            if roles and value is not None and value != "":
+                for slot, rank in roles:
+                    if rank < ranks[slot]:
+                        ranks[slot] = rank
+                        found[slot] = value
+        return found
+    won: list[str | None] = [None] * len(SLOTS)
+    room = MAX_CUSTOM_ATTRIBUTES - len(custom)
+    for key, value in attrs.items():
+        info = infos.get(key)
+        if info is None:
+            info = _info(key)
+        roles, keep = info
+        if roles:
+            if value is not None and value != "":
+                for slot, rank in roles:
+                    if rank < ranks[slot]:
+                        ranks[slot] = rank
+                        found[slot] = value
+                        won[slot] = key
+            if keep and not isinstance(value, (dict, list)):
+                custom[key] = value
+        elif keep and room > 0 and not isinstance(value, (dict, list)):
+            custom[key] = value
+            room -= 1
+    for slot in STORED_SLOTS:
+        winner = won[slot]
+        if winner is not None:
+            custom.pop(winner, None)
+    return found
+
+
+def _as_int(value: Any) -> int | None:
     if value is None:
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def openinference_request_model(attrs: dict[str, Any]) -> str | None:
+    """The ``model`` of OpenInference's ``llm.invocation_parameters`` (JSON of the request's parameters).
+
+    OpenInference has one ``llm.model_name``, which its instrumentors overwrite with the
+    response's model; the request's model survives only in the invocation parameters.
+    """
+    params = attrs.get(OPENINFERENCE_PARAMETERS)
+    if not isinstance(params, str) or '"model"' not in params:
+        return None
+    try:
+        value = json.loads(params)
+    except ValueError:
+        return None
+    model = value.get("model") if isinstance(value, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def system_text(value: Any) -> str:
+    """``gen_ai.system_instructions`` (JSON list of parts) as text: the text parts' content joined,
+    or the value as it came when it is not that shape."""
+    parts: Any = value
+    if isinstance(value, str):
+        if not value.startswith("["):
+            return value
+        try:
+            parts = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(parts, list):
+        texts = [p.get("content") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text"]
+        strings = [t for t in texts if isinstance(t, str)]
+        if strings and len(strings) == len(texts):
+            return "\n".join(strings)
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def operation_type(attrs: dict[str, Any]) -> str:
@@ -152,34 +270,44 @@ def operation_type(attrs: dict[str, Any]) -> str:
     return str(op) if op else "llm_call"
 
 
-def usage_of(attrs: dict[str, Any]) -> TokenUsage | None:
-    """Token usage as the provider reported it, or ``None`` when the span carries none."""
-    inp = _int(attrs, INPUT_TOKENS)
-    out = _int(attrs, OUTPUT_TOKENS)
-    total = _int(attrs, TOTAL_TOKENS)
+def usage_of(found: list[Any]) -> TokenUsage | None:
+    """Token usage as the provider reported it (from :func:`scan`'s slots), or ``None`` when the span carries none."""
+    inp = _as_int(found[S_INPUT])
+    out = _as_int(found[S_OUTPUT])
+    total = _as_int(found[S_TOTAL])
     if inp is None and out is None and total is None:
         return None
-    if total is None and (inp is not None or out is not None):
+    if total is None:
         total = (inp or 0) + (out or 0)
     return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=total,
-                      cached_input_tokens=_int(attrs, CACHED_INPUT_TOKENS),
-                      cache_creation_input_tokens=_int(attrs, CACHE_CREATION_TOKENS),
-                      reasoning_tokens=_int(attrs, REASONING_TOKENS), source="provider")
+                      cached_input_tokens=_as_int(found[S_CACHED]),
+                      cache_creation_input_tokens=_as_int(found[S_CACHE_CREATION]),
+                      reasoning_tokens=_as_int(found[S_REASONING]), source="provider")
 
 
-def agent_of(attrs: dict[str, Any], framework: str | None) -> AgentIdentity | None:
+#: one identity object per distinct (framework, id, name, node): most spans of a request share few
+_identities: dict[tuple[str | None, str | None, str | None, str | None], AgentIdentity] = {}
+
+
+def agent_of(found: list[Any], attrs: dict[str, Any], framework: str | None) -> AgentIdentity | None:
     """The agent this span itself names (GenAI ``gen_ai.agent.*``, OpenInference ``agent.name``,
     OpenLLMetry agent spans' ``traceloop.entity.name``)."""
-    name = first(attrs, AGENT_NAME)
+    name = found[S_AGENT_NAME]
     if name is None and attrs.get(TRACELOOP_SPAN_KIND) == "agent":
         name = attrs.get("traceloop.entity.name")
-    node = first(attrs, GRAPH_NODE)
+    node = found[S_GRAPH_NODE]
     if name is None and node is None:
         return None
-    agent_id = first(attrs, AGENT_ID)
-    return AgentIdentity(framework=framework, agent_id=str(agent_id) if agent_id is not None else None,
-                         agent_name=str(name) if name is not None else None,
-                         graph_node=str(node) if node is not None else None)
+    agent_id = found[S_AGENT_ID]
+    key = (framework, str(agent_id) if agent_id is not None else None, str(name) if name is not None else None,
+           str(node) if node is not None else None)
+    identity = _identities.get(key)
+    if identity is None:
+        if len(_identities) > 10_000:  # bounded against arbitrary names
+            _identities.clear()
+        identity = _identities[key] = AgentIdentity(framework=key[0], agent_id=key[1], agent_name=key[2],
+                                                    graph_node=key[3])
+    return identity
 
 
 def framework_of(span: OtlpSpan) -> str | None:
@@ -196,6 +324,12 @@ def framework_of(span: OtlpSpan) -> str | None:
 
 def custom_attributes(span: OtlpSpan) -> dict[str, Any]:
     """Scalar attributes other than content (bounded), plus the service and scope names."""
+    out = _custom_header(span)
+    scan(span.attributes, out)
+    return out
+
+
+def _custom_header(span: OtlpSpan) -> dict[str, Any]:
     out: dict[str, Any] = {}
     service = span.resource.get("service.name")
     if service is not None:
@@ -203,22 +337,7 @@ def custom_attributes(span: OtlpSpan) -> dict[str, Any]:
     if span.scope:
         out["otel.scope.name"] = span.scope
     out["otel.span.kind"] = span.kind
-    kept = _kept_keys
-    for key, value in span.attributes.items():
-        keep = kept.get(key)
-        if keep is None:
-            if len(kept) > 10_000:  # bounded against arbitrary attribute names
-                kept.clear()
-            keep = kept[key] = not key.startswith(CONTENT_PREFIXES)
-        if keep and not isinstance(value, (dict, list)):
-            out[key] = value
-            if len(out) >= MAX_CUSTOM_ATTRIBUTES:
-                break
     return out
-
-
-#: per attribute name: whether it may be copied into custom attributes (not content)
-_kept_keys: dict[str, bool] = {}
 
 
 class SpanError(Exception):
@@ -266,9 +385,12 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
 
 
+_MARKER_SET = frozenset(MARKERS)
+
+
 def is_genai(attrs: dict[str, Any]) -> bool:
     """Whether the span carries one of :data:`MARKERS`."""
-    return any(key in attrs for key in MARKERS)
+    return not _MARKER_SET.isdisjoint(attrs)
 
 
 def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
@@ -283,13 +405,21 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
     spans = list(spans)
     result = IngestResult()
     by_id = {s.span_id: s for s in spans}
+    scanned: dict[str, list[Any]] = {}
+    customs: dict[str, dict[str, Any]] = {}
     agents: dict[str, AgentIdentity | None] = {}
     sessions: dict[str, str | None] = {}
+
+    def found_of(span: OtlpSpan) -> list[Any]:
+        found = scanned.get(span.span_id)
+        if found is None:  # a span that is not GenAI work itself, read for what it passes down
+            found = scanned[span.span_id] = scan(span.attributes)
+        return found
 
     def inherited_agent(span: OtlpSpan, depth: int = 0) -> AgentIdentity | None:
         if span.span_id in agents:
             return agents[span.span_id]
-        agent = agent_of(span.attributes, framework_of(span))
+        agent = agent_of(found_of(span), span.attributes, framework_of(span))
         if agent is None and depth < 64 and span.parent_span_id in by_id:
             agent = inherited_agent(by_id[span.parent_span_id], depth + 1)
         agents[span.span_id] = agent
@@ -300,24 +430,29 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
             return sessions[span.span_id]
         # an explicit session id wins; else the enclosing span's session (a nested agent run has
         # its own gen_ai.conversation.id but belongs to its caller's conversation); else its own
-        value = span.attributes.get(SESSION[0])
-        session = str(value) if value not in (None, "") else None
+        found = found_of(span)
+        value = found[S_SESSION]
+        session = str(value) if value is not None else None
         if session is None and depth < 64 and span.parent_span_id in by_id:
             session = inherited_session(by_id[span.parent_span_id], depth + 1)
         if session is None:
-            value = first(span.attributes, SESSION[1:])
+            value = found[S_OWN_SESSION]
             session = str(value) if value is not None else None
         sessions[span.span_id] = session
         return session
 
-    append = result.records.append
+    genai = []
     for span in spans:
-        attrs = span.attributes
-        if not is_genai(attrs):
-            result.skipped += 1
-            continue
+        if is_genai(span.attributes):
+            custom = customs[span.span_id] = _custom_header(span)
+            scanned[span.span_id] = scan(span.attributes, custom)
+            genai.append(span)
+    result.skipped = len(spans) - len(genai)
+    append = result.records.append
+    for span in genai:
         try:
-            append(_record(span, inherited_agent(span), inherited_session(span)))
+            append(_record(span, scanned[span.span_id], customs[span.span_id], inherited_agent(span),
+                           inherited_session(span)))
         except Exception as exc:  # one bad span costs itself only
             result.rejected += 1
             if len(result.errors) < 5:
@@ -325,28 +460,39 @@ def map_spans(spans: Iterable[OtlpSpan]) -> IngestResult:
     return result
 
 
-def _record(span: OtlpSpan, agent: AgentIdentity | None, session: str | None) -> tuple[Any, ...]:
-    attrs = span.attributes
+def _record(span: OtlpSpan, found: list[Any], custom: dict[str, Any], agent: AgentIdentity | None,
+            session: str | None) -> tuple[Any, ...]:
+    """The writer's record of one GenAI span, from its :func:`scan` slots and custom attributes."""
     if span.end_ns < span.start_ns:
         raise ValueError("endTimeUnixNano is before startTimeUnixNano")
     if span.start_ns <= 0:
         raise ValueError("startTimeUnixNano is missing")
-    model = first(attrs, MODEL)
-    provider = first(attrs, PROVIDER)
+    attrs = span.attributes
+    model = found[S_MODEL]
+    answered = found[S_RESPONSE_MODEL]
+    if answered is None and model is not None and model == attrs.get(OPENINFERENCE_MODEL):
+        asked = openinference_request_model(attrs)
+        if asked is not None:  # llm.model_name is what answered; the request is in the parameters
+            model, answered = asked, model
+    provider = found[S_PROVIDER]
     extra: dict[str, Any] = {"model": str(model) if model is not None else None,
+                             "response_model": str(answered) if answered is not None else None,
                              "provider": str(provider) if provider is not None else None,
-                             "attributes": custom_attributes(span)}
-    usage = usage_of(attrs)
+                             "attributes": custom}
+    usage = usage_of(found)
     if usage is not None:
         extra["usage"] = usage
-    tool = first(attrs, TOOL_NAME)
+    tool = found[S_TOOL]
     if tool is not None:
-        extra["attributes"]["gen_ai.tool.name"] = tool
-    inp = first(attrs, INPUT_CONTENT)
+        custom["gen_ai.tool.name"] = tool
+    inp = found[S_INPUT_CONTENT]
     if inp is not None:
         extra["input_content"] = inp if isinstance(inp, str) else repr(inp)
-    out = first(attrs, OUTPUT_CONTENT)
+    out = found[S_OUTPUT_CONTENT]
     if out is not None:
         extra["output_content"] = out if isinstance(out, str) else repr(out)
+    system = found[S_SYSTEM]
+    if system is not None:  # stored only when the server captures content (through its redactor)
+        extra["system_instructions"] = system_text(system)
     return (_spec(span.name, operation_type(attrs)), session, span.trace_id, span.span_id, span.parent_span_id,
             agent, span.start_ns, span.end_ns - span.start_ns, None, None, None, error_of(span), extra)

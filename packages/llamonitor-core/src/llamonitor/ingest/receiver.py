@@ -77,6 +77,7 @@ class Ingestor:
         self.config = config.model_copy(update={"handle_sigterm": False})
         self.owns_writer = False
         self._lock = threading.Lock()
+        self._hand_off = threading.Lock()
 
     def _recorder(self) -> Any:
         rec = STATE.recorder
@@ -96,11 +97,17 @@ class Ingestor:
         result = map_spans(spans)
         rec = self._recorder()
         records = result.records
-        if records and len(rec) + len(records) > rec.max_size:
-            raise Backpressure(f"the writer's queue is full ({len(rec)} of {rec.max_size}); retry later")
-        put = rec.put
-        for record in records:
-            put(record)
+        # The whole batch or nothing: its room is what the writer's queue has left (``limit``:
+        # the bound minus what the writer holds while delivering). Checked and filled under one
+        # lock, so concurrent requests never overshoot it together -- a record put beyond it
+        # would meet the overflow policy (dropped, or a blocked request thread) after a 200.
+        with self._hand_off:
+            if records and len(rec) + len(records) > rec.limit:
+                raise Backpressure(f"the writer's queue is full ({len(rec)} queued, {rec.held} being written, "
+                                   f"room for {rec.max_size}); retry later")
+            put = rec.put
+            for record in records:
+                put(record)
         with STATS.lock:
             STATS.requests += 1
             STATS.spans_received += len(spans)

@@ -98,7 +98,8 @@ _TOP_TYPES: dict[str, pa.DataType] = {
     "event_id": _S, "session_id": _S, "trace_id": _S, "span_id": _S, "operation_name": _S,
     "start_time_ns": _TS, "end_time_ns": _TS, "duration_ms": _F, "parent_span_id": _S,
     "operation_type": _S, "error": _B, "error_type": _S, "error_message": _S, "model": _S,
-    "provider": _S, "input_content": _S, "output_content": _S, "custom_attributes": JSON_TYPE,
+    "response_model": _S, "provider": _S, "input_content": _S, "output_content": _S,
+    "system_instructions": _S, "custom_attributes": JSON_TYPE,
     "schema_version": pa.int32(),
 }
 

@@ -28,9 +28,10 @@ PREFIXES: dict[str, str] = {"text_metrics": "text_", "image_metrics": "image_", 
                             "cost": "cost_", "agent": "agent_"}
 #: columns that get an index (and a bounded VARCHAR on MySQL)
 KEY_COLUMNS = ("event_id", "session_id", "trace_id", "span_id", "parent_span_id", "operation_name",
-               "operation_type", "model", "provider", "error_type", "agent_name", "agent_id", "agent_framework")
+               "operation_type", "model", "response_model", "provider", "error_type", "agent_name", "agent_id",
+               "agent_framework")
 #: long free text
-TEXT_COLUMNS = ("error_message", "input_content", "output_content", "agent_task")
+TEXT_COLUMNS = ("error_message", "input_content", "output_content", "system_instructions", "agent_task")
 #: derived read-only column holding the start time as a timestamp, for the seed's
 #: ``ORDER BY timestamp`` queries (see docs/backends/README.md); optional in existing tables
 SEED_TIMESTAMP_COLUMN = "timestamp"

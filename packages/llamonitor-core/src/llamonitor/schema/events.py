@@ -16,7 +16,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 #: Bumped whenever a field is added, removed or changes type; every backend stores it.
-SCHEMA_VERSION = 1
+#: 2: ``response_model`` and ``system_instructions`` (existing version-1 tables gain the columns when
+#: a writer starts on them).
+SCHEMA_VERSION = 2
 
 
 @dataclass(slots=True)
@@ -122,7 +124,10 @@ class MetricEvent:
     error: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    #: the model the caller asked for (``gen_ai.request.model``)
     model: str | None = None
+    #: the model the provider says answered, often a dated snapshot (``gen_ai.response.model``)
+    response_model: str | None = None
     provider: str | None = None
     text_metrics: TextMetrics | None = None
     image_metrics: ImageMetrics | None = None
@@ -132,6 +137,9 @@ class MetricEvent:
     #: captured prompt / response, only when content capture is enabled (redacted by policy)
     input_content: str | None = None
     output_content: str | None = None
+    #: the system prompt / instructions given apart from the user's input (captured and redacted
+    #: like the content; exported as ``gen_ai.system_instructions``)
+    system_instructions: str | None = None
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -142,11 +150,13 @@ class MetricEvent:
                  operation_name: str, start_time_ns: int | None = None, end_time_ns: int | None = None,
                  duration_ms: float | None = None, parent_span_id: str | None = None,
                  operation_type: str = "llm_call", error: bool | str | None = False, error_type: str | None = None,
-                 error_message: str | None = None, model: str | None = None, provider: str | None = None,
+                 error_message: str | None = None, model: str | None = None, response_model: str | None = None,
+                 provider: str | None = None,
                  text_metrics: TextMetrics | None = None, image_metrics: ImageMetrics | None = None,
                  usage: TokenUsage | None = None, cost: CostInfo | None = None, agent: AgentIdentity | None = None,
                  input_content: str | None = None, output_content: str | None = None,
-                 custom_attributes: dict[str, Any] | None = None, schema_version: int = SCHEMA_VERSION,
+                 system_instructions: str | None = None, custom_attributes: dict[str, Any] | None = None,
+                 schema_version: int = SCHEMA_VERSION,
                  timestamp: datetime | None = None) -> None:
         self.event_id = event_id  # type: ignore[assignment]  # filled below when None
         self.session_id = session_id
@@ -162,6 +172,7 @@ class MetricEvent:
         self.error_type = error_type
         self.error_message = error_message
         self.model = model
+        self.response_model = response_model
         self.provider = provider
         self.text_metrics = text_metrics
         self.image_metrics = image_metrics
@@ -170,6 +181,7 @@ class MetricEvent:
         self.agent = agent
         self.input_content = input_content
         self.output_content = output_content
+        self.system_instructions = system_instructions
         self.custom_attributes = {} if custom_attributes is None else custom_attributes
         self.schema_version = schema_version
         if start_time_ns is None or end_time_ns is None or duration_ms is None or event_id is None or timestamp:
@@ -244,6 +256,7 @@ def datetime_to_ns(value: datetime) -> int:
 OTEL_ATTRIBUTE_NAMES: dict[str, str] = {
     "operation_type": "gen_ai.operation.name",
     "model": "gen_ai.request.model",
+    "response_model": "gen_ai.response.model",
     "provider": "gen_ai.system",
     "usage.input_tokens": "gen_ai.usage.input_tokens",
     "usage.output_tokens": "gen_ai.usage.output_tokens",

@@ -36,8 +36,8 @@ CUT_MARKER = "…"
 ID_LIMIT = 255
 NAME_LIMIT = 512
 _ID_COLUMNS = ("event_id", "session_id", "trace_id", "span_id", "parent_span_id")
-_NAME_COLUMNS = ("operation_name", "operation_type", "model", "provider", "error_type", "agent_name", "agent_id",
-                 "agent_framework")
+_NAME_COLUMNS = ("operation_name", "operation_type", "model", "response_model", "provider", "error_type",
+                 "agent_name", "agent_id", "agent_framework")
 #: stored column -> longest value in characters (columns not named here are unbounded text)
 LIMITS: dict[str, int] = {**dict.fromkeys(_ID_COLUMNS, ID_LIMIT), **dict.fromkeys(_NAME_COLUMNS, NAME_LIMIT)}
 
@@ -135,8 +135,8 @@ def has_non_finite_token(json_text: str) -> bool:
 
 
 _ID_FIELDS = attrgetter(*_ID_COLUMNS)
-_NAME_FIELDS = attrgetter("operation_name", "operation_type", "model", "provider", "error_type")
-_FREE_FIELDS = attrgetter("error_message", "input_content", "output_content")
+_NAME_FIELDS = attrgetter("operation_name", "operation_type", "model", "response_model", "provider", "error_type")
+_FREE_FIELDS = attrgetter("error_message", "input_content", "output_content", "system_instructions")
 _AGENT_NAMES = ("agent_name", "agent_id", "framework")
 _AGENT_FIELDS = attrgetter(*_AGENT_NAMES, "agent_role", "task", "graph_node", "handoff_from")
 
@@ -171,8 +171,8 @@ def clean_event(event: Any, fields: Iterable[str] = ()) -> int:
     if not fields and _event_is_clean(event):  # the usual case, in a few C-level scans
         return 0
     changed = 0
-    for name in (*_ID_COLUMNS, "operation_name", "operation_type", "model", "provider", "error_type",
-                 "error_message", "input_content", "output_content", *fields):
+    for name in (*_ID_COLUMNS, "operation_name", "operation_type", "model", "response_model", "provider",
+                 "error_type", "error_message", "input_content", "output_content", "system_instructions", *fields):
         value = getattr(event, name, None)
         if value is None:
             continue

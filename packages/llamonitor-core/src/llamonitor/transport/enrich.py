@@ -26,7 +26,7 @@ logger = logging.getLogger("llamonitor")
 _spec_of = itemgetter(SPEC)
 _extra_of = itemgetter(EXTRA)
 _MAX_ERROR_MESSAGE = 2000
-_KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "provider"}
+_KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "response_model", "provider"}
 
 
 def safe_text(value: Any, limit: int) -> str:
@@ -160,9 +160,11 @@ class EventBuilder:
         attrs = spec_t.custom_attributes.copy() if spec_t.custom_attributes else {}
         model = spec_t.model
         provider = spec_t.provider
+        response_model: str | None = None
         usage: TokenUsage | None = None
         if extra:
             model = extra.get("model") or model
+            response_model = extra.get("response_model")
             provider = extra.get("provider") or provider
             usage = extra.get("usage")
             extra_attrs = extra.get("attributes")
@@ -180,6 +182,7 @@ class EventBuilder:
             end_time_ns=start_ns + duration_ns,
             duration_ms=duration_ns / 1e6,
             model=model,
+            response_model=response_model,
             provider=provider,
             usage=usage,
             agent=agent,
@@ -208,6 +211,7 @@ class EventBuilder:
             "operation_name": spec.operation_name,
             "operation_type": spec.operation_type,
             "model": event.model,
+            "response_model": event.response_model,
             "provider": event.provider,
             "custom_attributes": spec.custom_attributes,
             "measurement": spec.measurement or self.config.measurement,
@@ -246,7 +250,7 @@ class EventBuilder:
                 setattr(event, key, value)
             elif key == "custom_attributes":
                 event.custom_attributes.update(value)
-            elif key in ("model", "provider"):
+            elif key in ("model", "response_model", "provider"):
                 if getattr(event, key) is None:
                     setattr(event, key, str(value))
             else:
@@ -259,12 +263,13 @@ class EventBuilder:
         limit = self.config.max_content_chars
         inp = extra.get("input_content") if extra else None
         out = extra.get("output_content") if extra else None
+        system = extra.get("system_instructions") if extra else None
         if inp is None and args is not None:
             inp = extract_input_text(args, kwargs or {}, limit=limit)
         if out is None and result is not None:
             out = extract_text(result, limit=limit)
         redact = self.config.content_redactor
-        for name, text in (("input_content", inp), ("output_content", out)):
+        for name, text in (("input_content", inp), ("output_content", out), ("system_instructions", system)):
             if text is None:
                 continue
             text = text[:limit]

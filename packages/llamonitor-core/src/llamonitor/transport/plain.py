@@ -83,6 +83,10 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
             column = [(e.get(name) if e else None) or b for b, e in zip(base, extras, strict=True)]
         if column is not None and column.count(None) != n:
             cols[_AT[name]] = column
+    if not no_extra:  # only adapters know what answered: no spec carries it
+        answered = [e.get("response_model") if e else None for e in extras]
+        if answered.count(None) != n:
+            cols[_AT["response_model"]] = answered
 
     if agents.count(None) != n:
         for at, field in _AGENT_COLUMNS:

@@ -11,8 +11,8 @@ name the slots read by index::
 
 ``span`` / ``parent`` / ``trace`` are ints from :mod:`llamonitor.ids` (formatted in the
 worker) or strings given by an adapter. ``extra`` is ``None`` or a dict of values known at the
-call site (``usage``, ``model``, ``provider``, ``attributes``, ``input_content``,
-``output_content``, ``stream``...).
+call site (``usage``, ``model``, ``response_model``, ``provider``, ``attributes``, ``input_content``,
+``output_content``, ``system_instructions``, ``stream``...).
 """
 
 from __future__ import annotations

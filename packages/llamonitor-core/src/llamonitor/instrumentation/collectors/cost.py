@@ -10,6 +10,8 @@ Runs in the background worker after the measurement step. Token counts come from
 Cases 3 (when the tokenizer marked its count ``"estimated"``) and 4 set ``CostInfo.estimated``.
 The result carries ``custom_attributes["estimated_cost_usd"]`` (the seed project's Parquet
 column readers use it) and ``custom_attributes["cost_model"]`` (the price entry that matched).
+The price entry is the response model's (``context["response_model"]``, what the provider says
+answered) when the table knows it, else the request model's (``context["model"]``).
 A model the own table does not know is priced by the optional ``genai-prices`` fallback
 (:mod:`llamonitor.pricing.fallback`) when installed; ``CostInfo.price_source`` says which source
 priced it. A model neither knows yields only ``custom_attributes["cost_unknown_model"]``; odd
@@ -121,10 +123,20 @@ class CostCollector(MetricCollector):
             model = attrs.get("model") if isinstance(attrs, dict) else None
         if (not isinstance(model, str) or not model.strip()) and event is not None:
             model = event.model
+        # The model that answered is what was billed: price by it when the table knows it (a
+        # dated snapshot can cost differently from the alias asked for), else by the request model.
+        answered = context.get("response_model")
+        if not isinstance(answered, str) and event is not None:
+            answered = event.response_model
+        if not isinstance(answered, str) or not answered.strip() or answered == model:
+            answered = None
         if not isinstance(model, str) or not model.strip():
-            return {}
-
-        price = self.table.lookup(model)
+            if answered is None:
+                return {}
+            model, answered = answered, None
+        price = self.table.lookup(answered) if answered is not None else None
+        if price is None:
+            price = self.table.lookup(model)
         if price is None and not self._fallback:
             return {"custom_attributes": {"cost_unknown_model": model}}
 
@@ -148,10 +160,15 @@ class CostCollector(MetricCollector):
             provider = context.get("provider")
             if not isinstance(provider, str) and event is not None:
                 provider = event.provider
-            cost = fallback_cost(model, usage, provider if isinstance(provider, str) else None)
+            cost, cost_model = None, model
+            for candidate in (answered, model):  # the same order as the table: what answered first
+                if candidate is not None:
+                    cost = fallback_cost(candidate, usage, provider if isinstance(provider, str) else None)
+                    if cost is not None:
+                        cost_model = candidate
+                        break
             if cost is None:
                 return {"custom_attributes": {"cost_unknown_model": model}}
-            cost_model = model
         if cost is None:
             return {}
         cost.estimated = estimated  # a fresh object: set in place (dataclasses.replace costs ~3 µs)
