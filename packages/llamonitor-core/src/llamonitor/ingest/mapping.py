@@ -165,12 +165,12 @@ class _Plan:
     """How :func:`scan` reads spans whose attributes have one given key sequence (and header size):
     most spans of an instrumentor carry the same keys in the same order, so which key can fill
     which slot, which keys are copied into custom attributes and which of those the bound leaves
-    out is worked out once per sequence instead of once per attribute of every span."""
+    out is worked out once per sequence instead of once per attribute of every span -- and
+    compiled into one function (:attr:`run`) that reads the values by position."""
 
-    __slots__ = ("custom_keys", "keys", "pick", "slots")
+    __slots__ = ("run",)
 
     def __init__(self, keys: tuple[str, ...], room: int) -> None:
-        self.keys = keys
         candidates: dict[int, list[tuple[int, int]]] = {}
         custom_pos: list[int] = []
         for pos, key in enumerate(keys):
@@ -182,17 +182,33 @@ class _Plan:
                 custom_pos.append(pos)
                 if not roles:
                     room -= 1
-        #: (slot, positions of the keys that can fill it, best rank first)
-        self.slots = tuple((slot, tuple(pos for _, pos in sorted(found))) for slot, found in sorted(candidates.items()))
-        self.custom_keys = tuple(keys[p] for p in custom_pos)
-        #: the values copied into custom attributes, as a tuple in one C call
-        self.pick: Callable[[list[Any]], tuple[Any, ...]] | None = (
-            None if not custom_pos else itemgetter(*custom_pos) if len(custom_pos) > 1
-            else lambda values: (values[custom_pos[0]],))
+        # Generated source names no attribute key (keys come from clients): only positions and
+        # slot numbers, the keys are read from the tuple ``K``.
+        lines = ["def run(values, custom):", f"    found = [None] * {len(SLOTS)}"]
+        if len(custom_pos) > 1:
+            lines.append("    custom.update(zip(CK, PICK(values), strict=True))")
+        elif custom_pos:
+            lines.append(f"    custom[K[{custom_pos[0]}]] = values[{custom_pos[0]}]")
+        for slot, found in sorted(candidates.items()):
+            indent = "    "
+            for _, pos in sorted(found):  # best rank first; the first non-empty value wins
+                lines.append(f"{indent}v = values[{pos}]")
+                lines.append(f'{indent}if v is not None and v != "":')
+                lines.append(f"{indent}    found[{slot}] = v")
+                if slot in _STORED_SET:  # an event field: not repeated in the custom attributes
+                    lines.append(f"{indent}    custom.pop(K[{pos}], None)")
+                lines.append(f"{indent}else:")
+                indent += "    "
+            lines.append(f"{indent}pass")
+        lines.append("    return found")
+        namespace: dict[str, Any] = {"K": keys, "CK": tuple(keys[p] for p in custom_pos),
+                                     "PICK": itemgetter(*custom_pos) if len(custom_pos) > 1 else None}
+        exec(compile("\n".join(lines), "<llamonitor scan plan>", "exec"), namespace)
+        #: ``run(values, custom) -> found``
+        self.run: Callable[[list[Any], dict[str, Any]], list[Any]] = namespace["run"]
 
 
 _plans: dict[tuple[int, tuple[str, ...]], _Plan] = {}
-_COMPLEX = (dict, list)
 
 
 def _scan_planned(attrs: dict[str, Any], custom: dict[str, Any]) -> list[Any] | None:
@@ -209,22 +225,7 @@ def _scan_planned(attrs: dict[str, Any], custom: dict[str, Any]) -> list[Any] | 
         if len(_plans) > 1000:  # bounded against spans of ever-new key sequences
             _plans.clear()
         plan = _plans[key] = _Plan(key[1], room)
-    found: list[Any] = [None] * len(SLOTS)
-    winners: list[int] = []
-    for slot, positions in plan.slots:
-        for pos in positions:
-            value = values[pos]
-            if value is not None and value != "":
-                found[slot] = value
-                if slot in _STORED_SET:
-                    winners.append(pos)
-                break
-    if plan.pick is not None:
-        custom.update(zip(plan.custom_keys, plan.pick(values), strict=True))
-    keys = plan.keys
-    for pos in winners:
-        custom.pop(keys[pos], None)
-    return found
+    return plan.run(values, custom)
 
 
 def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[Any]:
