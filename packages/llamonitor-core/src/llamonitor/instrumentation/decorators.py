@@ -130,7 +130,7 @@ def monitor_llm(operation_name: Any = None, operation_type: str = "llm_call", *,
     return decorate
 
 
-def _open(rec: Any) -> tuple[tuple[Any, ...], int | None, Any]:
+def _open(rec: Any) -> tuple[tuple[Any, ...], Any, Any]:
     """Open a span under the current context: ``(context to run in, parent span id, OTel context)``.
 
     One place for every wrapper (sync, async, streams) so the id and OpenTelemetry rules cannot
