@@ -494,3 +494,21 @@ def test_embedding_models_are_priced_on_input_only() -> None:
                             ("text-embedding-ada-002", 0.10)):
         cost = calculate_cost(model, 1_000_000, 0)
         assert cost is not None and cost.total_cost_usd == per_mtok and cost.output_cost_usd == 0.0
+
+
+def test_the_quick_cost_of_plain_counts_equals_the_general_computation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cost_for prices plain input / output counts by a short path: same floats, same CostInfo."""
+    import itertools
+
+    from llamonitor.pricing import table as table_module
+
+    table = get_price_table()
+    counts = [None, 0, 1, -3, 999, 123_456, 250_001, 10**7, True, 3.5]
+    usages = [TokenUsage(input_tokens=i, output_tokens=o, source=s)
+              for i, o in itertools.product(counts, counts) for s in (None, "estimate", "provider")]
+    prices = [table.lookup(m) for m in table.models()]
+    quick = [[table_module.cost_for(p, u) for u in usages] for p in prices if p is not None]
+    monkeypatch.setattr(table_module, "_quick_cost", lambda *args: None)
+    general = [[table_module.cost_for(p, u) for u in usages] for p in prices if p is not None]
+    assert quick == general
+    assert any(c is not None and c.total_cost_usd for row in quick for c in row)

@@ -107,3 +107,26 @@ def test_a_custom_cost_collector_takes_the_general_path(custom_cost: None) -> No
     batch = builder.build_batch(records)
     assert builder.plain_built == 1  # only the tool span, which has no usage
     assert all(e.custom_attributes.get("pricier") for e in batch if e.usage is not None)
+
+
+def test_a_price_registered_at_runtime_applies_to_the_next_batch() -> None:
+    """The writer caches each model's price entry: a change to the table must drop that cache."""
+    from llamonitor.pricing import ModelPrice, get_price_table, reset_price_table
+
+    reset_price_table()
+    try:
+        spans = [("00000000000000b1", "chat", {**CHAT, g.GEN_AI_REQUEST_MODEL: "acme-chat-1"}, None),
+                 ("00000000000000b2", "chat", CHAT, None)]
+        records = map_spans(decode_body(_body(*spans), "application/json")).records
+        builder = EventBuilder(_config())
+        first = dict(zip(COLUMN_NAMES, builder.build_batch(records).columns, strict=True))
+        assert first["cost_total_cost_usd"][0] is None  # unknown model: not priced
+        get_price_table().register(ModelPrice.create("acme-chat-1", "acme", 1.0, 2.0))
+        get_price_table().register(ModelPrice.create("gpt-4o-mini", "openai", 10.0, 20.0))
+        batch = builder.build_batch(records)
+        second = dict(zip(COLUMN_NAMES, batch.columns, strict=True))
+        assert second["cost_total_cost_usd"] == [0.0014, 0.014]  # 1000 in, 200 out at the new prices
+        general = EventBuilder(_config())
+        assert batch.rows == [event_to_row(general.build(r)) for r in records]
+    finally:
+        reset_price_table()

@@ -235,6 +235,8 @@ class PriceTable:
         self._aliases: dict[str, str] = {}
         self._not_aliases: frozenset[str] = frozenset(a.lower() for a in not_aliases)
         self._cache: dict[str, str | None] = {}
+        #: bumped by every change (``register``, ``load_file``): callers caching lookups compare it
+        self.version = 0
         for price in prices:
             self._add(price)
 
@@ -274,6 +276,7 @@ class PriceTable:
         self._entries = entries
         self._aliases = aliases
         self._cache = {}
+        self.version += 1
 
     def register(self, price: ModelPrice) -> None:
         """Add or replace an entry (matched by id, case-insensitive); its aliases come along."""
@@ -293,6 +296,8 @@ class PriceTable:
         prices, not_aliases = _parse(data, origin=str(p))
         with self._lock:
             self._not_aliases = self._not_aliases | frozenset(a.lower() for a in not_aliases)
+            self._cache = {}
+            self.version += 1
             for price in prices:
                 self._add(price)
 
@@ -376,12 +381,49 @@ def token_count(value: Any) -> int:
     return number if number > 0 else 0
 
 
+def _quick_cost(price: ModelPrice, raw_in: Any, raw_out: Any, source: Any) -> CostInfo | None:
+    """:func:`cost_for` of plain input / output counts (no cache or reasoning counts, no long-context
+    tier), with the same float operations; ``None``: not that case, the general code decides.
+
+    Most priced calls look like this (ingested spans, adapters without caching): it costs a third.
+    """
+    if raw_in is None:
+        if type(raw_out) is not int:
+            return None
+        input_tokens = 0
+    elif type(raw_in) is int:
+        input_tokens = raw_in if raw_in > 0 else 0
+    else:
+        return None
+    if raw_out is None:
+        output_tokens = 0
+    elif type(raw_out) is int:
+        output_tokens = raw_out if raw_out > 0 else 0
+    else:
+        return None
+    threshold = price.long_context_threshold
+    if threshold is not None and input_tokens > threshold:
+        return None
+    # counts and rates are >= 0, so the general code's max(0.0, ...) changes nothing, nor do its
+    # "+ 0 * rate" terms
+    input_cost = round(input_tokens * price.input_per_mtok / _MTOK, _ROUND_DIGITS)
+    output_cost = round(output_tokens * price.output_per_mtok / _MTOK, _ROUND_DIGITS)
+    return CostInfo(input_cost_usd=input_cost, output_cost_usd=output_cost,
+                    total_cost_usd=round(input_cost + output_cost, _ROUND_DIGITS),
+                    price_source=f"{price.model}@{price.as_of}",
+                    estimated=(source == "estimate") if source is not None else None)
+
+
 def cost_for(price: ModelPrice, usage: TokenUsage) -> CostInfo | None:
     """Apply ``price`` to ``usage`` (conventions in the module docstring)."""
     if type(usage) is TokenUsage:  # plain attribute reads (the getattr defaults are for look-alikes)
         raw_in, raw_out = usage.input_tokens, usage.output_tokens
         raw_cached, raw_created, raw_reasoning = (usage.cached_input_tokens, usage.cache_creation_input_tokens,
                                                   usage.reasoning_tokens)
+        if raw_cached is None and raw_created is None and raw_reasoning is None:
+            quick = _quick_cost(price, raw_in, raw_out, usage.source)
+            if quick is not None:
+                return quick
     else:
         raw_in = getattr(usage, "input_tokens", None)
         raw_out = getattr(usage, "output_tokens", None)

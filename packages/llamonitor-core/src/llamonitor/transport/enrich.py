@@ -15,6 +15,7 @@ from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
 from llamonitor.instrumentation.base import CollectorRegistry
+from llamonitor.pricing.table import ModelPrice, cost_for
 from llamonitor.schema.batch import Column, EventBatch, Row, columns_to_rows
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import CostInfo, MetricEvent, TokenUsage
@@ -40,6 +41,17 @@ def safe_text(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _plain_counts(usage: TokenUsage) -> bool:
+    """Whether the input / output counts are absent or non-negative ints, and one is present.
+
+    Then the cost collector's own checks (``_as_int``) and :func:`cost_for` agree on them.
+    """
+    i, o = usage.input_tokens, usage.output_tokens
+    if i is None:
+        return type(o) is int and o >= 0
+    return type(i) is int and i >= 0 and (o is None or (type(o) is int and o >= 0))
+
+
 class EventBuilder:
     """Builds events from records; one per worker (not thread-safe, needs no locks)."""
 
@@ -57,6 +69,10 @@ class EventBuilder:
         self.sanitized_values = 0
         self.build_errors = 0
         self._warned_plain = False
+        # (model, response_model) -> the built-in cost collector's price entry (None: not in its
+        # table, the collector decides); valid for one (collector, table, table.version)
+        self._prices: dict[tuple[str, str | None], ModelPrice | None] = {}
+        self._prices_for: tuple[Any, Any, int] | None = None
 
     def _trace(self, trace: int | str | None) -> str:
         if trace is None or isinstance(trace, str):
@@ -132,13 +148,25 @@ class EventBuilder:
         collector = self._cost_collector()
         out = list(records)
         costs: list[CostInfo | None] = [None] * len(records)
+        price_of = self._price_of(collector)
         for i, (rec, extra, usage) in enumerate(zip(records, extras, usages, strict=True)):
             if usage is None:
                 continue
             spec: OperationSpec = rec[SPEC]
             model = extra.get("model") or spec.model
+            answered = extra.get("response_model")
+            price = price_of(model, answered)
+            if price is not None and type(usage) is TokenUsage and _plain_counts(usage):
+                # what CostCollector._collect returns for an own-table model and usage with counts
+                cost = cost_for(price, usage)
+                assert cost is not None  # a count is present
+                cost.estimated = usage.source == "estimate"
+                costs[i] = cost
+                added = {"estimated_cost_usd": cost.total_cost_usd, "cost_model": price.model}
+                out[i] = (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
+                continue
             context = {"operation_name": spec.operation_name, "operation_type": spec.operation_type,
-                       "model": model, "response_model": extra.get("response_model"),
+                       "model": model, "response_model": answered,
                        "provider": extra.get("provider") or spec.provider,
                        "custom_attributes": spec.custom_attributes, "usage": usage}
             try:
@@ -153,6 +181,40 @@ class EventBuilder:
             if added:
                 out[i] = (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
         return out, usages, costs
+
+    def _price_of(self, collector: Any) -> Callable[[Any, Any], ModelPrice | None]:
+        """``price_of(model, response_model)``: the built-in cost collector's own-table entry, cached.
+
+        The entry the collector would pick (what answered when its table knows it, else the
+        request model); ``None`` when the table knows neither or the ids are not plain strings
+        (the collector then runs: fallback prices, ``cost_unknown_model``). The cache is dropped
+        when the collector, its table or the table's content (:attr:`PriceTable.version`) change.
+        """
+        table = collector.table
+        key = (collector, table, table.version)
+        if self._prices_for != key:
+            self._prices_for = key
+            self._prices = {}
+        prices = self._prices
+
+        def price_of(model: Any, answered: Any) -> ModelPrice | None:
+            try:
+                return prices[model, answered]
+            except KeyError:
+                pass
+            except TypeError:  # unhashable ids: the collector copes
+                return None
+            price = None
+            if type(model) is str and model.strip() and (answered is None or type(answered) is str):
+                if answered is not None and answered.strip() and answered != model:
+                    price = table.lookup(answered)
+                if price is None:
+                    price = table.lookup(model)
+            if len(prices) < 10_000:
+                prices[model, answered] = price
+            return price
+
+        return price_of
 
     @staticmethod
     def _usage_columns(cols: list[Column], usages: list[TokenUsage | None], costs: list[CostInfo | None]) -> None:
