@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import fields
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from llamonitor.ids import event_uuid, span_hex, trace_hex
@@ -227,8 +227,11 @@ class EventBuilder:
         for group, values, names in (("usage", usages, _USAGE_FIELDS), ("cost", costs, _COST_FIELDS)):
             if values.count(None) == len(values):
                 continue
-            for name in names:
-                cols[at[f"{group}_{name}"]] = [None if v is None else getattr(v, name) for v in values]
+            # one attrgetter call per value for all its fields, then transposed (zip in C)
+            getter, absent = attrgetter(*names), (None,) * len(names)
+            per_value = [absent if v is None else getter(v) for v in values]
+            for name, column in zip(names, zip(*per_value, strict=True), strict=True):
+                cols[at[f"{group}_{name}"]] = list(column)
             bit = 1 << list(PREFIXES).index(group)
             groups = cols[nested_at]
             assert groups is not None
