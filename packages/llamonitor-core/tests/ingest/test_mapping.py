@@ -177,3 +177,19 @@ def test_planned_scan_equals_the_attribute_by_attribute_scan() -> None:
     nested = {g.GEN_AI_REQUEST_MODEL: "m", "app.list": [1, 2], "app.map": {"a": 1}, "app.s": "v"}
     planned, each = {}, {}
     assert scan(nested, planned) == scan_each(nested, each) and planned == each == {"app.s": "v"}
+
+
+def test_token_counts_of_any_type_become_plain_ints_or_none() -> None:
+    """Ints pass as they are; booleans, floats and numeric strings are converted; junk is absent."""
+    from llamonitor.ingest import mapping
+
+    found: list[Any] = [None] * 64
+    found[mapping.S_INPUT], found[mapping.S_OUTPUT], found[mapping.S_TOTAL] = True, 7.9, None
+    found[mapping.S_CACHED], found[mapping.S_CACHE_CREATION], found[mapping.S_REASONING] = "3", "x", 2
+    usage = mapping.usage_of(found)
+    assert usage is not None
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (1, 7, 8)
+    assert (usage.cached_input_tokens, usage.cache_creation_input_tokens, usage.reasoning_tokens) == (3, None, 2)
+    assert type(usage.input_tokens) is int and type(usage.output_tokens) is int
+    found[mapping.S_INPUT] = found[mapping.S_OUTPUT] = "junk"
+    assert mapping.usage_of(found) is None

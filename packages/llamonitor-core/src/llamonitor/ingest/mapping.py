@@ -350,17 +350,26 @@ def operation_type(attrs: dict[str, Any]) -> str:
 
 def usage_of(found: list[Any]) -> TokenUsage | None:
     """Token usage as the provider reported it (from :func:`scan`'s slots), or ``None`` when the span carries none."""
-    inp = _as_int(found[S_INPUT])
-    out = _as_int(found[S_OUTPUT])
-    total = _as_int(found[S_TOTAL])
+    # counts are ints or absent in nearly every span: only other values pay for _as_int's call
+    inp, out, total = found[S_INPUT], found[S_OUTPUT], found[S_TOTAL]
+    if inp is not None and type(inp) is not int:
+        inp = _as_int(inp)
+    if out is not None and type(out) is not int:
+        out = _as_int(out)
+    if total is not None and type(total) is not int:
+        total = _as_int(total)
     if inp is None and out is None and total is None:
         return None
     if total is None:
         total = (inp or 0) + (out or 0)
+    cached, created, reasoning = found[S_CACHED], found[S_CACHE_CREATION], found[S_REASONING]
     return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=total,
-                      cached_input_tokens=_as_int(found[S_CACHED]),
-                      cache_creation_input_tokens=_as_int(found[S_CACHE_CREATION]),
-                      reasoning_tokens=_as_int(found[S_REASONING]), source="provider")
+                      cached_input_tokens=cached if cached is None or type(cached) is int else _as_int(cached),
+                      cache_creation_input_tokens=(created if created is None or type(created) is int
+                                                   else _as_int(created)),
+                      reasoning_tokens=(reasoning if reasoning is None or type(reasoning) is int
+                                        else _as_int(reasoning)),
+                      source="provider")
 
 
 #: one identity object per distinct (framework, id, name, node): most spans of a request share few
