@@ -1,7 +1,8 @@
 """OTLP ingestion throughput: spans/s through ``POST /v1/traces`` of a real ``llamonitor serve``.
 
 Run: ``uv run python bench/otlp_ingest.py`` (``--quick`` for a smoke size, ``--spans N``,
-``--backends parquet,postgres``, ``--clients K``, ``--stages`` for the CPU cost of each step).
+``--backends parquet,postgres``, ``--clients K``, ``--stages`` for the CPU cost of each step,
+``--variants`` for ways to read attributes from ``upb``).
 
 Figures (spans/s):
 
@@ -140,6 +141,62 @@ def stages(bodies: list[bytes], spans: int, repeat: int = 3) -> list[tuple[str, 
         shutil.rmtree(root, ignore_errors=True)
 
 
+def read_variants(bodies: list[bytes], repeat: int = 5) -> list[tuple[str, float]]:
+    """CPU µs per span (best of ``repeat``) of ways to read a span's attributes from ``upb``
+    messages, and of its custom attributes' JSON: what ``decode`` and the writer could save."""
+    from llamonitor.ingest import decode_body, map_spans
+    from llamonitor.ingest.decode import _SCALARS, _pb_attrs, _pb_value
+    from llamonitor.schema.serialize import dumps_attributes
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    lists = [sp.attributes for body in bodies
+             for rs in ExportTraceServiceRequest.FromString(body).resource_spans
+             for ss in rs.scope_spans for sp in ss.spans]
+    by_name = AnyValue.DESCRIPTOR.fields_by_name
+    scalar_fields = frozenset(by_name[n] for n in _SCALARS)
+
+    def which_oneof(kvs: Any) -> dict[str, Any]:
+        out = {}
+        for kv in kvs:
+            v = kv.value
+            w = v.WhichOneof("value")
+            out[kv.key] = getattr(v, w) if w in _SCALARS else _pb_value(v)
+        return out
+
+    def list_fields(kvs: Any) -> dict[str, Any]:
+        out = {}
+        for kv in kvs:
+            found = kv.value.ListFields()
+            if not found:
+                out[kv.key] = None
+                continue
+            (fd, val), = found
+            out[kv.key] = val if fd in scalar_fields else _pb_value(kv.value)
+        return out
+
+    def floor(kvs: Any) -> None:  # each key and one field of each value, nothing else
+        for kv in kvs:
+            kv.key, kv.value.string_value  # noqa: B018
+
+    attrs = [{**(r[-1].get("attributes") or {}), "estimated_cost_usd": 0.00123, "cost_model": "gpt-4o"}
+             for body in bodies for r in map_spans(decode_body(body, "application/x-protobuf")).records]
+    out = []
+    for name, fn, items in (("attributes: current (string_value first)", _pb_attrs, lists),
+                            ("attributes: WhichOneof for every value", which_oneof, lists),
+                            ("attributes: AnyValue.ListFields()", list_fields, lists),
+                            ("attributes: floor (key + one field)", floor, lists),
+                            ("custom attributes JSON (dumps_attributes)", dumps_attributes, attrs)):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.thread_time()
+            for item in items:
+                fn(item)
+            best = min(best, time.thread_time() - t)
+        out.append((name, best / len(items) * 1e6))
+    return out
+
+
 def post_all(port: int, bodies: list[bytes], clients: int) -> None:
     queue = list(enumerate(bodies))
     lock = threading.Lock()
@@ -275,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="parquet,postgres")
     parser.add_argument("--quick", action="store_true", help="smoke size (10,240 spans)")
     parser.add_argument("--stages", action="store_true", help="also CPU µs per span of each step, in process")
+    parser.add_argument("--variants", action="store_true",
+                        help="also CPU µs per span of ways to read attributes from upb, and of their JSON")
     args = parser.parse_args(argv)
     spans = 10_240 if args.quick else args.spans
     bodies = build_bodies(spans, args.per_request)
@@ -283,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'decode-only (decode + map)':<28} {decode_only(bodies, spans):>12,.0f} spans/s")
     if args.stages:
         for name, cost in stages(bodies, spans):
+            print(f"  {name:<42} {cost:>6.1f} µs/span CPU")
+    if args.variants:
+        for name, cost in read_variants(bodies):
             print(f"  {name:<42} {cost:>6.1f} µs/span CPU")
     for backend in [b for b in args.backends.split(",") if b]:
         accepted, stored, cpu = run_backend(backend, bodies, spans, args.per_request, args.clients)
