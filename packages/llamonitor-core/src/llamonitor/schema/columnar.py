@@ -6,7 +6,10 @@ straight from plain records (:class:`~llamonitor.schema.batch.EventBatch`; other
 converted to rows and transposed once, in C). Each column becomes one ``pa.array`` with its
 fixed type (no inference, no drift); a nested group becomes a struct column of its flat
 columns, null where the event's ``nested_groups`` bit is clear. A column or group that is null
-for the whole batch (usually most of them) becomes one all-null array without a look at values.
+for the whole batch (usually most of them) becomes one all-null array without a look at values;
+a column with one value for the whole batch (the operation, model, attributes... of a batch of
+one decorated function) becomes ``pa.repeat`` of it, without converting each Python value; a
+column the writer built as an Arrow array already (ids, times) is taken as it is.
 """
 
 from __future__ import annotations
@@ -82,12 +85,29 @@ def columns_to_table(columns: Sequence[Column], n: int) -> pa.Table:
         elif columns[where] is None:
             arrays.append(pa.nulls(n, type=typ))
         elif kind == "time":
-            arrays.append(pa.array(columns[where], type=_I64).cast(typ))
+            arrays.append(_array(columns[where], _I64).cast(typ))
         elif kind == "json":
-            arrays.append(pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(columns[where], type=pa.string())))
+            arrays.append(pa.ExtensionArray.from_storage(JSON_TYPE, _array(columns[where], _STR)))
         else:
-            arrays.append(pa.array(columns[where], type=typ))
+            arrays.append(_array(columns[where], typ))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+_STR = pa.string()
+#: kinds worth a look for one repeated value: converting a string is the costly part
+_REPEATABLE = (pa.string(), pa.bool_(), pa.int32())
+
+
+def _array(column: Any, typ: pa.DataType) -> pa.Array:
+    """One flat column as an Arrow array of ``typ``."""
+    if isinstance(column, pa.Array):
+        return column if column.type == typ else column.cast(typ)
+    first = column[0]
+    # ``list.count`` compares by identity first: a column made as ``[value] * n`` is checked in C
+    # at a few ns per value, then ``pa.repeat`` writes it without converting n Python values.
+    if first is not None and typ in _REPEATABLE and column.count(first) == len(column):
+        return pa.repeat(pa.scalar(first, type=typ), len(column))
+    return pa.array(column, type=typ)
 
 
 def _values(column: Column, n: int) -> list[Any]:
