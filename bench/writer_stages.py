@@ -191,12 +191,52 @@ def end_to_end(recs: list[tuple[Any, ...]], batch: int, repeat: int, meter: GilM
         best["events/s to Parquet"] = max(best.get("events/s to Parquet", 0.0), len(recs) / wall)
 
 
+_BURST = """
+import gc, json, os, sys, tempfile, time
+import llamonitor, pyarrow as pa
+from llamonitor import MonitorConfig, monitor_llm
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+out = tempfile.mkdtemp(prefix="llamonitor-bench-burst-")
+llamonitor.initialize_monitoring_sync(MonitorConfig.for_local_dev(out).model_copy(update={"spill_dir": out + "/spill"}))
+@monitor_llm("burst", measurement="capacity")
+def f(x):
+    return x
+for i in range(1000):
+    f(i)
+llamonitor.flush_sync(60); gc.collect(); time.sleep(0.2)
+before, blocks, found = rss(), sys.getallocatedblocks(), []
+for _ in range(ROUNDS):
+    for i in range(CALLS):
+        f(i)
+    llamonitor.flush_sync(120); gc.collect(); time.sleep(0.2)
+    found.append(rss() - before)
+print(json.dumps({"before": before, "after": found, "blocks": sys.getallocatedblocks() - blocks,
+                  "arrow_bytes": pa.total_allocated_bytes()}))
+llamonitor.shutdown_sync(60)
+"""
+
+
+def burst_rss(calls: int, rounds: int) -> dict[str, Any]:
+    """RSS of a fresh interpreter after bursts of ``calls`` decorated calls, each flushed (for_local_dev)."""
+    import json
+    import subprocess
+    import sys
+
+    code = _BURST.replace("ROUNDS", str(rounds)).replace("CALLS", str(calls))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, check=True)
+    found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--kinds", default="plain,priced", help="which records: plain, priced or both")
+    parser.add_argument("--burst", type=int, default=100_000, help="calls per burst of the RSS figure (0: skip)")
     parser.add_argument("--no-gil", action="store_true", help="skip the GIL measurement (the counting thread)")
     args = parser.parse_args(argv)
     meter = None if args.no_gil else GilMeter()
@@ -215,10 +255,16 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for kind in kinds:
             gil = results[kind].get(name + " GIL")
-            cells.append(f"{results[kind][name]:>10.2f}" + (f"{gil:>8.2f}" if gil is not None else f"{'-':>8}"))
+            shown = f"{gil:>8.2f}" if gil is not None and meter else f"{'-':>8}"
+            cells.append(f"{results[kind][name]:>10.2f}{shown}")
         print(f"{name:<22}{''.join(cells)}")
     print(f"{'events/s to Parquet':<22}"
           + "".join(f"{results[kind]['events/s to Parquet']:>10,.0f}{'':>8}" for kind in kinds))
+    if args.burst:
+        mem = burst_rss(args.burst, 3)
+        print(f"RSS after bursts of {args.burst:,} decorated calls, each flushed (for_local_dev, fresh interpreter at "
+              f"{mem['before']:.0f} MB): " + ", ".join(f"+{d:.1f} MB" for d in mem["after"])
+              + f"; Python blocks +{mem['blocks']:,}, Arrow pool {mem['arrow_bytes'] / 2**20:.1f} MB allocated")
     return 0
 
 
