@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.parquet_rollups import ROLLUP_KEY, file_rollup
 from llamonitor.backends.tmpfiles import remove_stale_tmp, tmp_path
-from llamonitor.schema.arrow import EVENT_SCHEMA
+from llamonitor.schema.arrow import EVENT_SCHEMA, WRITER_POOL
 from llamonitor.schema.batch import Column, as_list
 from llamonitor.schema.columnar import batch_columns, columns_to_table
 from llamonitor.schema.columns import COLUMN_NAMES
@@ -80,8 +80,9 @@ def _joined(ids: Ids) -> bytes:
     if not len(ids):
         return b""
     # One Arrow kernel over the whole column (without the GIL) instead of a Python str per id.
-    one = pa.ListArray.from_arrays(pa.array([0, len(ids)], type=pa.int32()), ids.cast(pa.binary()))
-    joined: bytes = pc.binary_join(one, b"\x00")[0].as_py()
+    one = pa.ListArray.from_arrays(pa.array([0, len(ids)], type=pa.int32()),
+                                   pc.cast(ids, pa.binary(), memory_pool=WRITER_POOL))
+    joined: bytes = pc.binary_join(one, b"\x00", memory_pool=WRITER_POOL)[0].as_py()
     return joined
 
 
@@ -180,17 +181,18 @@ class ParquetBackend(StorageBackend):
                 if len(members) == len(ids):
                     part_ids = ids
                 elif isinstance(ids, pa.Array):
-                    part_ids = ids.take(pa.array(members, type=pa.int64()))
+                    part_ids = pc.take(ids, pa.array(members, type=pa.int64()), memory_pool=WRITER_POOL)
                 else:
                     part_ids = [ids[i] for i in members]
                 first = min(starts) if len(members) == len(starts) else min(starts[i] for i in members)
                 name = file_name(part_ids, first)
                 tmp = tmp_path(folder / name, hidden=True)
                 staged.append((tmp, folder / name, len(members)))
-                part = table if len(members) == len(events) else table.take(members)
+                part = table if len(members) == len(events) else pc.take(table, members, memory_pool=WRITER_POOL)
                 rollup = file_rollup(part) if self.rollups else None
                 meta = metadata if rollup is None else {**metadata, ROLLUP_KEY: rollup}
-                pq.write_table(part.replace_schema_metadata(meta), tmp, compression=self._compression)
+                pq.write_table(part.replace_schema_metadata(meta), tmp, compression=self._compression,
+                               memory_pool=WRITER_POOL)
         except BaseException:
             for tmp, _, _ in staged:
                 tmp.unlink(missing_ok=True)

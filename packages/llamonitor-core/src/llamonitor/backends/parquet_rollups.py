@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from llamonitor.backends.pg_rollups import GAMMA, NS_PER_DAY, SPECIAL_BIN
+from llamonitor.schema.arrow import WRITER_POOL
 from llamonitor.schema.projection import NONE_LABEL, summary_projection
 
 #: footer key of a file's rollup
@@ -146,5 +147,5 @@ def decode(raw: bytes | None) -> list[Row] | None:
 
 def file_rollup(events: pa.Table) -> bytes | None:
     """The footer value for a file holding ``events`` (event schema), or ``None`` (no rollup)."""
-    rows = rollup_rows(ds.dataset(events).to_table(columns=projection()))
+    rows = rollup_rows(ds.dataset(events).to_table(columns=projection(), memory_pool=WRITER_POOL))
     return None if rows is None else encode(rows)

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from llamonitor.ids import batch_ids, span_hex
+from llamonitor.schema.arrow import WRITER_POOL
 from llamonitor.schema.batch import Column
 from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.schema.events import SCHEMA_VERSION
@@ -55,7 +56,8 @@ def _fixed_width(data: bytes, width: int, n: int) -> pa.Array:
     Read in place as fixed-size binary, then cast to variable-size binary by Arrow (it writes the
     offsets, without the GIL): no offsets made in Python, none cached between batches.
     """
-    return pa.Array.from_buffers(pa.binary(width), n, [None, pa.py_buffer(data)]).cast(pa.binary())
+    fixed = pa.Array.from_buffers(pa.binary(width), n, [None, pa.py_buffer(data)])
+    return pc.cast(fixed, pa.binary(), memory_pool=WRITER_POOL)
 
 
 def id_arrays(spans: list[Any], traces: list[Any]) -> tuple[pa.Array, pa.Array, pa.Array] | None:
@@ -77,9 +79,11 @@ def id_arrays(spans: list[Any], traces: list[Any]) -> tuple[pa.Array, pa.Array, 
         return None
     t = _fixed_width(trace_hex, 32, n)
     s = _fixed_width(span_hex_, 16, n)
-    cut = pc.binary_slice
+    def cut(values: pa.Array, start: int, stop: int) -> pa.Array:
+        return pc.binary_slice(values, start, stop, memory_pool=WRITER_POOL)
+
     event = pc.binary_join_element_wise(cut(t, 0, 8), cut(t, 8, 12), cut(t, 12, 16), cut(s, 0, 4), cut(s, 4, 16),
-                                        b"-")
+                                        b"-", memory_pool=WRITER_POOL)
     return s.view(pa.string()), event.view(pa.string()), t.view(pa.string())
 
 
@@ -124,9 +128,12 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
 
     cols[_AT["start_time_ns"]] = starts
     try:  # Arrow arithmetic, without the GIL; Python's when a value does not fit 64 bits
-        arrow_durations = pa.array(durations, type=pa.int64())
-        cols[_AT["end_time_ns"]] = pc.add_checked(pa.array(starts, type=pa.int64()), arrow_durations)
-        cols[_AT["duration_ms"]] = pc.divide(pc.cast(arrow_durations, pa.float64()), 1e6)
+        pool = WRITER_POOL
+        arrow_durations = pa.array(durations, type=pa.int64(), memory_pool=pool)
+        cols[_AT["end_time_ns"]] = pc.add_checked(pa.array(starts, type=pa.int64(), memory_pool=pool), arrow_durations,
+                                                  memory_pool=pool)
+        cols[_AT["duration_ms"]] = pc.divide(pc.cast(arrow_durations, pa.float64(), memory_pool=pool), 1e6,
+                                             memory_pool=pool)
     except (pa.ArrowException, OverflowError, TypeError):
         cols[_AT["end_time_ns"]] = [s + d for s, d in zip(starts, durations, strict=True)]
         cols[_AT["duration_ms"]] = [d / 1e6 for d in durations]
