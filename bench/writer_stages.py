@@ -64,9 +64,10 @@ class GilMeter:
     """A pure-Python thread spinning while a stage runs: the wall time it did not run is the stage's GIL.
 
     The counter takes the GIL whenever the stage lets it (a C call that releases it, the
-    interpreter's switch interval), as an application thread would; its time on a CPU over the
-    stage is what it got (Linux schedstat). On a loaded machine the OS also leaves it waiting at
-    times, which adds to the figure (never subtracts): an upper bound, best of several runs.
+    interpreter's switch interval), as an application thread would. Over the stage's wall time,
+    the counter is either asleep waiting for the GIL (the stage holds it), or runnable: on a CPU,
+    or left waiting for one by the OS while other processes run (Linux schedstat counts both).
+    The stage's GIL time is the wall time less the runnable time. Best of several runs.
     """
 
     def __init__(self) -> None:
@@ -83,13 +84,13 @@ class GilMeter:
             go.wait()
             if self._quit:
                 return
-            cpu0, _ = _schedstat()
+            cpu0, wait0 = _schedstat()
             while go.is_set():
                 pass
-            cpu1, _ = _schedstat()
-            # Time on a CPU only: time the OS left it waiting (another process ran) counts against
-            # the stage, so on a loaded machine the figure is an upper bound.
-            self.cpu = cpu1 - cpu0
+            cpu1, wait1 = _schedstat()
+            # On a CPU, or runnable and left waiting for one by the OS (other processes ran): the
+            # GIL was not the stage's then. While the stage holds the GIL the counter sleeps on it.
+            self.cpu = (cpu1 - cpu0) + (wait1 - wait0)
             self._done.set()
 
     def held(self, fn: Any) -> tuple[float, Any]:
