@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             shown = f"{gil:>8.2f}" if gil is not None and meter else f"{'-':>8}"
             cells.append(f"{results[kind][name]:>10.2f}{shown}")
         print(f"{name:<22}{''.join(cells)}")
-    print(f"{'events/s to Parquet':<22}"
+    label = "events/s to Parquet" + (" (counter competing)" if meter else "")
+    print(f"{label:<22}"
           + "".join(f"{results[kind]['events/s to Parquet']:>10,.0f}{'':>8}" for kind in kinds))
     if args.burst:
         mem = burst_rss(args.burst, 3)
