@@ -197,8 +197,8 @@ def writer_rollup_rows(events: pa.Table) -> list[Row] | None:
             measures[i] = measures[i] or 0
         rows[key] = [*key, *measures, [[], []]]
     counted = keyed.group_by([*_KEYS, "bin"], use_threads=False).aggregate([("bin", "count")])
-    for *key, b, count in zip(*(counted[k].to_pylist() for k in (*_KEYS, "bin", "bin_count")), strict=True):
-        hist = rows[tuple(key)][-1]
+    for *cell, b, count in zip(*(counted[k].to_pylist() for k in (*_KEYS, "bin", "bin_count")), strict=True):
+        hist = rows[tuple(cell)][-1]
         hist[0].append(b)
         hist[1].append(count)
     return list(rows.values())
