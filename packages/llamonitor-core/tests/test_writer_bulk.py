@@ -20,7 +20,7 @@ from llamonitor.schema.batch import as_list, columns_to_rows
 from llamonitor.schema.columns import COLUMN_NAMES, event_to_row
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.transport.enrich import EventBuilder
-from llamonitor.transport.plain import id_arrays
+from llamonitor.transport.plain import ONE_SCAN_FROM, id_arrays
 from llamonitor.transport.records import OperationSpec
 
 T0 = 1_767_225_600_000_000_000
@@ -32,10 +32,11 @@ def _record(trace: Any, span: Any, start: int = T0, duration: int = 1_500_000) -
     return (SPEC, None, trace, span, None, None, start, duration, None, None, None, None, None)
 
 
-def test_arrow_ids_equal_the_per_event_formatting_at_every_width_edge() -> None:
+@pytest.mark.parametrize("n", [500, ONE_SCAN_FROM + 5])  # direct Arrow calls, and one scan
+def test_arrow_ids_equal_the_per_event_formatting_at_every_width_edge(n: int) -> None:
     rng = random.Random(7)
-    spans = EDGES + [rng.getrandbits(64) for _ in range(500)]
-    traces = [0, 1, 2**64, 2**127, 2**128 - 1] + [rng.getrandbits(128) for _ in range(500)]
+    spans = EDGES + [rng.getrandbits(64) for _ in range(n)]
+    traces = [0, 1, 2**64, 2**127, 2**128 - 1] + [rng.getrandbits(128) for _ in range(n)]
     bulk = id_arrays(spans, traces)
     assert bulk is not None
     assert [a.type for a in bulk] == [pa.string()] * 3
