@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator
 
+from llamonitor.api.render import dumps
 from llamonitor.query.types import MAX_PAGE, EventFilter, QueryBackend, collect_events
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_to_dict
@@ -156,11 +157,12 @@ async def session(request: Request, session_id: str = Path(...)) -> dict[str, An
     return rows[0].to_dict() | {"trace_list": [t.to_dict() for t in traces]}
 
 
-@router.get("/api/v1/sessions/{session_id}/traces", tags=["sessions"], responses=INVALID)
+@router.get("/api/v1/sessions/{session_id}/traces", tags=["sessions"], responses=INVALID,
+            response_model=dict[str, Any])
 async def session_traces(request: Request, session_id: str = Path(...), limit: int = Query(1000, ge=1, le=MAX_PAGE),
                          offset: int = Query(0, ge=0, le=MAX_OFFSET),
                          include_events: bool = Query(False, description="add every trace's events as spans"),
-                         ) -> dict[str, Any]:
+                         ) -> Response:
     """Traces of a session in order; with ``include_events`` each trace carries its events (span tree)."""
     backend = backend_of(request)
     traces = await backend.traces(session_id, limit=limit, offset=offset)
@@ -171,7 +173,8 @@ async def session_traces(request: Request, session_id: str = Path(...), limit: i
             evs = await backend.trace_events(t.trace_id, session_id=session_id)
             row["spans"] = [event_to_dict(e) for e in evs]
         out.append(row)
-    return {"session_id": session_id, "traces": out, "count": len(out)}
+    # encoded here: FastAPI's response serialiser would walk every row again (a fifth of the mixed load)
+    return Response(dumps({"session_id": session_id, "traces": out, "count": len(out)}), media_type="application/json")
 
 
 @router.get("/api/v1/traces/{trace_id}", tags=["sessions"], responses=NOT_FOUND)
