@@ -4,8 +4,9 @@ Run: ``uv run python bench/api_load.py`` (``--events N`` stored first, default 1
 ``--backends parquet,postgres``; ``--rate R`` requests/s offered, default 300; ``--seconds S``,
 default 30; ``--ws W`` WebSocket clients, default 50; ``--live E`` events/s written by a writer
 process while the load runs, default 1,000). ``--reuse DIR`` keeps the stored events between runs
-(for iterating on the server). ``--quick`` is a smoke size (5,000 events, 3 s, 5 clients) that
-finishes in a few seconds.
+(for iterating on the server). ``--workers N`` serves from N worker processes (``serve --workers``;
+the server CPU figure is then the parent's and every worker's). ``--quick`` is a smoke size
+(5,000 events, 3 s, 5 clients) that finishes in a few seconds.
 
 Four processes, as in a deployment: the server (this script re-run with ``--serve``: uvicorn on a
 free loopback port, as ``llamonitor serve`` runs it); the live writer (``--write``: stores
@@ -84,7 +85,8 @@ def serve(config_json: str, port: int, workers: int = 1) -> None:
 
     config = MonitorConfig(storage=StorageConfig.model_validate_json(config_json))
     config.extensions["websocket"] = {"enabled": True, "max_connections": 1000}
-    run_api_server(config, "127.0.0.1", port, log_level="warning", workers=workers)
+    more = {"workers": workers} if workers > 1 else {}  # (so the bench also runs against older trees)
+    run_api_server(config, "127.0.0.1", port, log_level="warning", **more)
 
 
 # -- the live writer -----------------------------------------------------------------------------

@@ -252,14 +252,17 @@ def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequen
             allowed_hosts: Sequence[str] | None, bound_host: str | None,
             before_auth: Callable[[str | None], None] | None = None) -> None:
     """The middleware stack, outermost first: Host check, CORS (preflights answered before auth),
-    bearer token, then input checks; JSON 503s for storage failures (see ``api/security.py``,
-    ``api/errors.py``)."""
+    bearer token, then input checks, then the REST routes' fast path (``api/fastpath.py``); JSON
+    503s for storage failures (see ``api/security.py``, ``api/errors.py``)."""
     from llamonitor.api.errors import CheckGraphQLBody, RefuseUnstorableInput, declare_no_nul, install_error_handlers
+    from llamonitor.api.fastpath import FastRoutes
+    from llamonitor.api.routes import router
     from llamonitor.api.security import HostCheck
     from llamonitor.api.security import allowed_hosts as hosts_for
 
     install_error_handlers(app, app.state.llamonitor.config.storage.connection_string)
     declare_no_nul(app)
+    app.add_middleware(FastRoutes, routes=router.routes)  # innermost: after every check below
     app.add_middleware(CheckGraphQLBody)
     app.add_middleware(RefuseUnstorableInput)
     secret = resolve_token(token, api)
