@@ -21,41 +21,15 @@ from llamonitor.testing.pytest_fixtures import fake_provider, fake_provider_serv
 pytest.importorskip("pydantic_ai")
 pytest.importorskip("llamonitor_openai")
 
-from pydantic_ai import RunContext  # module level: tool signatures are resolved in this module's globals
+from testkits.pydantic_ai import script_delegation, two_agents
 
 
 def _agents(fake: FakeProvider, *, stream: bool) -> Any:
-    from openai import AsyncOpenAI
-    from pydantic_ai import Agent
-    from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.openai import OpenAIProvider
-
-    client = AsyncOpenAI(base_url=fake.openai_base_url, api_key="test", max_retries=0)
-    model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(openai_client=client))
-    billing = Agent(model, name="Billing", instructions="Answer billing questions.")
-    triage = Agent(model, name="Triage", instructions="Route the customer.")
-
-    @billing.tool_plain
-    def lookup_order(order_id: str) -> str:
-        """Look an order up."""
-        return f"order {order_id}: shipped"
-
-    @triage.tool
-    async def ask_billing(ctx: RunContext[None], question: str) -> str:
-        """Ask the billing agent."""
-        if stream:
-            async with billing.run_stream(question, usage=ctx.usage) as run:
-                return await run.get_output()
-        return (await billing.run(question, usage=ctx.usage)).output
-
-    return triage
+    return two_agents(fake, stream=stream)[0]
 
 
 def _script(fake: FakeProvider, base: int) -> None:
-    fake.reply(tool_calls=[("ask_billing", {"question": "where is order 42?"})], input_tokens=base, output_tokens=6)
-    fake.reply(tool_calls=[("lookup_order", {"order_id": "42"})], input_tokens=base + 1, output_tokens=7)
-    fake.reply(text="Order 42 has shipped.", input_tokens=base + 2, output_tokens=8)
-    fake.reply(text="Your order 42 has shipped.", input_tokens=base + 3, output_tokens=9)
+    script_delegation(fake, input_tokens=range(base, base + 4), output_tokens=(6, 7, 8, 9))
 
 
 @pytest.mark.timeout(180)

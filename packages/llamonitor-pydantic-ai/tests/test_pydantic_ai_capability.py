@@ -11,47 +11,9 @@ from typing import Any
 import pytest
 from llamonitor.testing.fake_provider import FakeProvider
 from llamonitor.testing.pytest_fixtures import MemoryMonitoring
-from pydantic_ai import RunContext  # module level: tool signatures are resolved in this module's globals
-
-
-def _model(fake: FakeProvider, *, responses: bool = False) -> Any:
-    from openai import AsyncOpenAI
-    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
-    from pydantic_ai.providers.openai import OpenAIProvider
-
-    provider = OpenAIProvider(openai_client=AsyncOpenAI(base_url=fake.openai_base_url, api_key="test",
-                                                        max_retries=0))
-    cls = OpenAIResponsesModel if responses else OpenAIChatModel
-    return cls("gpt-4o-mini", provider=provider)
-
-
-def _two_agents(fake: FakeProvider, *, responses: bool = False) -> tuple[Any, Any]:
-    """Triage delegates to Billing from inside its ``ask_billing`` tool; Billing has a tool of its own."""
-    from pydantic_ai import Agent
-
-    model = _model(fake, responses=responses)
-    billing = Agent(model, name="Billing", instructions="Answer billing questions.")
-    triage = Agent(model, name="Triage", instructions="Route the customer.")
-
-    @billing.tool_plain
-    def lookup_order(order_id: str) -> str:
-        """Look an order up."""
-        return f"order {order_id}: shipped"
-
-    @triage.tool
-    async def ask_billing(ctx: RunContext[None], question: str) -> str:
-        """Ask the billing agent."""
-        result = await billing.run(question, usage=ctx.usage)
-        return result.output
-
-    return triage, billing
-
-
-def _script_delegation(fake: FakeProvider) -> None:
-    fake.reply(tool_calls=[("ask_billing", {"question": "where is order 42?"})], input_tokens=40, output_tokens=6)
-    fake.reply(tool_calls=[("lookup_order", {"order_id": "42"})], input_tokens=50, output_tokens=8)
-    fake.reply(text="Order 42 has shipped.", input_tokens=60, output_tokens=9)
-    fake.reply(text="Your order 42 has shipped.", input_tokens=70, output_tokens=10)
+from testkits.pydantic_ai import model as _model
+from testkits.pydantic_ai import script_delegation as _script_delegation
+from testkits.pydantic_ai import two_agents as _two_agents
 
 
 def _by_start(events: list[Any], op: str) -> list[Any]:

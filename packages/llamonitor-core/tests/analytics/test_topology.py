@@ -250,3 +250,11 @@ def test_postgres_topology_storage(topology: RepositoryTopology) -> None:
     asyncio.run(run())
     with pytest.raises(ValueError):
         PostgresTopologyStorage(None, schema="public; drop")
+
+
+def test_longest_path_levels_counts_the_longest_chain_and_leaves_cycles_at_zero() -> None:
+    from llamonitor.analytics.topology.graph import longest_path_levels
+
+    # a -> b -> d and a -> c -> e -> d: d sits at the end of the longer chain (3 edges)
+    edges = [("a", "b"), ("b", "d"), ("a", "c"), ("c", "e"), ("e", "d"), ("x", "y"), ("y", "x")]
+    assert longest_path_levels("abcdexy", edges) == {"a": 0, "b": 1, "c": 1, "d": 3, "e": 2, "x": 0, "y": 0}

@@ -194,6 +194,20 @@ class Recorder:
             except ValueError:
                 pass
 
+    def _run_in(self, run: _Run, span: Span, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call ``wrapped`` inside ``span``; end the span with the error, or with the result's text."""
+        try:
+            with self._scope(run, span):
+                result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            span.end(error=exc)
+            raise
+        try:
+            span.end(output_content=_text(result) if self._capture() else None)
+        except Exception as exc:
+            self.adapter.report(exc)
+        return result
+
     @contextmanager
     def _entered(self, run: _Run) -> Iterator[None]:
         tokens = (_run_var.set(run), _scope_var.set(None), _handoff_var.set(None))
@@ -342,21 +356,12 @@ class Recorder:
         manager, span = started
         token = _handoff_var.set((instance, manager.identity.agent_name or ""))
         try:
-            with self._scope(manager, span):
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            span.end(error=exc)
-            raise
+            return self._run_in(manager, span, wrapped, args, kwargs)
         finally:
             try:
                 _handoff_var.reset(token)
             except ValueError:
                 pass
-        try:
-            span.end(output_content=_text(result) if self._capture() else None)
-        except Exception as exc:
-            self.adapter.report(exc)
-        return result
 
     def _begin_handoff(self, agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[_Run, Span] | None:
         current = _run_var.get()
@@ -621,18 +626,9 @@ class Recorder:
             return wrapped(*args, **kwargs)
         token = _in_tool.set((*inside, id(instance)))
         try:
-            with self._scope(run, span):
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            span.end(error=exc)
-            raise
+            return self._run_in(run, span, wrapped, args, kwargs)
         finally:
             _in_tool.reset(token)
-        try:
-            span.end(output_content=_text(result) if self._capture() else None)
-        except Exception as exc:
-            self.adapter.report(exc)
-        return result
 
     def executor_wrapper(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """``LocalPythonExecutor.__call__`` (a CodeAgent's action): one ``tool`` event ``python_interpreter``,

@@ -50,6 +50,7 @@ from llamonitor.analytics.anomaly_types import (
     read_standard,
     score_from_ratio,
 )
+from llamonitor.analytics.listener import WriterListener
 from llamonitor.schema.events import MetricEvent, ns_to_datetime
 
 __all__ = [
@@ -85,7 +86,7 @@ class _ErrorWindow:
         self.reported: AnomalySeverity | None = None
 
 
-class AnomalyDetectionService:
+class AnomalyDetectionService(WriterListener):
     """Trains baselines, detects anomalies and alerts (see the module doc for every formula).
 
     ``alert_callback(result)`` runs for HIGH and CRITICAL results (a coroutine function is
@@ -466,29 +467,11 @@ class AnomalyDetectionService:
             logger.exception("llamonitor: streaming anomaly detection failed")
             return []
 
-    def attach(self, writer: Any = None) -> Any:
-        """Feed every batch the writer builds to :meth:`process_batch` (``writer`` defaults to the
-        active one from :func:`llamonitor.get_writer`); returns the writer. Callbacks then run on
-        the writer thread: keep them short."""
-        if writer is None:
-            from llamonitor.runtime import get_writer
-
-            writer = get_writer()
-            if writer is None:
-                raise RuntimeError("monitoring is not initialised: call initialize_monitoring() first or pass a writer")
-        writer.add_listener(self.process_batch)
-        self._attached.append(writer)
-        return writer
 
     def attach_to_monitoring(self) -> Any:
         """:meth:`attach` to the active writer."""
         return self.attach(None)
 
-    def detach(self) -> None:
-        """Stop receiving batches from every attached writer."""
-        for writer in self._attached:
-            writer.remove_listener(self.process_batch)
-        self._attached.clear()
 
     def get_baseline(self, operation_name: str, metric_name: str) -> MetricBaseline | None:
         """The trained baseline of one operation and metric."""

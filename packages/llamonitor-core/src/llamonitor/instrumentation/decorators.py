@@ -130,6 +130,23 @@ def monitor_llm(operation_name: Any = None, operation_type: str = "llm_call", *,
     return decorate
 
 
+def _open(rec: Any) -> tuple[tuple[Any, ...], Any, Any]:
+    """Open a span under the current context: ``(context to run in, parent span id, OTel context)``.
+
+    One place for every wrapper (sync, async, streams) so the id and OpenTelemetry rules cannot
+    drift apart; the OTel context is ``None`` unless OpenTelemetry is importable and bridged.
+    """
+    session, trace, parent, agent, anchor = _get()
+    span = _bits(64)
+    otel_ctx = None
+    otel = _BRIDGE.mod
+    if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
+        trace, parent, anchor, otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
+    elif trace is None:
+        trace = _bits(128)
+    return (session, trace, span, agent, anchor), parent, otel_ctx
+
+
 def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
     spec_keeps = spec.keeps_io
 
@@ -140,17 +157,10 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
             note_uninitialized()
             return await fn(*args, **kwargs)
         keeps = rec.keep_io if spec_keeps is None else spec_keeps
-        session, trace, parent, agent, anchor = _get()
-        span = _bits(64)
-        otel = _BRIDGE.mod  # None unless OpenTelemetry is importable and bridging is on
-        if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
-            trace, parent, anchor, otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
-            otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
-        else:
-            otel_token = None
-            if trace is None:
-                trace = _bits(128)
-        token = _set((session, trace, span, agent, anchor))
+        ctx, parent, otel_ctx = _open(rec)
+        session, trace, span, agent, _ = ctx
+        token = _set(ctx)
+        otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
         start = _wall()
         t0 = _perf()
         try:
@@ -184,17 +194,10 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
             note_uninitialized()
             return fn(*args, **kwargs)
         keeps = rec.keep_io if spec_keeps is None else spec_keeps
-        session, trace, parent, agent, anchor = _get()
-        span = _bits(64)
-        otel = _BRIDGE.mod  # None unless OpenTelemetry is importable and bridging is on
-        if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
-            trace, parent, anchor, otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
-            otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
-        else:
-            otel_token = None
-            if trace is None:
-                trace = _bits(128)
-        token = _set((session, trace, span, agent, anchor))
+        ctx, parent, otel_ctx = _open(rec)
+        session, trace, span, agent, _ = ctx
+        token = _set(ctx)
+        otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
         start = _wall()
         t0 = _perf()
         try:
@@ -227,18 +230,9 @@ class _Stream:
     def __init__(self, rec: Any, spec: OperationSpec, args: Any, kwargs: Any) -> None:
         self.rec = rec
         self.spec = spec
-        session, trace, parent, agent, anchor = _get()
-        span = _bits(64)
-        #: the OpenTelemetry context the stream's body runs in (``None``: no bridging)
-        self.otel_ctx: Any = None
-        otel = _BRIDGE.mod
-        if otel is not None and (_BRIDGE.always or otel._TRACER_PROVIDER is not None):
-            trace, parent, anchor, self.otel_ctx = _otel_enter(trace, parent, anchor, span, rec.sampler)
-        elif trace is None:
-            trace = _bits(128)
-        #: the context the body runs in
-        self.ctx = (session, trace, span, agent, anchor)
-        self.parent = parent
+        #: the context the body runs in, its parent span, and the OpenTelemetry context it runs
+        #: in (``None``: no bridging)
+        self.ctx, self.parent, self.otel_ctx = _open(rec)
         keeps = rec.keep_io if spec.keeps_io is None else spec.keeps_io
         self.args = args if keeps else None
         self.kwargs = kwargs if keeps else None

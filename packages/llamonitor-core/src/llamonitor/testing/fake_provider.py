@@ -142,12 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None or not isinstance(body, dict):
             self._send_json(404, payloads.error_body(path, 404, f"no route {path}", None))
             return
-        reply = self.server.owner._next_reply(path)
-        if reply.delay:
-            time.sleep(reply.delay)
-        headers = dict(reply.headers)
-        if reply.retry_after is not None:
-            headers["retry-after"] = f"{reply.retry_after:g}"
+        reply, headers = self._take_reply(path)
         if reply.status != 200:
             self._send_json(reply.status, payloads.error_body(path, reply.status, reply.error_message,
                                                               reply.error_type), headers)
@@ -162,12 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_json(400, payloads.google_error_body(400, "invalid JSON payload", None))
             return
-        reply = self.server.owner._next_reply(path)
-        if reply.delay:
-            time.sleep(reply.delay)
-        headers = dict(reply.headers)
-        if reply.retry_after is not None:
-            headers["retry-after"] = f"{reply.retry_after:g}"
+        reply, headers = self._take_reply(path)
         if reply.status != 200:
             self._send_json(reply.status, payloads.google_error_body(reply.status, reply.error_message,
                                                                      reply.error_type), headers)
@@ -175,6 +165,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_sse(payloads.gemini_content_chunks(model, body, reply), headers)
         else:
             self._send_json(200, payloads.gemini_content(model, body, reply), headers)
+
+    def _take_reply(self, path: str) -> tuple[Reply, dict[str, str]]:
+        """The next scripted reply for ``path``, after its delay, and its response headers."""
+        reply = self.server.owner._next_reply(path)
+        if reply.delay:
+            time.sleep(reply.delay)
+        headers = dict(reply.headers)
+        if reply.retry_after is not None:
+            headers["retry-after"] = f"{reply.retry_after:g}"
+        return reply, headers
 
     def _record(self, body: Any) -> None:
         req = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,

@@ -30,6 +30,7 @@ from llamonitor.analytics.agents.models import (
     CoordinationGraph,
 )
 from llamonitor.analytics.agents.types import AgentType, classify_agents
+from llamonitor.analytics.listener import WriterListener
 from llamonitor.schema.events import MetricEvent
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ _SEVERITY_RANK = {s.value: i for i, s in enumerate(BottleneckSeverity)}
 BOTTLENECK_MIN_SCORE = 0.3
 
 
-class AgentIntelligenceService:
+class AgentIntelligenceService(WriterListener):
     """Per-session multi-agent analysis (see the module doc)."""
 
     def __init__(self, storage_backend: Any = None, *, analysis_interval_s: float = 30.0, max_sessions: int = 1000,
@@ -91,23 +92,7 @@ class AgentIntelligenceService:
         """Add one event to its session."""
         self.process_batch((event,))
 
-    def attach(self, writer: Any = None) -> Any:
-        """Receive every batch the writer builds (default: the active writer); returns the writer."""
-        if writer is None:
-            from llamonitor.runtime import get_writer
 
-            writer = get_writer()
-            if writer is None:
-                raise RuntimeError("monitoring is not initialised: call initialize_monitoring() first or pass a writer")
-        writer.add_listener(self.process_batch)
-        self._attached.append(writer)
-        return writer
-
-    def detach(self) -> None:
-        """Stop receiving batches."""
-        for writer in self._attached:
-            writer.remove_listener(self.process_batch)
-        self._attached.clear()
 
     # -- background analysis ----------------------------------------------------------------
     async def initialize(self) -> None:

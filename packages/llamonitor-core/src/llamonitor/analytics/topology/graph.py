@@ -9,7 +9,8 @@ depends on the submodule ``a.b`` when there is one, else on ``a``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
 
 from llamonitor.analytics.topology.models import (
     CallEdge,
@@ -344,20 +345,28 @@ def _longest_chain(edges: list[DependencyEdge]) -> int:
         graph[e.from_module].append(e.to_module)
     comps = _strongly_connected(graph)
     comp_of = {n: i for i, c in enumerate(comps) for n in c}
-    succ: dict[int, set[int]] = defaultdict(set)
-    indeg = [0] * len(comps)
-    for e in edges:
-        a, b = comp_of[e.from_module], comp_of[e.to_module]
-        if a != b and b not in succ[a]:
-            succ[a].add(b)
-            indeg[b] += 1
-    depth = [0] * len(comps)
-    ready = [i for i, d in enumerate(indeg) if d == 0]
+    pairs = {(comp_of[e.from_module], comp_of[e.to_module]) for e in edges}
+    depth = longest_path_levels(range(len(comps)), [(a, b) for a, b in pairs if a != b])
+    return max(depth.values(), default=0)
+
+
+def longest_path_levels(nodes: Iterable[Hashable], edges: Iterable[tuple[Hashable, Hashable]]) -> dict[Any, int]:
+    """Level of each node of an acyclic graph: the most edges on a path leading to it (Kahn's order).
+
+    A node on a cycle (and what only it leads to) never becomes ready and keeps level 0.
+    """
+    succ: dict[Any, list[Any]] = defaultdict(list)
+    indeg: dict[Any, int] = dict.fromkeys(nodes, 0)
+    for a, b in edges:
+        succ[a].append(b)
+        indeg[b] += 1
+    level = dict.fromkeys(indeg, 0)
+    ready = [n for n, d in indeg.items() if d == 0]
     while ready:
         a = ready.pop()
         for b in succ[a]:
-            depth[b] = max(depth[b], depth[a] + 1)
+            level[b] = max(level[b], level[a] + 1)
             indeg[b] -= 1
             if indeg[b] == 0:
                 ready.append(b)
-    return max(depth, default=0)
+    return level

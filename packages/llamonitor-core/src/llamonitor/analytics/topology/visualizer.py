@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llamonitor.analytics.topology.graph import longest_path_levels
 from llamonitor.analytics.topology.models import RepositoryTopology
 
 if TYPE_CHECKING:
@@ -180,19 +181,7 @@ class TopologyVisualizer:
 
 def _levels(topology: RepositoryTopology) -> dict[str, int]:
     """Column of each module: the longest import chain leading to it (cycle edges ignored)."""
-    succ: dict[str, list[str]] = defaultdict(list)
-    indeg: dict[str, int] = dict.fromkeys(topology.modules, 0)
-    for d in topology.module_dependencies:
-        if not d.is_circular and d.from_module in indeg and d.to_module in indeg:
-            succ[d.from_module].append(d.to_module)
-            indeg[d.to_module] += 1
-    level = dict.fromkeys(indeg, 0)
-    ready = [m for m, n in indeg.items() if n == 0]
-    while ready:
-        a = ready.pop()
-        for b in succ[a]:
-            level[b] = max(level[b], level[a] + 1)
-            indeg[b] -= 1
-            if indeg[b] == 0:
-                ready.append(b)
-    return level
+    modules = set(topology.modules)
+    return longest_path_levels(topology.modules, [
+        (d.from_module, d.to_module) for d in topology.module_dependencies
+        if not d.is_circular and d.from_module in modules and d.to_module in modules])
