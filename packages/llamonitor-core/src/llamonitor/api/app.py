@@ -173,6 +173,7 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
             await websocket.close(code=CLOSE_TOO_MANY, reason=str(exc))
             return
         try:
+            await hub.ready()  # an idle storage tail primes first: the client misses nothing stored from now on
             await websocket.accept()
         except BaseException:
             hub.unsubscribe(sub)
@@ -239,8 +240,10 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
         if ingest:
             from llamonitor.ingest.receiver import OtlpIngest
 
+            # the writer ingestion starts feeds the live hub directly (hub.attach): the storage tail
+            # then skips what this process stores
             app.add_middleware(OtlpIngest, config=config, grpc_port=ingest_grpc_port, grpc_host=ingest_grpc_host,
-                               token=secret)
+                               token=secret, on_writer=hub.attach)
         # --- end of the OTLP ingestion hook ---
 
     protect(app, api, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts, bound_host=bound_host,
