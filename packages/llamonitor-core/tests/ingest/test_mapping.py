@@ -150,3 +150,30 @@ def test_protobuf_attribute_values_of_every_kind() -> None:
     (span,) = decode_body(body, "application/x-protobuf")
     assert span.attributes == {"s": "text", "empty": "", "i": -42, "d": 0.5, "b": True, "f": False,
                                "a": ["x", 1], "kv": {"n": 2}, "raw": "0001", "none": None}
+
+
+def test_planned_scan_equals_the_attribute_by_attribute_scan() -> None:
+    """Spans of one key sequence share a plan; its slots and custom attributes (in order, bounded,
+    without the stored slots' winners) are exactly those of the per-attribute loop."""
+    import random
+
+    from llamonitor.ingest.mapping import MAX_CUSTOM_ATTRIBUTES, SLOTS, scan, scan_each
+
+    rng = random.Random(5)
+    mapped = sorted({k for table in SLOTS for k in table})
+    content = ["input.value", "gen_ai.prompt.0.content", "llm.invocation_parameters", "output.value"]
+    values = ["", None, 0, 3, 2.5, True, "x", "gpt-4o", "7"]
+    for case in range(400):
+        keys = rng.sample(mapped, rng.randint(0, 12)) + rng.sample(content, rng.randint(0, 2))
+        keys += [f"app.k{i}" for i in range(rng.choice([0, 3, 70]))]
+        rng.shuffle(keys)
+        attrs = {k: rng.choice(values) for k in keys}
+        for header in ({}, {"service.name": "s", "otel.scope.name": "t", "otel.span.kind": 3}):
+            for _ in range(2):  # the second time through the cached plan
+                planned, each = dict(header), dict(header)
+                assert scan(attrs, planned) == scan_each(attrs, each), case
+                assert list(planned.items()) == list(each.items()), case
+                assert len(planned) <= MAX_CUSTOM_ATTRIBUTES + len(mapped) + len(header)
+    nested = {g.GEN_AI_REQUEST_MODEL: "m", "app.list": [1, 2], "app.map": {"a": 1}, "app.s": "v"}
+    planned, each = {}, {}
+    assert scan(nested, planned) == scan_each(nested, each) and planned == each == {"app.s": "v"}

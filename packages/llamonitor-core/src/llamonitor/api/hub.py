@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llamonitor.api.tail import StorageTail
+from llamonitor.schema.batch import EventBatch
+from llamonitor.schema.columns import COLUMN_NAMES
 from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.serialize import event_to_dict
 
@@ -79,6 +81,19 @@ class Subscriber:
         if self.operation_name is not None and event.operation_name != self.operation_name:
             return False
         return self.where is None or self.where(event)
+
+
+_ID_COLUMN = COLUMN_NAMES.index("event_id")
+
+
+def _event_ids(events: Sequence[MetricEvent]) -> list[str]:
+    """The ids of a writer batch: from its flat columns (the worker makes them for the sinks
+    anyway), not by building every event."""
+    if isinstance(events, EventBatch):
+        column = events.columns[_ID_COLUMN]
+        if column is not None:
+            return list(column)
+    return [e.event_id for e in events]
 
 
 def event_data(event: MetricEvent) -> str:
@@ -148,8 +163,8 @@ class LiveHub:
             self._writer = writer
             if writer is not None:
                 writer.add_listener(self.on_batch)
-        if writer is not None and self.tail is not None and self.tail.running:
-            self.tail.halt()  # the in-process listener sees every event: tailing would repeat them
+        # a running tail keeps running: other processes may write too; what this writer stores
+        # reaches the hub through on_batch, which tells the tail not to read it again
         return writer is not None
 
     def start_tail(self, tail: StorageTail) -> bool:
@@ -160,8 +175,20 @@ class LiveHub:
         self.tail = tail
         if not self.enabled or self.attach():
             return False
+        tail.wanted = self.has_subscribers  # reads nothing while no client listens
         tail.start()
         return True
+
+    def has_subscribers(self) -> bool:
+        """Whether any live client listens."""
+        return bool(self.subscribers)
+
+    async def ready(self) -> None:
+        """Wait until the storage tail (if it runs) publishes every event stored from now on: call
+        after :meth:`subscribe`, before accepting the client."""
+        tail = self.tail
+        if tail is not None and tail.running:
+            await tail.ready()
 
     async def stop_tail(self) -> None:
         """Stop the storage tail, if any."""
@@ -170,10 +197,12 @@ class LiveHub:
 
     @property
     def mode(self) -> str:
-        """Where live events come from: ``in-process``, the tail's mode, or ``off``."""
+        """Where live events come from: ``in-process``, the tail's mode, both (``in-process + <tail
+        mode>``: ``serve`` ingesting OTLP), or ``off``."""
+        tailing = self.tail is not None and self.tail.running
         if self._writer is not None:
-            return "in-process"
-        if self.tail is not None and self.tail.running:
+            return f"in-process + {self.tail.mode}" if tailing and self.tail is not None else "in-process"
+        if tailing and self.tail is not None:
             return self.tail.mode
         return "off"
 
@@ -192,6 +221,9 @@ class LiveHub:
         loop = self.loop
         if not self.subscribers or loop is None or loop.is_closed():
             return
+        tail = self.tail
+        if tail is not None and tail.running:  # called before the batch is stored: the tail skips it
+            tail.note_own(_event_ids(events))
         try:
             loop.call_soon_threadsafe(self.dispatch, list(events))
         except RuntimeError:  # the loop closed meanwhile
@@ -283,6 +315,8 @@ class LiveHub:
         self.attach()
         sub = Subscriber(session_id, operation_name, where=where)
         self.subscribers.add(sub)
+        if self.tail is not None:
+            self.tail.poke()  # an idle tail primes now (see ready)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:

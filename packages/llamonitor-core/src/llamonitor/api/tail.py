@@ -21,6 +21,20 @@ Parquet, files renamed into place from a second before the tail started on are n
 each event to the hub at most once: event ids already published are remembered in a bounded
 window, so an overlapping scan, a re-delivered batch or a restarted tail sends nothing twice.
 Events are serialised for the WebSocket clients in the query thread pool, not on the event loop.
+
+Two things keep the tail cheap while ``serve`` ingests OTLP (its own writer then stores
+thousands of events a second):
+
+- it reads nothing while no live client listens (``wanted``, the hub's "has subscribers"): a
+  PostgreSQL listener keeps listening but drops what it is told, Parquet and the SQL polls are
+  not looked at; when a client subscribes the tail primes again from "now" before the client is
+  accepted (:meth:`StorageTail.ready`), so the client misses nothing stored after it connected;
+- what this process's own writer stores reaches the hub from the writer directly
+  (:meth:`LiveHub.on_batch`), which first tells the tail (:meth:`StorageTail.note_own`): the
+  batch's ids join the dedupe window, so a Parquet file whose ``event_id`` column holds only
+  known ids is not read further, and a PostgreSQL notification naming exactly an own batch
+  (count and id range) is not read at all. The writer calls its listeners before it stores a
+  batch, so the tail always knows a batch is its own before it can find it in storage.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -66,18 +81,35 @@ class SeenIds:
     def __init__(self, size: int = DEDUPE_WINDOW) -> None:
         self.size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
+        # the writer thread adds its own batches' ids while the loop filters the tail's finds
+        self._lock = threading.Lock()
 
     def fresh(self, events: Sequence[MetricEvent]) -> list[MetricEvent]:
         """The events of ``events`` not seen before (and remember them)."""
         out = []
-        for event in events:
-            if event.event_id in self._ids:
-                continue
-            self._ids[event.event_id] = None
-            out.append(event)
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
+        with self._lock:
+            ids = self._ids
+            for event in events:
+                if event.event_id in ids:
+                    continue
+                ids[event.event_id] = None
+                out.append(event)
+            while len(ids) > self.size:
+                ids.popitem(last=False)
         return out
+
+    def add(self, ids: Sequence[str]) -> None:
+        """Remember ``ids`` (events published another way)."""
+        with self._lock:
+            self._ids.update(dict.fromkeys(ids))
+            while len(self._ids) > self.size:
+                self._ids.popitem(last=False)
+
+    def all_known(self, ids: Sequence[str]) -> bool:
+        """Whether every id of ``ids`` was seen."""
+        with self._lock:
+            known = self._ids
+            return all(i in known for i in ids)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -109,6 +141,10 @@ class ParquetFiles:
         self.root = Path(root)
         self.tracker = FileTracker(root, check_ids=False)  # which files share events: not the tail's concern
         self.known: frozenset[tuple[str, int, int]] = frozenset()
+        #: files not read past their ids: every event was this process's own
+        self.skipped_files = 0
+        #: files read whole
+        self.files_read = 0
 
     def prime(self, since_ns: int | None = None) -> None:
         """Take the files present now as seen -- except, with ``since_ns``, those renamed into place
@@ -119,8 +155,12 @@ class ParquetFiles:
         else:
             self.known = frozenset(f.key for f in snap.files if f.key[2] < since_ns - PRIME_SLACK_NS)
 
-    def new_events(self) -> list[MetricEvent]:
-        """Events of the files that appeared (or were replaced) since the last call, in (start time, id) order."""
+    def new_events(self, seen: SeenIds | None = None) -> list[MetricEvent]:
+        """Events of the files that appeared (or were replaced) since the last call, in (start time, id) order.
+
+        With ``seen``, a file whose ``event_id`` column holds only ids in it (this process's own
+        writer wrote it) is skipped after reading that one column.
+        """
         import pyarrow.parquet as pq
 
         from llamonitor.schema.arrow import table_to_events
@@ -130,7 +170,12 @@ class ParquetFiles:
         events: list[MetricEvent] = []
         for path in added:
             try:
-                events.extend(table_to_events(pq.ParquetFile(path).read()))
+                file = pq.ParquetFile(path)
+                if seen is not None and seen.all_known(file.read(columns=["event_id"]).column(0).to_pylist()):
+                    self.skipped_files += 1
+                    continue
+                self.files_read += 1
+                events.extend(table_to_events(file.read()))
             except FileNotFoundError:  # compacted away meanwhile
                 continue
             except Exception:  # one unreadable file must not stop the tail
@@ -218,6 +263,56 @@ class StorageTail:
         self._started_ns = time.time_ns()
         self._listen_tried = -FALLBACK_POLL_SECONDS
         self._listen_warned = False
+        #: whether anyone wants live events now (the hub: "has subscribers"); ``None``: always
+        self.wanted: Callable[[], bool] | None = None
+        #: primed since it was last wanted (what was stored before is noted, not published)
+        self._primed = asyncio.Event()
+        self._poke = asyncio.Event()
+        #: (count, lowest id, highest id) of the batches this process's writer stored, newest last
+        self._own: OrderedDict[tuple[int, str, str], None] = OrderedDict()
+        #: notified batches / Parquet files not read because this process's writer stored them
+        self.own_skipped = 0
+        #: loop iterations spent idle (nobody wanted live events: nothing read)
+        self.idle_scans = 0
+        #: pages queried from a SQL backend (Parquet: :attr:`files_read`)
+        self.reads = 0
+
+    def note_own(self, ids: Sequence[str]) -> None:
+        """The ids of a batch this process's writer is about to store (any thread): the hub got its
+        events from the writer, so the tail neither reads nor publishes them again."""
+        if not ids:
+            return
+        self.seen.add(ids)
+        with self.seen._lock:
+            self._own[(len(ids), min(ids), max(ids))] = None
+            while len(self._own) > 4096:
+                self._own.popitem(last=False)
+
+    def _is_own(self, r: dict[str, Any]) -> bool:
+        key = (r.get("n"), r.get("idlo"), r.get("idhi"))
+        with self.seen._lock:
+            return key in self._own
+
+    def poke(self) -> None:
+        """Look at storage now (a client subscribed): an idle tail primes at once."""
+        self._poke.set()
+        if self._listener is not None:
+            self._listener.wake.set()
+
+    async def ready(self, timeout: float = 5.0) -> bool:
+        """Wait (at most ``timeout`` s) until the tail has primed since it is wanted: from then on every
+        event stored is published. Whether it has."""
+        if not self.running:
+            return False
+        self.poke()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._primed.wait(), timeout)
+        return self._primed.is_set()
+
+    @property
+    def files_read(self) -> int:
+        """Parquet files read whole (0 for the SQL backends)."""
+        return 0 if self._files is None else self._files.files_read
 
     @property
     def running(self) -> bool:
@@ -228,6 +323,7 @@ class StorageTail:
         backend, cursor = self.backend(), None
         events: list[MetricEvent] = []
         while cap is None or len(events) < cap:
+            self.reads += 1
             page = await backend.events(flt, limit=MAX_PAGE, cursor=cursor)
             events.extend(page.events)
             cursor = page.next_cursor
@@ -244,6 +340,9 @@ class StorageTail:
             return await self._recent()  # a payload we could not read
         events: list[MetricEvent] = []
         for r in ranges:
+            if self._is_own(r):  # this process's writer stored it: the hub has these events
+                self.own_skipped += 1
+                continue
             flt = EventFilter(start=ns_to_datetime(r["lo"]), end=ns_to_datetime(r["hi"]) + timedelta(microseconds=1))
             found = await self._pages(flt, cap=NOTIFIED_FACTOR * int(r.get("n") or 0) + MAX_PAGE)
             low, high = r.get("idlo"), r.get("idhi")
@@ -255,7 +354,11 @@ class StorageTail:
 
     async def _scan(self) -> list[MetricEvent]:
         if self._files is not None:
-            return await asyncio.to_thread(self._files.new_events)
+            files = self._files
+            before = files.skipped_files
+            events = await asyncio.to_thread(files.new_events, self.seen)
+            self.own_skipped += files.skipped_files - before
+            return events
         return await self._recent()
 
     async def _prime(self) -> None:
@@ -312,9 +415,28 @@ class StorageTail:
             wait = self.poll_seconds
             try:
                 listening = await self._listen()
+                if self.wanted is not None and not self.wanted():
+                    # nobody listens: read nothing (a listener's notifications are dropped); prime
+                    # again from "now" when a client comes
+                    primed = False
+                    self._primed.clear()
+                    if self._listener is not None:
+                        self._listener.take()
+                    self.idle_scans += 1
+                    self.scans += 1
+                    self._poke.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._poke.wait(), self.poll_seconds)
+                    continue
                 if not primed:
                     primed = True  # storage not created yet also means: nothing stored before
-                    await self._prime()
+                    self._started_ns = time.time_ns()
+                    if self._listener is not None:
+                        self._listener.take()  # told before this prime: the prime reads it
+                    try:
+                        await self._prime()
+                    finally:  # a failed prime must not keep a client waiting: it is retried as a scan
+                        self._primed.set()
                     last_poll = time.monotonic()
                 elif listening and self._listener is not None:
                     ranges = self._listener.take()

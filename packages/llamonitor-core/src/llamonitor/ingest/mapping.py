@@ -17,8 +17,9 @@ and the writer prices usage from its price table like any other event.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from llamonitor.ingest.decode import OtlpSpan
@@ -157,6 +158,74 @@ def _info(key: str) -> tuple[tuple[tuple[int, int], ...], bool]:
 #: repeated in the custom attributes (a session's conversation id is kept: a parent's session may win)
 STORED_SLOTS = (S_MODEL, S_RESPONSE_MODEL, S_PROVIDER, S_INPUT, S_OUTPUT, S_TOTAL, S_CACHED, S_CACHE_CREATION,
                 S_REASONING, S_AGENT_NAME, S_AGENT_ID, S_SESSION, S_GRAPH_NODE)
+_STORED_SET = frozenset(STORED_SLOTS)
+
+
+class _Plan:
+    """How :func:`scan` reads spans whose attributes have one given key sequence (and header size):
+    most spans of an instrumentor carry the same keys in the same order, so which key can fill
+    which slot, which keys are copied into custom attributes and which of those the bound leaves
+    out is worked out once per sequence instead of once per attribute of every span -- and
+    compiled into one function (:attr:`run`) that reads the values by position."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, keys: tuple[str, ...], room: int) -> None:
+        candidates: dict[int, list[tuple[int, int]]] = {}
+        custom_pos: list[int] = []
+        for pos, key in enumerate(keys):
+            info = _key_info.get(key) or _info(key)
+            roles, keep = info
+            for slot, rank in roles:
+                candidates.setdefault(slot, []).append((rank, pos))
+            if keep and (roles or room > 0):
+                custom_pos.append(pos)
+                if not roles:
+                    room -= 1
+        # Generated source names no attribute key (keys come from clients): only positions and
+        # slot numbers, the keys are read from the tuple ``K``.
+        lines = ["def run(values, custom):", f"    found = [None] * {len(SLOTS)}"]
+        if len(custom_pos) > 1:
+            lines.append("    custom.update(zip(CK, PICK(values), strict=True))")
+        elif custom_pos:
+            lines.append(f"    custom[K[{custom_pos[0]}]] = values[{custom_pos[0]}]")
+        for slot, found in sorted(candidates.items()):
+            indent = "    "
+            for _, pos in sorted(found):  # best rank first; the first non-empty value wins
+                lines.append(f"{indent}v = values[{pos}]")
+                lines.append(f'{indent}if v is not None and v != "":')
+                lines.append(f"{indent}    found[{slot}] = v")
+                if slot in _STORED_SET:  # an event field: not repeated in the custom attributes
+                    lines.append(f"{indent}    custom.pop(K[{pos}], None)")
+                lines.append(f"{indent}else:")
+                indent += "    "
+            lines.append(f"{indent}pass")
+        lines.append("    return found")
+        namespace: dict[str, Any] = {"K": keys, "CK": tuple(keys[p] for p in custom_pos),
+                                     "PICK": itemgetter(*custom_pos) if len(custom_pos) > 1 else None}
+        exec(compile("\n".join(lines), "<llamonitor scan plan>", "exec"), namespace)
+        #: ``run(values, custom) -> found``
+        self.run: Callable[[list[Any], dict[str, Any]], list[Any]] = namespace["run"]
+
+
+_plans: dict[tuple[int, tuple[str, ...]], _Plan] = {}
+
+
+def _scan_planned(attrs: dict[str, Any], custom: dict[str, Any]) -> list[Any] | None:
+    """:func:`scan` with ``custom`` through the plan of ``attrs``' key sequence; ``None`` when a value is a
+    list or a map (never copied into custom attributes: the general loop decides per value)."""
+    values = list(attrs.values())
+    types = set(map(type, values))
+    if dict in types or list in types:
+        return None
+    room = MAX_CUSTOM_ATTRIBUTES - len(custom)
+    key = (room, tuple(attrs))
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) > 1000:  # bounded against spans of ever-new key sequences
+            _plans.clear()
+        plan = _plans[key] = _Plan(key[1], room)
+    return plan.run(values, custom)
 
 
 def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[Any]:
@@ -171,6 +240,15 @@ def scan(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[An
     One dict lookup per attribute instead of one per candidate key and field: a span carries
     15-30 attributes, the tables name about 50 keys.
     """
+    if custom is not None:
+        planned = _scan_planned(attrs, custom)
+        if planned is not None:
+            return planned
+    return scan_each(attrs, custom)
+
+
+def scan_each(attrs: dict[str, Any], custom: dict[str, Any] | None = None) -> list[Any]:
+    """:func:`scan` attribute by attribute (what the planned path must equal)."""
     found: list[Any] = [None] * len(SLOTS)
     ranks = [_NO_RANK] * len(SLOTS)
     infos = _key_info

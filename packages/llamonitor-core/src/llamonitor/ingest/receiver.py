@@ -72,10 +72,12 @@ def stats() -> dict[str, int]:
 class Ingestor:
     """Decode, map and enqueue; shared by the HTTP and gRPC receivers. Thread-safe."""
 
-    def __init__(self, config: MonitorConfig) -> None:
+    def __init__(self, config: MonitorConfig, on_writer: Callable[[], Any] | None = None) -> None:
         # uvicorn owns the signals of the server process; the writer must not take them over
         self.config = config.model_copy(update={"handle_sigterm": False})
         self.owns_writer = False
+        #: called once this receiver started the writer (the API's live hub attaches to it)
+        self.on_writer = on_writer
         self._lock = threading.Lock()
         self._hand_off = threading.Lock()
 
@@ -88,6 +90,11 @@ class Ingestor:
                     initialize_monitoring_sync(self.config)
                     self.owns_writer = True
                     rec = STATE.recorder
+                    if rec is not None and self.on_writer is not None:
+                        try:
+                            self.on_writer()
+                        except Exception:  # the live feed must not stop ingestion
+                            logger.exception("llamonitor: attaching the live feed to the ingestion writer failed")
         if rec is None:
             raise DecodeError("monitoring is disabled in this server's configuration (LLMOPS_ENABLED)", 503)
         return rec
@@ -149,9 +156,10 @@ class OtlpIngest:
     """ASGI middleware serving ``POST /v1/traces`` (and an OTLP/gRPC server when ``grpc_port``)."""
 
     def __init__(self, app: ASGIApp, config: MonitorConfig, grpc_port: int | None = None,
-                 grpc_host: str = "127.0.0.1", token: str | None = None) -> None:
+                 grpc_host: str = "127.0.0.1", token: str | None = None,
+                 on_writer: Callable[[], Any] | None = None) -> None:
         self.app = app
-        self.ingestor = Ingestor(config)
+        self.ingestor = Ingestor(config, on_writer)
         self.grpc_port = grpc_port
         self.grpc_host = grpc_host
         self.token = token

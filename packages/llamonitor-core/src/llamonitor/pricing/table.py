@@ -365,6 +365,8 @@ class PriceTable:
 
 def token_count(value: Any) -> int:
     """A usage field as a non-negative token count (``None``, booleans and junk count 0)."""
+    if type(value) is int:  # the usual case, first (bool is not int by type)
+        return value if value > 0 else 0
     if value is None or isinstance(value, bool):
         return 0
     try:
@@ -376,16 +378,25 @@ def token_count(value: Any) -> int:
 
 def cost_for(price: ModelPrice, usage: TokenUsage) -> CostInfo | None:
     """Apply ``price`` to ``usage`` (conventions in the module docstring)."""
-    raw_in = getattr(usage, "input_tokens", None)
-    raw_out = getattr(usage, "output_tokens", None)
+    if type(usage) is TokenUsage:  # plain attribute reads (the getattr defaults are for look-alikes)
+        raw_in, raw_out = usage.input_tokens, usage.output_tokens
+        raw_cached, raw_created, raw_reasoning = (usage.cached_input_tokens, usage.cache_creation_input_tokens,
+                                                  usage.reasoning_tokens)
+    else:
+        raw_in = getattr(usage, "input_tokens", None)
+        raw_out = getattr(usage, "output_tokens", None)
+        raw_cached = getattr(usage, "cached_input_tokens", None)
+        raw_created = getattr(usage, "cache_creation_input_tokens", None)
+        raw_reasoning = getattr(usage, "reasoning_tokens", None)
     if raw_in is None and raw_out is None:
         return None
     input_tokens = token_count(raw_in)
     output_tokens = token_count(raw_out)
-    cached = min(token_count(getattr(usage, "cached_input_tokens", None)), input_tokens)
-    created = min(token_count(getattr(usage, "cache_creation_input_tokens", None)), input_tokens - cached)
+    # absent cache / reasoning counts (the usual case) are 0 without a call
+    cached = 0 if raw_cached is None else min(token_count(raw_cached), input_tokens)
+    created = 0 if raw_created is None else min(token_count(raw_created), input_tokens - cached)
     uncached = input_tokens - cached - created
-    reasoning = min(token_count(getattr(usage, "reasoning_tokens", None)), output_tokens)
+    reasoning = 0 if raw_reasoning is None else min(token_count(raw_reasoning), output_tokens)
 
     in_rate = price.input_per_mtok
     out_rate = price.output_per_mtok

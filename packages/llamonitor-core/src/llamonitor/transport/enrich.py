@@ -17,7 +17,7 @@ from llamonitor.ids import event_uuid, span_hex, trace_hex
 from llamonitor.instrumentation.base import CollectorRegistry
 from llamonitor.schema.batch import Column, EventBatch, Row, columns_to_rows
 from llamonitor.schema.config import MonitorConfig
-from llamonitor.schema.events import MetricEvent, TokenUsage
+from llamonitor.schema.events import CostInfo, MetricEvent, TokenUsage
 from llamonitor.schema.sanitize import clean_event
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes
 from llamonitor.transport.records import EXTRA, SPEC, OperationSpec, Record
@@ -27,6 +27,8 @@ _spec_of = itemgetter(SPEC)
 _extra_of = itemgetter(EXTRA)
 _MAX_ERROR_MESSAGE = 2000
 _KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "response_model", "provider"}
+_USAGE_FIELDS = tuple(f.name for f in fields(TokenUsage))
+_COST_FIELDS = tuple(f.name for f in fields(CostInfo))
 
 
 def safe_text(value: Any, limit: int) -> str:
@@ -78,7 +80,8 @@ class EventBuilder:
         """Per record, whether nothing but the record shapes its event; ``None``: all of them are plain.
 
         Plain: the spec has no collectors and no content capture, and the record carries no
-        token usage (which brings the cost collector).
+        token usage -- or carries a :class:`TokenUsage` and the ``cost`` collector is the built-in
+        one, which :meth:`_priced` applies to columns (ingested OTLP spans, adapters' usage).
         """
         default_capture = self.config.capture_content
         specs = set(map(_spec_of, records))  # OperationSpec hashes by identity
@@ -87,17 +90,87 @@ class EventBuilder:
         extras = list(map(_extra_of, records))
         if len(plain) == len(specs) and extras.count(None) == len(extras):
             return None
-        return [r[SPEC] in plain and (e is None or e.get("usage") is None)
-                for r, e in zip(records, extras, strict=True)]
+        priced = self._cost_collector() is not None
+        flags = []
+        for r, e in zip(records, extras, strict=True):
+            usage = None if e is None else e.get("usage")
+            flags.append(r[SPEC] in plain and (usage is None or (priced and type(usage) is TokenUsage)))
+        return None if all(flags) else flags
+
+    @staticmethod
+    def _cost_collector() -> Any:
+        """The ``cost`` collector when it is the built-in one (its result on a record is known), else ``None``."""
+        from llamonitor.instrumentation.collectors.cost import CostCollector
+
+        collector = CollectorRegistry.get("cost")
+        return collector if type(collector) is CostCollector else None
 
     def _plain_columns(self, records: list[Record]) -> list[Column]:
         from llamonitor.transport.plain import clean_columns, plain_columns
 
+        priced = self._priced(records)
         cols = plain_columns(
-            records, default_session=self.config.default_session_id, attributes_json=self._attributes_json,
-            safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE))
+            priced[0] if priced is not None else records, default_session=self.config.default_session_id,
+            attributes_json=self._attributes_json, safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE))
+        if priced is not None:
+            self._usage_columns(cols, priced[1], priced[2])
         self.sanitized_values += clean_columns(cols)
         return cols
+
+    def _priced(self, records: list[Record]) -> tuple[list[Record], list[TokenUsage | None],
+                                                       list[CostInfo | None]] | None:
+        """For records carrying usage: what :meth:`build` gets from the cost collector, without an event.
+
+        Returns the records with the collector's custom attributes merged into their extra
+        attributes (after them, as :meth:`_merge` does), each record's usage and cost; ``None``
+        when no record carries usage.
+        """
+        extras = list(map(_extra_of, records))
+        usages = [None if e is None else e.get("usage") for e in extras]
+        if usages.count(None) == len(usages):
+            return None
+        collector = self._cost_collector()
+        out = list(records)
+        costs: list[CostInfo | None] = [None] * len(records)
+        for i, (rec, extra, usage) in enumerate(zip(records, extras, usages, strict=True)):
+            if usage is None:
+                continue
+            spec: OperationSpec = rec[SPEC]
+            model = extra.get("model") or spec.model
+            context = {"operation_name": spec.operation_name, "operation_type": spec.operation_type,
+                       "model": model, "response_model": extra.get("response_model"),
+                       "provider": extra.get("provider") or spec.provider,
+                       "custom_attributes": spec.custom_attributes, "usage": usage}
+            try:
+                found = collector.collect(None, (), {}, context)
+            except Exception:  # as _run_collectors: counted, the event is kept without its metrics
+                self.collector_errors["cost"] = self.collector_errors.get("cost", 0) + 1
+                found = {}
+            cost = found.get("cost")
+            if isinstance(cost, CostInfo):
+                costs[i] = cost
+            added = found.get("custom_attributes")
+            if added:
+                out[i] = (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
+        return out, usages, costs
+
+    @staticmethod
+    def _usage_columns(cols: list[Column], usages: list[TokenUsage | None], costs: list[CostInfo | None]) -> None:
+        """Fill the usage and cost columns (and their ``nested_groups`` bits) from :meth:`_priced`."""
+        # imported here: the column layout imports pyarrow, which ``import llamonitor`` must not
+        from llamonitor.schema.columns import COLUMN_NAMES, PREFIXES
+
+        at = {name: i for i, name in enumerate(COLUMN_NAMES)}
+        nested_at = at["nested_groups"]
+        for group, values, names in (("usage", usages, _USAGE_FIELDS), ("cost", costs, _COST_FIELDS)):
+            if values.count(None) == len(values):
+                continue
+            for name in names:
+                cols[at[f"{group}_{name}"]] = [None if v is None else getattr(v, name) for v in values]
+            bit = 1 << list(PREFIXES).index(group)
+            groups = cols[nested_at]
+            assert groups is not None
+            cols[nested_at] = [g if v is None else g | bit for g, v in zip(groups, values, strict=True)]
 
     def build_batch(self, records: list[Record], *,
                     to_event: Callable[[tuple[Any, ...]], MetricEvent] | None = None) -> EventBatch:
