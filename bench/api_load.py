@@ -4,8 +4,9 @@ Run: ``uv run python bench/api_load.py`` (``--events N`` stored first, default 1
 ``--backends parquet,postgres``; ``--rate R`` requests/s offered, default 300; ``--seconds S``,
 default 30; ``--ws W`` WebSocket clients, default 50; ``--live E`` events/s written by a writer
 process while the load runs, default 1,000). ``--reuse DIR`` keeps the stored events between runs
-(for iterating on the server). ``--quick`` is a smoke size (5,000 events, 3 s, 5 clients) that
-finishes in a few seconds.
+(for iterating on the server). ``--workers N`` serves from N worker processes (``serve --workers``;
+the server CPU figure is then the parent's and every worker's). ``--quick`` is a smoke size
+(5,000 events, 3 s, 5 clients) that finishes in a few seconds.
 
 Four processes, as in a deployment: the server (this script re-run with ``--serve``: uvicorn on a
 free loopback port, as ``llamonitor serve`` runs it); the live writer (``--write``: stores
@@ -54,21 +55,38 @@ def _port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its live descendants (Linux ``/proc``): with
+    ``--workers N`` the server is a parent process and N workers."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, total = {pid}, 0
+    for p in sorted(parents):  # children have larger pids than their parents here (no pid wrap in a run)
+        if p in tree or parents[p] in tree:
+            tree.add(p)
+            total += cpu.get(p, 0)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # -- the server ----------------------------------------------------------------------------------
-def serve(config_json: str, port: int) -> None:
-    """Child mode: serve the API over ``config_json`` storage (no writer in this process)."""
+def serve(config_json: str, port: int, workers: int = 1) -> None:
+    """Child mode: serve the API over ``config_json`` storage (no writer in this process), as
+    ``llamonitor serve --no-ingest --workers N`` does."""
     from llamonitor import MonitorConfig, StorageConfig
-    from llamonitor.api import create_api_server
-    from llamonitor.api.server import serve as run
+    from llamonitor.api import run_api_server
 
     config = MonitorConfig(storage=StorageConfig.model_validate_json(config_json))
     config.extensions["websocket"] = {"enabled": True, "max_connections": 1000}
-    run(create_api_server(config), "127.0.0.1", port, token=None, log_level="warning")  # as `llamonitor serve`
+    more = {"workers": workers} if workers > 1 else {}  # (so the bench also runs against older trees)
+    run_api_server(config, "127.0.0.1", port, log_level="warning", **more)
 
 
 # -- the live writer -----------------------------------------------------------------------------
@@ -342,7 +360,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             if kept is not None:
                 shutil.copytree(tmp / "data", kept)
         port = _port()
-        server = _child("--serve", config.model_dump_json(), "--port", str(port))
+        server = _child("--serve", config.model_dump_json(), "--port", str(port), "--workers", str(args.workers))
         procs.append(server)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -388,6 +406,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             r |= {"ws_min": 0, "ws_max": 0, "ws_closed": 0, "lag": 0.0, "listen_cpu": 0.0}
         r["written"] = written
         r["cpu"] = cpu
+        print(f"  server: {args.workers} worker process(es)")
         print(f"  offered {r['offered']:,} requests at {args.rate}/s for {args.seconds:g} s; answered "
               f"{r['answered']:,} ({r['answered'] / r['elapsed']:.0f}/s), p50 {r['p50']:.0f} ms, "
               f"p95 {r['p95']:.0f} ms, p99 {r['p99']:.0f} ms, errors {r['errors'] or 0}, "
@@ -426,6 +445,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--ws", type=int, default=50)
     parser.add_argument("--live", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (serve --workers)")
     parser.add_argument("--quick", action="store_true", help="smoke size: a few seconds")
     parser.add_argument("--reuse", metavar="DIR", help=(
         "keep the stored events between runs (iterating on the server): Parquet under DIR, copied per run; "
@@ -436,7 +456,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.workers)
         return
     if args.write:
         print(asyncio.run(_write(args.write, args.live, args.seconds)), flush=True)

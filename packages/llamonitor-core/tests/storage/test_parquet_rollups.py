@@ -169,3 +169,37 @@ async def test_counts_follow_files_added_and_removed_between_summaries(tmp_path:
     window = EventFilter(start=datetime(2000, 1, 1, tzinfo=timezone.utc))
     a, b = await fast.summary(window), await query(exact(cfg)).summary(window)
     assert (a.total_events, a.sessions, a.traces) == (b.total_events, b.sessions, b.traces)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_writers_rollup_equals_the_query_layers_row_for_row(seed: int) -> None:
+    """``writer_rollup_rows`` (three Arrow calls, for the writer) gives ``rollup_rows``' rows.
+
+    Up to order: rows and histogram bins come in another order, and float sums are added in
+    another order (equal to 1e-12 relative).
+    """
+    import dataclasses
+
+    import pyarrow.dataset as ds
+    from llamonitor.backends.parquet_rollups import projection, rollup_rows, writer_rollup_rows
+    from llamonitor.schema.columnar import events_to_table
+
+    events = make_events(2000, seed=seed, days=4)
+    events[5] = dataclasses.replace(events[5], start_time_ns=-1_500_000_000, end_time_ns=-1_000_000_000)
+    events[6] = dataclasses.replace(events[6], start_time_ns=-86_400_000_000_000)  # exactly a day before 1970
+    events[7] = dataclasses.replace(events[7], duration_ms=0.0)
+    table = events_to_table(events)
+    expected = rollup_rows(ds.dataset(table).to_table(columns=projection()))
+    assert expected is not None and len(expected) > 10
+    def normal(rows: list[Any]) -> dict[tuple[Any, ...], tuple[list[Any], dict[int, int]]]:
+        return {tuple(r[:4]): (r[4:-1], dict(zip(*r[-1], strict=True))) for r in rows}
+
+    ours, theirs = normal(writer_rollup_rows(table) or []), normal(expected)
+    assert ours.keys() == theirs.keys()
+    for key, (sums, hist) in theirs.items():
+        assert ours[key][1] == hist
+        assert ours[key][0] == pytest.approx(sums, rel=1e-12), key
+    assert writer_rollup_rows(table.slice(0, 0)) == [] == rollup_rows(ds.dataset(table.slice(0, 0)).to_table(
+        columns=projection()))
+    bad = events_to_table([dataclasses.replace(events[0], duration_ms=math.inf), *events[1:10]])
+    assert writer_rollup_rows(bad) is None is rollup_rows(ds.dataset(bad).to_table(columns=projection()))

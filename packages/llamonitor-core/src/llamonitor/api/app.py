@@ -255,14 +255,17 @@ def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequen
             allowed_hosts: Sequence[str] | None, bound_host: str | None,
             before_auth: Callable[[str | None], None] | None = None) -> None:
     """The middleware stack, outermost first: Host check, CORS (preflights answered before auth),
-    bearer token, then input checks; JSON 503s for storage failures (see ``api/security.py``,
-    ``api/errors.py``)."""
+    bearer token, then input checks, then the REST routes' fast path (``api/fastpath.py``); JSON
+    503s for storage failures (see ``api/security.py``, ``api/errors.py``)."""
     from llamonitor.api.errors import CheckGraphQLBody, RefuseUnstorableInput, declare_no_nul, install_error_handlers
+    from llamonitor.api.fastpath import FastRoutes
+    from llamonitor.api.routes import router
     from llamonitor.api.security import HostCheck
     from llamonitor.api.security import allowed_hosts as hosts_for
 
     install_error_handlers(app, app.state.llamonitor.config.storage.connection_string)
     declare_no_nul(app)
+    app.add_middleware(FastRoutes, routes=router.routes)  # innermost: after every check below
     app.add_middleware(CheckGraphQLBody)
     app.add_middleware(RefuseUnstorableInput)
     secret = resolve_token(token, api)
@@ -280,15 +283,36 @@ def protect(app: Any, api: APIConfig, *, token: str | None, cors_origins: Sequen
     app.add_middleware(HostCheck, allowed_hosts=hosts)
 
 
+@dataclass(frozen=True)
+class WorkerApp:
+    """A picklable :func:`create_api_server` call, made once in each worker process of
+    ``run_api_server(workers=N)`` (uvicorn starts workers with ``spawn``: the app itself cannot be
+    sent to them, its arguments can). The token travels in the pickle over the worker's pipe, never
+    in the environment or on a command line."""
+
+    config: MonitorConfig
+    options: dict[str, Any] = field(repr=False)  # holds the token: never in a log line
+
+    def __call__(self) -> Any:
+        from llamonitor.api.server import prepare_process
+
+        prepare_process()
+        return create_api_server(self.config, **self.options)
+
+
 def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,
                    token: str | None = None, cors_origins: Sequence[str] | None = None,
                    log_level: str = "info", allowed_hosts: Sequence[str] | None = None,
-                   on_bound: Callable[[str, int], None] | None = None, **ingest_options: Any) -> None:
+                   on_bound: Callable[[str, int], None] | None = None, workers: int = 1,
+                   **ingest_options: Any) -> None:
     """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080).
 
     The port is bound before anything is printed (``on_bound(host, port)`` then runs); a bind failure
     raises :class:`llamonitor.api.server.BindError`. Query-string secrets never reach the access log.
     ``ingest_options`` (``ingest``, ``ingest_grpc_port``, ``ingest_grpc_host``) go to :func:`create_api_server`.
+    ``workers`` > 1 runs that many worker processes on the one socket, each with its own caches,
+    storage tail and live hub (:func:`llamonitor.api.server.serve`); OTLP ingestion needs one
+    process (one writer, one gRPC port), so it is refused with ``workers`` > 1.
     """
     try:
         from llamonitor.api.server import serve
@@ -298,7 +322,11 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
         config = MonitorConfig.from_env()
     api = APIConfig.model_validate(config.extensions.get("api") or {})
     bound = host or api.host
-    app = create_api_server(config, token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
-                            bound_host=bound, **ingest_options)
+    options: dict[str, Any] = dict(token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
+                                   bound_host=bound, **ingest_options)
+    if workers > 1 and ingest_options.get("ingest"):
+        raise ValueError("OTLP ingestion runs in one process (one writer, one gRPC port): "
+                         "serve with workers=1, or turn ingestion off")
+    app: Any = WorkerApp(config, options) if workers > 1 else create_api_server(config, **options)
     serve(app, bound, api.port if port is None else port, token=resolve_token(token, api), log_level=log_level,
-          on_bound=on_bound)
+          on_bound=on_bound, workers=workers)

@@ -303,6 +303,11 @@ class Subscription:
                            session_id: str | None = None) -> AsyncGenerator[EventType, None]:
         hub = _state(info).hub
         sub = hub.subscribe(session_id=session_id, operation_name=operation_name)
+        try:
+            await hub.ready()  # as the WebSocket route: an idle storage tail primes before the first event
+        except BaseException:
+            hub.unsubscribe(sub)
+            raise
         async for event, _text in hub.stream(sub):
             yield to_event(event)
 

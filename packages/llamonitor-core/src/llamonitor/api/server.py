@@ -22,6 +22,10 @@ logger = logging.getLogger("llamonitor")
 #: cost more CPU than the whole REST load in ``bench/api_load.py``; the live feed is loopback or LAN
 #: traffic of JSON that a reverse proxy can compress once if it must.
 UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False}
+#: how long a worker process may take to answer its supervisor's health ping before it is killed and
+#: replaced (uvicorn's default, 5 s, is shorter than a worker's start -- importing FastAPI, pyarrow
+#: and the app -- on a busy 2-core machine: every worker was killed while starting, over and over)
+WORKER_HEALTHCHECK_S = 60
 #: GIL switch interval of the server process (Python's default is 0.005 s)
 SWITCH_INTERVAL_S = 0.001
 
@@ -53,23 +57,47 @@ def exposure_warning(host: str, token: str | None) -> str | None:
             "reads every stored prompt and response. Set --token (or LLAMONITOR_API_TOKEN), or bind 127.0.0.1.")
 
 
-def serve(app: Any, host: str, port: int, *, token: str | None, log_level: str = "info",
-          on_bound: Callable[[str, int], None] | None = None) -> None:
-    """Bind ``host``:``port`` (raises :class:`BindError`), call ``on_bound(host, actual_port)``, serve until
-    interrupted."""
-    import uvicorn
-
-    warning = exposure_warning(host, token)
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
-    sock = bind(host, port)
+def prepare_process() -> None:
+    """Settings of a process that serves the API (the single server, or each worker)."""
     # The event loop serves every request and the live feed while query threads decode Parquet and
     # build answers: with the default 5 ms GIL switch interval a request waits up to 5 ms each time
     # a thread holds the GIL. This is the server's own process, so the setting is ours to make.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    install_log_redaction()
+
+
+def serve(app: Any, host: str, port: int, *, token: str | None, log_level: str = "info",
+          on_bound: Callable[[str, int], None] | None = None, workers: int = 1) -> None:
+    """Bind ``host``:``port`` (raises :class:`BindError`), call ``on_bound(host, actual_port)``, serve until
+    interrupted.
+
+    ``workers`` > 1: uvicorn's process manager starts that many worker processes sharing the bound
+    socket (the kernel hands each new connection to one of them) and restarts one that dies. ``app``
+    must then be a picklable factory (:class:`llamonitor.api.app.WorkerApp`): each worker builds its
+    own app -- its own caches, query backend, storage tail and live hub.
+    """
+    import uvicorn
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    warning = exposure_warning(host, token)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    sock = bind(host, port)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        # factory=True: each worker calls ``app`` once to build its own (WorkerApp.__call__)
+        config = uvicorn.Config(app, log_level=log_level, workers=workers, factory=True,
+                                timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **UVICORN_OPTIONS)
+        install_log_redaction()
+        if on_bound is not None:
+            on_bound(host, sock.getsockname()[1])
+        Multiprocess(config, sockets=[sock]).run()
+        return
     config = uvicorn.Config(app, log_level=log_level,  # configures uvicorn's loggers: filters go on after
                             **UVICORN_OPTIONS)
-    install_log_redaction()
+    prepare_process()
     if on_bound is not None:
         on_bound(host, sock.getsockname()[1])
     uvicorn.Server(config).run(sockets=[sock])

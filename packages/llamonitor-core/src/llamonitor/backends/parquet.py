@@ -33,13 +33,15 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.parquet_rollups import ROLLUP_KEY, file_rollup
 from llamonitor.backends.tmpfiles import remove_stale_tmp, tmp_path
-from llamonitor.schema.arrow import EVENT_SCHEMA
-from llamonitor.schema.batch import Column
+from llamonitor.schema.arrow import EVENT_SCHEMA, WRITER_POOL
+from llamonitor.schema.batch import Column, as_list
 from llamonitor.schema.columnar import batch_columns, columns_to_table
 from llamonitor.schema.columns import COLUMN_NAMES
 from llamonitor.schema.config import StorageConfig
@@ -67,11 +69,28 @@ def first_occurrences(ids: list[str]) -> list[int] | None:
     return keep
 
 
-def _ids_digest(ids: list[str], size: int) -> str:
-    return hashlib.blake2b("\x00".join(ids).encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
+#: event ids: a list, or the Arrow strings the writer's fast path makes
+Ids = Any
 
 
-def file_name(ids: list[str], first_start_ns: int) -> str:
+def _joined(ids: Ids) -> bytes:
+    """The ids joined by NUL, UTF-8: what the digests hash (the same bytes for a list or an Arrow array)."""
+    if isinstance(ids, list):
+        return "\x00".join(ids).encode("utf-8", "surrogatepass")
+    if not len(ids):
+        return b""
+    # One Arrow kernel over the whole column (without the GIL) instead of a Python str per id.
+    one = pa.ListArray.from_arrays(pa.array([0, len(ids)], type=pa.int32()),
+                                   pc.cast(ids, pa.binary(), memory_pool=WRITER_POOL))
+    joined: bytes = pc.binary_join(one, b"\x00", memory_pool=WRITER_POOL)[0].as_py()
+    return joined
+
+
+def _ids_digest(ids: Ids, size: int) -> str:
+    return hashlib.blake2b(_joined(ids), digest_size=size).hexdigest()
+
+
+def file_name(ids: Ids, first_start_ns: int) -> str:
     """``events_<first event's UTC day and minute>_<hash of the event ids>.parquet``.
 
     Deterministic in the events: the same batch always gets the same name, so writing it again
@@ -82,7 +101,7 @@ def file_name(ids: list[str], first_start_ns: int) -> str:
     return f"events_{stamp:%Y%m%dT%H%M}_{_ids_digest(ids, 12)}.parquet"
 
 
-def batch_tag(ids: list[str]) -> str:
+def batch_tag(ids: Ids) -> str:
     """A hash of a batch's event ids, in order, recorded in each of its files' footers.
 
     Files with the same tag hold parts of the same batch, hence no event twice (see
@@ -120,13 +139,18 @@ class ParquetBackend(StorageBackend):
 
     def _partitions(self, columns: list[Column], positions: list[int]) -> dict[str, list[int]]:
         """Partition name -> positions (in batch order) of the events it gets."""
+        whole = len(positions) == len(columns[_START] or ())
         if self.config.partition_by == "session_id":
-            sessions = columns[_SESSION] or []
+            sessions = as_list(columns[_SESSION] or [])
+            if whole and sessions and sessions.count(sessions[0]) == len(sessions):  # one session (C-level test)
+                return {session_partition(sessions[0]): positions}
             groups: dict[str, list[int]] = defaultdict(list)
             for i in positions:
                 groups[session_partition(sessions[i])].append(i)
             return groups
-        starts = columns[_START] or []
+        starts = as_list(columns[_START] or [])
+        if whole and min(starts) // _NS_PER_DAY == max(starts) // _NS_PER_DAY:  # the usual case, in C
+            return {(_EPOCH_DATE + timedelta(days=starts[0] // _NS_PER_DAY)).isoformat(): positions}
         days = [starts[i] // _NS_PER_DAY for i in positions]
         if days.count(days[0]) == len(days):  # the usual case: one batch, one day
             return {(_EPOCH_DATE + timedelta(days=days[0])).isoformat(): positions}
@@ -141,9 +165,11 @@ class ParquetBackend(StorageBackend):
             return []
         columns = batch_columns(events)
         table = columns_to_table(columns, len(events))
-        ids: list[str] = columns[_ID] or []
-        starts: list[int] = columns[_START] or []
-        keep = first_occurrences(ids)
+        ids: Ids = columns[_ID] or []
+        starts: list[int] = as_list(columns[_START] or [])
+        if isinstance(ids, pa.Array) and pc.count_distinct(ids).as_py() != len(ids):
+            ids = ids.to_pylist()  # repeats (a re-delivered event): the exact path below
+        keep = None if isinstance(ids, pa.Array) else first_occurrences(ids)
         positions = list(range(len(events))) if keep is None else keep
         metadata = {**(EVENT_SCHEMA.metadata or {}),
                     BATCH_KEY: batch_tag(ids if keep is None else [ids[i] for i in keep]).encode("ascii")}
@@ -152,13 +178,21 @@ class ParquetBackend(StorageBackend):
             for partition, members in self._partitions(columns, positions).items():
                 folder = self.root / partition
                 folder.mkdir(parents=True, exist_ok=True)
-                name = file_name([ids[i] for i in members], min(starts[i] for i in members))
+                if len(members) == len(ids):
+                    part_ids = ids
+                elif isinstance(ids, pa.Array):
+                    part_ids = pc.take(ids, pa.array(members, type=pa.int64()), memory_pool=WRITER_POOL)
+                else:
+                    part_ids = [ids[i] for i in members]
+                first = min(starts) if len(members) == len(starts) else min(starts[i] for i in members)
+                name = file_name(part_ids, first)
                 tmp = tmp_path(folder / name, hidden=True)
                 staged.append((tmp, folder / name, len(members)))
-                part = table if len(members) == len(events) else table.take(members)
+                part = table if len(members) == len(events) else pc.take(table, members, memory_pool=WRITER_POOL)
                 rollup = file_rollup(part) if self.rollups else None
                 meta = metadata if rollup is None else {**metadata, ROLLUP_KEY: rollup}
-                pq.write_table(part.replace_schema_metadata(meta), tmp, compression=self._compression)
+                pq.write_table(part.replace_schema_metadata(meta), tmp, compression=self._compression,
+                               memory_pool=WRITER_POOL)
         except BaseException:
             for tmp, _, _ in staged:
                 tmp.unlink(missing_ok=True)

@@ -123,31 +123,42 @@ class PostgresBackend(ServerBackend):
             self.pool = await asyncpg.create_pool(dsn=self.pg_dsn, min_size=1, max_size=self.config.pool_size,
                                                   timeout=10, server_settings={"work_mem": work_mem})
         async with self.pool.acquire() as conn:
-            exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", self.qualified)
-            if exists:
-                comment = await conn.fetchval("SELECT obj_description(to_regclass($1), 'pg_class')", self.qualified)
-                cols = await conn.fetch("SELECT column_name FROM information_schema.columns "
-                                        "WHERE table_schema = $1 AND table_name = $2",
-                                        self.schema_or_public, self.table)
-                migration = check_existing_table(self.qualified, comment, [r[0] for r in cols])
-                if migration is not None:
-                    await self._migrate(conn, migration)
-                await self._install_rollups(conn)
-                return
-            async with conn.transaction():
-                if self.schema:
-                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
-                ddl = self._columns_ddl(constraints=True)
-                # The seed's queries read a ``timestamp`` column; generated, so writers never send it.
-                ddl += (f', {q(SEED_TIMESTAMP_COLUMN)} timestamptz GENERATED ALWAYS AS '
-                        f'(to_timestamp(start_time_ns / 1e9)) STORED')
-                await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({ddl})")
-                for suffix, cols in INDEXES:
-                    index = f"{self.table}_{suffix}_idx"[:63]
-                    quoted = ", ".join(q(c.strip()) for c in cols.split(","))
-                    await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(index)} ON {self.qualified} ({quoted})")
-                await conn.execute(f"COMMENT ON TABLE {self.qualified} IS '{COMMENT_PREFIX}{SCHEMA_VERSION}'")
+            # Writers starting together on a new destination (workers booting at once): CREATE ...
+            # IF NOT EXISTS is not safe against a concurrent CREATE of the same name (one fails on a
+            # catalog unique index), so set-up is serialised per table by an advisory lock.
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", self.qualified)
+            try:
+                await self._create_or_migrate(conn)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", self.qualified)
+
+    async def _create_or_migrate(self, conn: Any) -> None:
+        """Create the table (and schema, indexes, rollups), or migrate an older one; under the set-up lock."""
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", self.qualified)
+        if exists:
+            comment = await conn.fetchval("SELECT obj_description(to_regclass($1), 'pg_class')", self.qualified)
+            cols = await conn.fetch("SELECT column_name FROM information_schema.columns "
+                                    "WHERE table_schema = $1 AND table_name = $2",
+                                    self.schema_or_public, self.table)
+            migration = check_existing_table(self.qualified, comment, [r[0] for r in cols])
+            if migration is not None:
+                await self._migrate(conn, migration)
             await self._install_rollups(conn)
+            return
+        async with conn.transaction():
+            if self.schema:
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.schema)}")
+            ddl = self._columns_ddl(constraints=True)
+            # The seed's queries read a ``timestamp`` column; generated, so writers never send it.
+            ddl += (f', {q(SEED_TIMESTAMP_COLUMN)} timestamptz GENERATED ALWAYS AS '
+                    f'(to_timestamp(start_time_ns / 1e9)) STORED')
+            await conn.execute(f"CREATE TABLE IF NOT EXISTS {self.qualified} ({ddl})")
+            for suffix, cols in INDEXES:
+                index = f"{self.table}_{suffix}_idx"[:63]
+                quoted = ", ".join(q(c.strip()) for c in cols.split(","))
+                await conn.execute(f"CREATE INDEX IF NOT EXISTS {q(index)} ON {self.qualified} ({quoted})")
+            await conn.execute(f"COMMENT ON TABLE {self.qualified} IS '{COMMENT_PREFIX}{SCHEMA_VERSION}'")
+        await self._install_rollups(conn)
 
     async def _migrate(self, conn: Any, migration: Migration) -> None:
         """Add the columns later schema versions added, then record the version (idempotent, so two

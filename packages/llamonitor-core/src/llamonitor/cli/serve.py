@@ -68,6 +68,9 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                             "and --host; others get 400, against DNS rebinding)")
     serve.add_argument("--cors-origin", action="append", default=None, dest="cors_origins",
                        help="allow this origin through CORS (repeatable; default: CORS off)")
+    serve.add_argument("--workers", type=worker_count, default=1,
+                       help="worker processes sharing the port, each with its own caches and live feed "
+                            "(default 1; more needs --no-ingest; see docs/api.md, Caching and load)")
     # OTLP ingestion (llamonitor.ingest, docs/ingest.md)
     serve.add_argument("--no-ingest", action="store_false", dest="ingest",
                        help="do not accept OTLP spans on POST /v1/traces (default: accept them)")
@@ -84,6 +87,22 @@ def port_number(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {port}")
     return port
+
+
+#: most worker processes ``--workers`` accepts (each holds its own caches: memory grows with the count)
+MAX_WORKERS = 64
+
+
+def worker_count(value: str) -> int:
+    """An ``argparse`` type: a number of worker processes, 1-64."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes 1-{MAX_WORKERS}, "
+                                         f"got {value!r}") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes 1-{MAX_WORKERS}, got {count}")
+    return count
 
 
 #: configuration fields and the options that set them, for error messages
@@ -116,6 +135,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = serve_config(args)
     except ValueError as exc:  # pydantic's ValidationError included: its messages, not a traceback
         return fail(f"invalid storage configuration: {storage_config_error(exc)}")
+    workers = getattr(args, "workers", 1)
+    if workers > 1 and getattr(args, "ingest", True):
+        return fail("--workers above 1 needs --no-ingest: OTLP ingestion runs in one process (one writer, "
+                    "one gRPC port); run it as a separate `llamonitor serve --workers 1`")
     storage = config.storage
     if is_file_backend(storage.backend) and not os.path.isdir(storage.output_dir):
         where = "--dir" if args.dir is not None else "the Parquet folder"
@@ -147,7 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     grpc_port = getattr(args, "otlp_grpc_port", 0) or None
     try:
         run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins,
-                       allowed_hosts=args.allowed_hosts, on_bound=banner, ingest=ingest,
+                       allowed_hosts=args.allowed_hosts, on_bound=banner, ingest=ingest, workers=workers,
                        ingest_grpc_port=grpc_port if ingest else None, ingest_grpc_host=args.host)
     except BindError as exc:
         return fail(str(exc), 1)

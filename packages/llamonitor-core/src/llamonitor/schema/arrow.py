@@ -64,6 +64,13 @@ def _unregister_json_type() -> None:
 
 atexit.register(_unregister_json_type)
 
+#: the Arrow pool the writer allocates from: the system allocator, not the default (mimalloc or
+#: jemalloc). Those keep freed pages mapped (mimalloc marks them ``MADV_FREE``: still counted in
+#: RSS) so one burst of events left ~20 MB a process never used again; glibc's pages go back to
+#: the OS through ``malloc_trim`` (``transport/memory.py``). Buffers remember their pool, so
+#: arrays made here mix freely with the application's own.
+WRITER_POOL = pa.system_memory_pool()
+
 _TS = pa.timestamp("ns", tz="UTC")
 _I = pa.int64()
 _S = pa.string()

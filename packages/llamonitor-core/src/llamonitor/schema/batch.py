@@ -25,8 +25,15 @@ from typing import Any, cast, overload
 from llamonitor.schema.events import MetricEvent
 
 Row = tuple[Any, ...]
-#: one column's values in event order, or ``None`` when it is null for every event
-Column = list[Any] | None
+#: one column's values in event order, or ``None`` when it is null for every event. The writer's
+#: fast path gives some columns as Arrow arrays (``pyarrow.Array``, typed ``Any`` here: importing
+#: llamonitor does not import pyarrow); :func:`as_list` makes a list of either.
+Column = list[Any] | Any | None
+
+
+def as_list(column: Any) -> list[Any]:
+    """A column's values as a list (an Arrow array is converted; a list is returned as is)."""
+    return column if isinstance(column, list) else column.to_pylist()
 
 
 class EventBatch(Sequence[MetricEvent]):
@@ -120,8 +127,8 @@ class EventBatch(Sequence[MetricEvent]):
         """
         if self._compact is None:
             n = len(self)
-            kept = tuple(i for i, c in enumerate(self.columns) if c is not None and c.count(None) != n)
-            columns = self.columns
+            columns = [None if c is None else as_list(c) for c in self.columns]
+            kept = tuple(i for i, c in enumerate(columns) if c is not None and c.count(None) != n)
             self._compact = kept, list(zip(*(columns[i] for i in kept), strict=True))
         return self._compact
 
@@ -131,7 +138,7 @@ class EventBatch(Sequence[MetricEvent]):
 
 def columns_to_rows(columns: Sequence[Column], n: int) -> list[Row]:
     """Transpose ``n`` events' columns (``None``: all null) into rows."""
-    return list(zip(*(repeat(None, n) if c is None else c for c in columns), strict=True))
+    return list(zip(*(repeat(None, n) if c is None else as_list(c) for c in columns), strict=True))
 
 
 def batch_rows(events: Sequence[MetricEvent], to_row: Callable[[MetricEvent], Row]) -> list[Row]:

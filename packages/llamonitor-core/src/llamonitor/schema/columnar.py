@@ -6,7 +6,10 @@ straight from plain records (:class:`~llamonitor.schema.batch.EventBatch`; other
 converted to rows and transposed once, in C). Each column becomes one ``pa.array`` with its
 fixed type (no inference, no drift); a nested group becomes a struct column of its flat
 columns, null where the event's ``nested_groups`` bit is clear. A column or group that is null
-for the whole batch (usually most of them) becomes one all-null array without a look at values.
+for the whole batch (usually most of them) becomes one all-null array without a look at values;
+a column with one value for the whole batch (the operation, model, attributes... of a batch of
+one decorated function) becomes ``pa.repeat`` of it, without converting each Python value; a
+column the writer built as an Arrow array already (ids, times) is taken as it is.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from llamonitor.schema.arrow import COLUMN_NAMES as ARROW_NAMES
-from llamonitor.schema.arrow import EVENT_SCHEMA, JSON_TYPE
+from llamonitor.schema.arrow import EVENT_SCHEMA, JSON_TYPE, WRITER_POOL
 from llamonitor.schema.batch import Column, EventBatch
 from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES, events_to_columns
 from llamonitor.schema.events import MetricEvent
@@ -71,23 +75,41 @@ def columns_to_table(columns: Sequence[Column], n: int) -> pa.Table:
         if kind == "struct":
             bit, children = where
             if not present & bit:
-                arrays.append(pa.nulls(n, type=typ))
+                arrays.append(pa.nulls(n, type=typ, memory_pool=WRITER_POOL))
                 continue
             assert masks is not None
-            child_arrays = [pa.array(_values(columns[i], n), type=typ.field(k).type) for k, i in enumerate(children)]
+            child_arrays = [_array(_values(columns[i], n), typ.field(k).type) for k, i in enumerate(children)]
             absent = None
             if any(not m & bit for m in masks):
-                absent = pa.array([not m & bit for m in masks], type=pa.bool_())
-            arrays.append(pa.StructArray.from_arrays(child_arrays, fields=list(typ), mask=absent))
+                absent = pa.array([not m & bit for m in masks], type=pa.bool_(), memory_pool=WRITER_POOL)
+            arrays.append(pa.StructArray.from_arrays(child_arrays, fields=list(typ), mask=absent,
+                                                     memory_pool=WRITER_POOL))
         elif columns[where] is None:
-            arrays.append(pa.nulls(n, type=typ))
+            arrays.append(pa.nulls(n, type=typ, memory_pool=WRITER_POOL))
         elif kind == "time":
-            arrays.append(pa.array(columns[where], type=_I64).cast(typ))
+            arrays.append(pc.cast(_array(columns[where], _I64), typ, memory_pool=WRITER_POOL))
         elif kind == "json":
-            arrays.append(pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(columns[where], type=pa.string())))
+            arrays.append(pa.ExtensionArray.from_storage(JSON_TYPE, _array(columns[where], _STR)))
         else:
-            arrays.append(pa.array(columns[where], type=typ))
+            arrays.append(_array(columns[where], typ))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+_STR = pa.string()
+#: kinds worth a look for one repeated value: converting a string is the costly part
+_REPEATABLE = (pa.string(), pa.bool_(), pa.int32())
+
+
+def _array(column: Any, typ: pa.DataType) -> pa.Array:
+    """One flat column as an Arrow array of ``typ``."""
+    if isinstance(column, pa.Array):
+        return column if column.type == typ else pc.cast(column, typ, memory_pool=WRITER_POOL)
+    first = column[0]
+    # ``list.count`` compares by identity first: a column made as ``[value] * n`` is checked in C
+    # at a few ns per value, then ``pa.repeat`` writes it without converting n Python values.
+    if first is not None and typ in _REPEATABLE and column.count(first) == len(column):
+        return pa.repeat(pa.scalar(first, type=typ), len(column), memory_pool=WRITER_POOL)
+    return pa.array(column, type=typ, memory_pool=WRITER_POOL)
 
 
 def _values(column: Column, n: int) -> list[Any]:

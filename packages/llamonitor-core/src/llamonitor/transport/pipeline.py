@@ -77,8 +77,13 @@ class JobThread:
         return job
 
     def _loop(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
             job.run()
+            # Not kept while waiting for the next one: the job holds its result (a whole batch).
+            del job
 
     def close(self) -> None:
         """Let the thread finish the queued jobs and exit."""

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -227,8 +228,9 @@ class Recorder:
     def _pop(self, limit: int) -> tuple[list[Any], int]:
         dq = self.dq
         n = min(limit, len(dq))
-        popleft = dq.popleft
-        batch = [popleft() for _ in range(n)]
+        # ``iter(popleft, None)`` pops in C, one record at a time (a record is never ``None``):
+        # no Python frame per record, and records producers append meanwhile stay queued.
+        batch = list(islice(iter(dq.popleft, None), n))
         nbytes = 0
         if self.max_bytes:
             for record in batch:

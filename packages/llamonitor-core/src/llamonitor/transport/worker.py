@@ -25,6 +25,7 @@ from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.sanitize import json_values_fixed
 from llamonitor.transport.enrich import EventBuilder
 from llamonitor.transport.isolate import IsolationInterrupted, write_isolating
+from llamonitor.transport.memory import RELEASE_AFTER_EVENTS, RELEASE_EVERY_SECONDS, release_unused_memory
 from llamonitor.transport.pipeline import Job, JobThread
 from llamonitor.transport.recorder import Recorder
 from llamonitor.transport.sampling import sampler_for
@@ -116,6 +117,9 @@ class MonitoringWriter:
         self.in_flight = 0
         self.batches = 0
         self.started_at: float | None = None
+        #: when (monotonic) and at which ``processed`` count the writer last released memory
+        self._released_at = 0.0
+        self._released_at_processed = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> Started:
@@ -295,12 +299,30 @@ class MonitoringWriter:
                 pending, pending_records, pending_bytes = future, len(records), nbytes
             if pending is not None:
                 self._process(self._built(pending), pending_records, pending_bytes)
+            # The last batch (records, built columns) is not kept alive while idle.
+            pending = future = records = None  # type: ignore[assignment]
             oldest = now if len(rec) else None
             self._housekeeping()
+            if not len(rec):
+                self._release_memory(bool(requests) or stopping)
             for done in requests:
                 done.set()
             if stopping and not len(rec):
                 return
+
+    def _release_memory(self, asked: bool) -> None:
+        """Idle after a burst (or flushed): give the allocators' freed pages back (see transport/memory.py)."""
+        written = self.processed - self._released_at_processed
+        if written < (1 if asked else RELEASE_AFTER_EVENTS):
+            return
+        now = time.monotonic()
+        if now - self._released_at < RELEASE_EVERY_SECONDS and not asked:
+            return
+        self._released_at, self._released_at_processed = now, self.processed
+        try:
+            release_unused_memory()
+        except Exception:  # pragma: no cover - never let housekeeping stop the writer
+            logger.debug("llamonitor: releasing unused memory failed", exc_info=True)
 
     def _built(self, job: Job[EventBatch]) -> EventBatch:
         # A big measure_text batch can take seconds to build: that is progress, not a stall.
