@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import shutil
 import tempfile
 import threading
 import time
@@ -152,7 +153,10 @@ def stages(recs: list[tuple[Any, ...]], batch: int, repeat: int, meter: GilMeter
         timed("Parquet write", lambda item: pq.write_table(item[0], item[1], compression="zstd"), targets)
         timed("compact rows", compact, batches)
         del batches, tables, targets
-    end_to_end(recs, batch, repeat, meter, best, folder)
+    try:
+        end_to_end(recs, batch, repeat, meter, best, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # a million rows per run: never left behind
     return best
 
 
@@ -216,6 +220,7 @@ for _ in range(ROUNDS):
 print(json.dumps({"before": before, "after": found, "blocks": sys.getallocatedblocks() - blocks,
                   "arrow_bytes": pa.total_allocated_bytes()}))
 llamonitor.shutdown_sync(60)
+import shutil; shutil.rmtree(out, ignore_errors=True)
 """
 
 
