@@ -4,19 +4,17 @@ no live client listens."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import llamonitor
 import pytest
 from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-from testkits.storage import drop, server_config, unique_name
+from testkits.storage import live_storage
 
 from .test_live_tail import receive_events, wait_primed, write_elsewhere
 
@@ -44,16 +42,7 @@ def ingest(client: TestClient, n: int, first: int) -> None:
 
 @pytest.fixture(params=["parquet", "postgres"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageConfig]:
-    if llamonitor.runtime.get_writer() is not None:  # a writer left by another test: not ours
-        llamonitor.shutdown_sync()
-    if request.param == "parquet":
-        yield StorageConfig(backend="parquet", output_dir=str(tmp_path / "data"), flush_interval_seconds=0.05)
-        return
-    config = server_config(request.param, unique_name(), flush_interval_seconds=0.05)
-    try:
-        yield config
-    finally:
-        asyncio.run(drop(config))
+    yield from live_storage(request.param, tmp_path)
 
 
 def api(storage: StorageConfig, tmp_path: Path) -> Any:

@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import llamonitor
 import pytest
 from fastapi.testclient import TestClient
 from llamonitor.api import create_api_server
 from llamonitor.query import create_query_backend
 from llamonitor.query.types import collect_events
 from llamonitor.schema.config import MonitorConfig, StorageConfig
-from testkits.storage import drop, server_config, unique_name
+from testkits.storage import drop, live_storage, server_config, unique_name
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -54,16 +53,7 @@ MODES = {"parquet": "tailing Parquet", "postgres": "listening postgres", "mysql"
 
 @pytest.fixture(params=["parquet", "postgres", "mysql"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageConfig]:
-    if llamonitor.runtime.get_writer() is not None:  # a writer left by another test: not ours
-        llamonitor.shutdown_sync()
-    if request.param == "parquet":
-        yield StorageConfig(backend="parquet", output_dir=str(tmp_path / "data"), flush_interval_seconds=0.05)
-        return
-    config = server_config(request.param, unique_name(), flush_interval_seconds=0.05)
-    try:
-        yield config
-    finally:
-        asyncio.run(drop(config))
+    yield from live_storage(request.param, tmp_path)
 
 
 def receive_events(ws: Any, n: int) -> list[dict[str, Any]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -275,3 +278,22 @@ def ref_sessions(events: list[MetricEvent]) -> dict[str, dict[str, Any]]:
 def ordered(events: list[MetricEvent]) -> list[MetricEvent]:
     """The order every backend returns events in."""
     return sorted(events, key=lambda e: (e.start_time_ns, e.event_id))
+
+
+def live_storage(backend: str, tmp_path: Path) -> Iterator[StorageConfig]:
+    """A destination for live-feed tests, flushed every 50 ms (a fixture body: ``yield from``).
+
+    Shuts down a writer another test left running first; a server destination is dropped after.
+    """
+    import llamonitor
+
+    if llamonitor.runtime.get_writer() is not None:  # a writer left by another test: not ours
+        llamonitor.shutdown_sync()
+    if backend == "parquet":
+        yield StorageConfig(backend="parquet", output_dir=str(tmp_path / "data"), flush_interval_seconds=0.05)
+        return
+    config = server_config(backend, unique_name(), flush_interval_seconds=0.05)
+    try:
+        yield config
+    finally:
+        asyncio.run(drop(config))
