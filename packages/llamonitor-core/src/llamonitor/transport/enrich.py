@@ -206,10 +206,7 @@ class EventBuilder:
                 return None
             price = None
             if type(model) is str and model.strip() and (answered is None or type(answered) is str):
-                if answered is not None and answered.strip() and answered != model:
-                    price = table.lookup(answered)
-                if price is None:
-                    price = table.lookup(model)
+                price = collector.price_for(model, answered)
             if len(prices) < 10_000:
                 prices[model, answered] = price
             return price

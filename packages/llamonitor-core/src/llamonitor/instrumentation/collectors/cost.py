@@ -26,7 +26,7 @@ from typing import Any
 
 from llamonitor.instrumentation.base import MetricCollector
 from llamonitor.pricing.fallback import fallback_cost
-from llamonitor.pricing.table import PriceTable, cost_for, get_price_table
+from llamonitor.pricing.table import ModelPrice, PriceTable, cost_for, get_price_table
 from llamonitor.schema.events import CostInfo, MetricEvent, TextMetrics, TokenUsage
 
 logger = logging.getLogger(__name__)
@@ -113,6 +113,16 @@ class CostCollector(MetricCollector):
             logger.debug("cost collector failed", exc_info=True)
             return {}
 
+    def price_for(self, model: str, answered: str | None) -> ModelPrice | None:
+        """The table's entry for a call of ``model`` that ``answered`` answered: what answered when
+        the table knows it (a dated snapshot can cost differently from the alias asked for), else
+        the request model's; ``None`` when it knows neither (fallback prices are not looked at)."""
+        if answered is not None and answered.strip() and answered != model:
+            price = self.table.lookup(answered)
+            if price is not None:
+                return price
+        return self.table.lookup(model)
+
     def _collect(self, context: dict[str, Any]) -> dict[str, Any]:
         event = context.get("event")
         if not isinstance(event, MetricEvent):
@@ -134,9 +144,7 @@ class CostCollector(MetricCollector):
             if answered is None:
                 return {}
             model, answered = answered, None
-        price = self.table.lookup(answered) if answered is not None else None
-        if price is None:
-            price = self.table.lookup(model)
+        price = self.price_for(model, answered)
         if price is None and not self._fallback:
             return {"custom_attributes": {"cost_unknown_model": model}}
 
