@@ -194,8 +194,10 @@ class Recorder:
             except ValueError:
                 pass
 
-    def _run_in(self, run: _Run, span: Span, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Call ``wrapped`` inside ``span``; end the span with the error, or with the result's text."""
+    def _run_in(self, run: _Run, span: Span, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                ending: Callable[[Any], dict[str, Any]] | None = None) -> Any:
+        """Call ``wrapped`` inside ``span``; end the span with the error, or with ``ending(result)``
+        (default: the result's text as output)."""
         try:
             with self._scope(run, span):
                 result = wrapped(*args, **kwargs)
@@ -203,10 +205,22 @@ class Recorder:
             span.end(error=exc)
             raise
         try:
-            span.end(output_content=_text(result) if self._capture() else None)
+            if ending is not None:
+                span.end(**ending(result))
+            else:
+                span.end(output_content=_text(result) if self._capture() else None)
         except Exception as exc:
             self.adapter.report(exc)
         return result
+
+    def _action_ending(self, result: Any) -> dict[str, Any]:
+        """How a CodeAgent action's span ends: its final-answer flag, its logs and output as text."""
+        attrs = {"smolagents.final_answer": True} if getattr(result, "is_final_answer", False) else None
+        output = None
+        if self._capture():
+            logs = getattr(result, "logs", None)
+            output = _text(f"{logs or ''}{getattr(result, 'output', None)!r}")
+        return {"attributes": attrs, "output_content": output}
 
     @contextmanager
     def _entered(self, run: _Run) -> Iterator[None]:
@@ -646,20 +660,6 @@ class Recorder:
             return wrapped(*args, **kwargs)
         previous, run.exec_span = run.exec_span, span
         try:
-            with self._scope(run, span):
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            span.end(error=exc)
-            raise
+            return self._run_in(run, span, wrapped, args, kwargs, self._action_ending)
         finally:
             run.exec_span = previous
-        try:
-            attrs = {"smolagents.final_answer": True} if getattr(result, "is_final_answer", False) else None
-            output = None
-            if self._capture():
-                logs = getattr(result, "logs", None)
-                output = _text(f"{logs or ''}{getattr(result, 'output', None)!r}")
-            span.end(attributes=attrs, output_content=output)
-        except Exception as exc:
-            self.adapter.report(exc)
-        return result
