@@ -52,6 +52,11 @@ def _plain_counts(usage: TokenUsage) -> bool:
     return type(i) is int and i >= 0 and (o is None or (type(o) is int and o >= 0))
 
 
+def _with_attributes(rec: Record, extra: dict[str, Any], added: dict[str, Any]) -> Record:
+    """``rec`` with ``added`` merged after its extra attributes (what a collector's custom attributes do)."""
+    return (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
+
+
 class EventBuilder:
     """Builds events from records; one per worker (not thread-safe, needs no locks)."""
 
@@ -162,8 +167,8 @@ class EventBuilder:
                 assert cost is not None  # a count is present
                 cost.estimated = usage.source == "estimate"
                 costs[i] = cost
-                added = {"estimated_cost_usd": cost.total_cost_usd, "cost_model": price.model}
-                out[i] = (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
+                out[i] = _with_attributes(rec, extra, {"estimated_cost_usd": cost.total_cost_usd,
+                                                       "cost_model": price.model})
                 continue
             context = {"operation_name": spec.operation_name, "operation_type": spec.operation_type,
                        "model": model, "response_model": answered,
@@ -179,7 +184,7 @@ class EventBuilder:
                 costs[i] = cost
             added = found.get("custom_attributes")
             if added:
-                out[i] = (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
+                out[i] = _with_attributes(rec, extra, added)
         return out, usages, costs
 
     def _price_of(self, collector: Any) -> Callable[[Any, Any], ModelPrice | None]:
