@@ -155,13 +155,17 @@ def shutdown_sync(timeout: float | None = None) -> bool:
     """Drain and stop monitoring; safe to call twice. Re-initialising afterwards works."""
     with STATE.lock:
         writer = STATE.writer
+        if writer is not None:
+            # Named as closing before it is detached: a signal landing between any two of these
+            # lines (Pool.__exit__ terminates workers already leaving) must find the writer in one
+            # of the two places, and wait for its drain rather than end the process under it.
+            STATE.closing = writer
         STATE.recorder = None
         STATE.writer = None
         if writer is not None:
             otel_context.configure("off")
     if writer is None:
         return True
-    STATE.closing = writer
     try:
         return writer.shutdown(timeout)
     finally:
@@ -206,10 +210,12 @@ def _on_signal(signum: int, frame: Any) -> None:
         return
     # SIG_DFL: drain, then die of the signal as the process would have (exit status included).
     try:
-        closing = STATE.closing  # an exit hook already draining (a pool worker leaving): let it finish
+        closing = STATE.closing  # an exit hook already draining (a pool worker leaving): finish it here
         shutdown_sync()
         if closing is not None:
-            closing.wait_stopped(closing.config.shutdown_timeout_seconds)
+            # The interrupted exit hook may not have told the writer to stop yet; shutdown() is
+            # safe to repeat, drains, and spills what is left if it times out.
+            closing.shutdown()
     finally:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)

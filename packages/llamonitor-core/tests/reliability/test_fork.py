@@ -35,6 +35,17 @@ def test_multiprocessing_fork_pool_workers_keep_every_event(how: str, tmp_path: 
 
 
 @pytest.mark.timeout(180)
+def test_sigterm_while_the_exit_hook_drains_waits_for_the_drain(tmp_path: Path) -> None:
+    """``Pool.__exit__`` sends SIGTERM to workers that may already be leaving: the signal handler must
+    wait for the drain the exit hook began, even if it lands just as the writer is detached."""
+    proc, result = run("signal_during_exit_drain", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert result["child_signalled"] is True  # the child died of the signal, after draining
+    ids = stored_ids(tmp_path)
+    assert len(ids) == 700 and len(set(ids)) == 700, proc.stderr[-2000:]
+
+
+@pytest.mark.timeout(180)
 def test_forked_workers_counts_reach_the_parents_metrics_without_configuration(tmp_path: Path) -> None:
     """The parent serves /metrics; its pool workers cannot bind the port, so they publish their counts
     to a folder made at the fork, and one scrape of the parent shows every process's events."""

@@ -78,6 +78,31 @@ def pool(out: Path, how: str) -> dict[str, object]:
     return {"offered": 1000, "worker_pids": len(pids)}
 
 
+def signal_during_exit_drain(out: Path) -> dict[str, object]:
+    """A forked child is leaving (its exit hook has begun the drain) when SIGTERM lands, the way
+    ``Pool.__exit__`` terminates workers that are already exiting. The signal is raised from inside
+    ``shutdown_sync`` at the point where the writer has just been detached from the runtime."""
+    from llamonitor import otel_context
+
+    llamonitor.initialize_monitoring_sync(config(out))
+    pid = os.fork()
+    if pid == 0:
+        for i in range(700):
+            work(i)
+        configure = otel_context.configure
+
+        def signalled(mode: str) -> bool:  # shutdown_sync calls configure("off") as it detaches the writer
+            if mode == "off":
+                os.kill(os.getpid(), signal.SIGTERM)
+            return configure(mode)
+
+        otel_context.configure = signalled  # type: ignore[assignment]
+        sys.exit(0)
+    _, status = os.waitpid(pid, 0)
+    llamonitor.shutdown_sync(60)
+    return {"offered": 700, "child_signalled": os.WIFSIGNALED(status)}
+
+
 def prometheus_pool(out: Path) -> dict[str, object]:
     """Forked pool workers' counts in the parent's /metrics, with no shared folder configured."""
     import socket
@@ -162,7 +187,7 @@ def stored_ids(out: Path) -> list[str]:
     import pyarrow.dataset as ds
 
     data = out / "data"
-    if not data.exists():
+    if not any(data.rglob("*.parquet")):
         return []
     return ds.dataset(str(data), format="parquet").to_table(columns=["event_id"]).column("event_id").to_pylist()
 
@@ -175,6 +200,8 @@ if __name__ == "__main__":
         result = pool(out, scenario.removeprefix("pool_"))
     elif scenario.startswith("sigterm_"):
         result = sigterm(out, scenario.removeprefix("sigterm_"))
+    elif scenario == "signal_during_exit_drain":
+        result = signal_during_exit_drain(out)
     elif scenario == "prometheus_pool":
         result = prometheus_pool(out)
     elif scenario == "chained":

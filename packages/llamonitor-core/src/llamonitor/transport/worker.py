@@ -182,13 +182,6 @@ class MonitoringWriter:
             return False
         return True
 
-    def wait_stopped(self, timeout: float | None = None) -> bool:
-        """Wait until the writer thread has ended (after :meth:`shutdown` began elsewhere)."""
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        return thread is None or not thread.is_alive()
-
     async def ashutdown(self, timeout: float | None = None) -> bool:
         """:meth:`shutdown` without blocking the caller's event loop."""
         return await asyncio.to_thread(self.shutdown, timeout)
