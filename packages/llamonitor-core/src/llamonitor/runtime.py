@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -196,8 +197,81 @@ def _handled_signals() -> tuple[int, ...]:
     return tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name))
 
 
+#: source files whose code takes the writer's and recorder's locks on the application's thread
+_LOCKING_FILES = (os.path.dirname(os.path.abspath(__file__)) + os.sep + "transport" + os.sep,
+                  os.path.abspath(__file__))
+
+
+def _inside_llamonitor(frame: Any) -> bool:
+    """Whether the interrupted thread is running llamonitor's own recording / flush / shutdown code.
+
+    Such code may hold a lock (the wake-up event's, the byte counters', the writer's) that the
+    drain needs: a handler draining on the spot would wait for its own thread forever.
+    """
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(_LOCKING_FILES):
+            return True
+        frame = frame.f_back
+    return False
+
+
+class _Relay:
+    """Sends a deferred signal again, a few milliseconds later, from a thread of its own.
+
+    Started only when a signal had to wait for the application's thread to leave llamonitor's
+    code; it ends once no signal is waiting. Its own mask blocks the signals, so the kernel keeps
+    delivering them to a thread that can run the handler.
+    """
+
+    deferred = 0  # the signal waiting to be sent again (0: none)
+    running = False
+    lock = threading.Lock()  # only ever taken by relay threads, never by the handler
+
+    @classmethod
+    def defer(cls, signum: int) -> bool:
+        cls.deferred = signum
+        if cls.running:
+            return True
+        cls.running = True
+        try:
+            import _thread
+
+            _thread.start_new_thread(cls._run, ())  # no threading locks: the handler may hold none
+        except RuntimeError:  # interpreter shutting down: the drain under way finishes by itself
+            cls.running = False
+            return False
+        return True
+
+    @classmethod
+    def _run(cls) -> None:
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _handled_signals())
+        except (AttributeError, OSError, ValueError):  # pragma: no cover - no pthread_sigmask
+            pass
+        delay = 0.002
+        while True:
+            time.sleep(delay)
+            with cls.lock:
+                signum, cls.deferred = cls.deferred, 0
+                if not signum:
+                    cls.running = False
+                    if not cls.deferred:  # a handler deferring right now saw running=True
+                        return
+                    cls.running = True
+                    continue
+            delay = min(delay * 2, 0.05)
+            os.kill(os.getpid(), signum)
+
+
 def _on_signal(signum: int, frame: Any) -> None:
-    """Write what is queued, then do what the signal did before llamonitor was there."""
+    """Write what is queued, then do what the signal did before llamonitor was there.
+
+    Python runs this on the main thread between two bytecodes, which may be inside llamonitor's
+    own code holding one of its locks; then it returns at once and the signal is sent again
+    shortly (:class:`_Relay`), until the thread has left that code.
+    """
+    if _inside_llamonitor(frame) and _Relay.defer(signum):
+        return
     previous = _previous_handlers.get(signum, signal.SIG_DFL)
     if callable(previous):
         # The application's handler (or Python's KeyboardInterrupt) decides whether the process
@@ -210,12 +284,10 @@ def _on_signal(signum: int, frame: Any) -> None:
         return
     # SIG_DFL: drain, then die of the signal as the process would have (exit status included).
     try:
-        closing = STATE.closing  # an exit hook already draining (a pool worker leaving): finish it here
+        closing = STATE.closing  # a shutdown on another thread still draining: finish it here
         shutdown_sync()
         if closing is not None:
-            # The interrupted exit hook may not have told the writer to stop yet; shutdown() is
-            # safe to repeat, drains, and spills what is left if it times out.
-            closing.shutdown()
+            closing.shutdown()  # safe to repeat: drains, and spills what is left if it times out
     finally:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)

@@ -100,7 +100,38 @@ def signal_during_exit_drain(out: Path) -> dict[str, object]:
         sys.exit(0)
     _, status = os.waitpid(pid, 0)
     llamonitor.shutdown_sync(60)
-    return {"offered": 700, "child_signalled": os.WIFSIGNALED(status)}
+    return {"offered": 700, "child_status": os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)}
+
+
+def signal_inside_wake(out: Path) -> dict[str, object]:
+    """SIGTERM lands while the recording thread holds the writer's wake-up lock (the queue just reached
+    a batch), the way it lands at any instant in a busy worker. The child counts its finished calls
+    in shared memory; it must die of the signal with every finished call stored, not hang."""
+    import threading
+
+    llamonitor.initialize_monitoring_sync(config(out))
+    done = multiprocessing.get_context("fork").Value("i", 0, lock=False)
+    pid = os.fork()
+    if pid == 0:
+        recorder = llamonitor.runtime.STATE.recorder
+        assert recorder is not None
+
+        class SignalledEvent(threading.Event):
+            def set(self) -> None:
+                with self._cond:  # the signal's handler runs while this lock is held
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    self._flag = True
+                    self._cond.notify_all()
+
+        recorder.wake = SignalledEvent()
+        for i in range(700):
+            work(i)
+            done.value = i + 1
+        time.sleep(30)  # the signal ends the process before this returns
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    llamonitor.shutdown_sync(60)
+    return {"finished": done.value, "child_signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
 
 
 def prometheus_pool(out: Path) -> dict[str, object]:
@@ -202,6 +233,8 @@ if __name__ == "__main__":
         result = sigterm(out, scenario.removeprefix("sigterm_"))
     elif scenario == "signal_during_exit_drain":
         result = signal_during_exit_drain(out)
+    elif scenario == "signal_inside_wake":
+        result = signal_inside_wake(out)
     elif scenario == "prometheus_pool":
         result = prometheus_pool(out)
     elif scenario == "chained":
