@@ -137,8 +137,9 @@ def test_a_burst_leaves_no_batch_alive_and_releases_memory_after_the_flush(tmp_p
             f(i)
         assert llamonitor.flush_sync(120)
         gc.collect()
+        from llamonitor.schema.arrow import WRITER_POOL
         print(json.dumps({{"blocks": sys.getallocatedblocks() - blocks, "rss_mb": (rss() - before) / 2**20,
-                          "released": len(calls) - released}}))
+                          "released": len(calls) - released, "arrow_bytes": WRITER_POOL.bytes_allocated()}}))
         llamonitor.shutdown_sync(60)
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -149,7 +150,10 @@ def test_a_burst_leaves_no_batch_alive_and_releases_memory_after_the_flush(tmp_p
     print(found)
     assert found["released"] >= 1
     assert found["blocks"] < 5_000  # a batch of 10k records alone is > 60k blocks
+    assert found["arrow_bytes"] == 0  # the writer's Arrow buffers are all given back after the flush
     if sys.platform.startswith("linux"):
-        # Measured +3 to +6 MB (docs/performance.md); before the writer used the system pool and
-        # trimmed, +20 to +37 MB. The bound leaves room for allocator noise.
-        assert found["rss_mb"] < 15
+        # Quiet machine: +3 to +8 MB (docs/performance.md); under CPU contention glibc opens more
+        # arenas and keeps more (12-21 MB seen, 15.6 in a CI run). Before the system pool and the
+        # trim, +20 to +37 MB. The exact figure is bench/writer_stages.py's job; this catches the
+        # gross retention only (what is kept alive is checked exactly above).
+        assert found["rss_mb"] < 30
