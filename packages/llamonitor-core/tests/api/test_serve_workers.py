@@ -127,7 +127,7 @@ def test_two_workers_answer_and_each_feeds_its_live_clients(tmp_path: Path) -> N
 @pytest.mark.parametrize(("args", "message"), [
     (["--workers", "0"], "--workers"),
     (["--workers", "two"], "--workers"),
-    (["--workers", "2"], "--no-ingest"),  # ingestion needs one process
+    (["--workers", "65"], "--workers"),
 ])
 def test_bad_worker_counts_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
     run = subprocess.run(_cli("serve", "--dir", str(tmp_path), *args), capture_output=True, text=True, timeout=60,

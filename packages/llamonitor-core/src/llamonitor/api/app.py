@@ -43,6 +43,8 @@ class APIState:
     _backend: QueryBackend | None = None
     #: encoded bodies of recent answers (:mod:`llamonitor.api.render`)
     bodies: Bodies = field(default_factory=Bodies)
+    #: whether this process accepts OTLP spans (its counters then show in ``/api/health``)
+    ingest: bool = False
 
     @property
     def backend(self) -> QueryBackend:
@@ -127,7 +129,7 @@ def create_api_server(config: MonitorConfig | None = None, *, token: str | None 
     api = APIConfig.model_validate(config.extensions.get("api") or {})
     ws = WebSocketConfig.model_validate(config.extensions.get("websocket") or {})
     hub = LiveHub(max_connections=ws.max_connections, queue_size=ws.queue_size_per_client, enabled=ws.enabled)
-    state = APIState(config, hub, api.max_analysis_events)
+    state = APIState(config, hub, api.max_analysis_events, ingest=ingest)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -311,8 +313,11 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
     raises :class:`llamonitor.api.server.BindError`. Query-string secrets never reach the access log.
     ``ingest_options`` (``ingest``, ``ingest_grpc_port``, ``ingest_grpc_host``) go to :func:`create_api_server`.
     ``workers`` > 1 runs that many worker processes on the one socket, each with its own caches,
-    storage tail and live hub (:func:`llamonitor.api.server.serve`); OTLP ingestion needs one
-    process (one writer, one gRPC port), so it is refused with ``workers`` > 1.
+    storage tail and live hub (:func:`llamonitor.api.server.serve`). With ingestion on, each worker
+    ingests into its own writer (its own queue and files or connections: nothing is shared but the
+    storage), the HTTP receiver on the shared socket and the OTLP/gRPC one on the same port in every
+    worker (gRPC binds with ``SO_REUSEPORT``; the kernel spreads connections over them); a worker's
+    live clients see the other workers' spans through its storage tail.
     """
     try:
         from llamonitor.api.server import serve
@@ -324,9 +329,6 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
     bound = host or api.host
     options: dict[str, Any] = dict(token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
                                    bound_host=bound, **ingest_options)
-    if workers > 1 and ingest_options.get("ingest"):
-        raise ValueError("OTLP ingestion runs in one process (one writer, one gRPC port): "
-                         "serve with workers=1, or turn ingestion off")
     app: Any = WorkerApp(config, options) if workers > 1 else create_api_server(config, **options)
     serve(app, bound, api.port if port is None else port, token=resolve_token(token, api), log_level=log_level,
           on_bound=on_bound, workers=workers)

@@ -102,8 +102,9 @@ def group_to_dict(group: Any) -> dict[str, Any]:
 @router.get("/api/health", tags=["health"], responses={503: {"description": "the storage does not answer"}})
 async def health(request: Request) -> JSONResponse:
     """Whether the storage answers: ``status`` ``ok`` (200), ``degraded`` (slow, 200) or ``down`` (503);
-    with the backend name, the masked cause, and the live-feed counters. Under ``serve --workers N``
-    each answer is one worker's (``worker`` is its process id): its storage check, its live feed."""
+    with the backend name, the masked cause, the live-feed counters and, when it ingests OTLP, the
+    receivers' counters. Under ``serve --workers N`` each answer is one worker's (``worker`` is its
+    process id): its storage check, its live feed, its ingestion."""
     import os
 
     from llamonitor.api.errors import storage_status
@@ -112,6 +113,10 @@ async def health(request: Request) -> JSONResponse:
     status, cause = await storage_status(lambda: state.backend, state.config.storage.connection_string)
     body = {"status": status, "storage": status, "backend": state.config.storage.backend,
             "live": state.hub.stats(), "worker": os.getpid()}
+    if state.ingest:
+        from llamonitor.ingest.receiver import stats
+
+        body["ingest"] = stats()  # this process's receivers: requests, spans accepted / refused
     if cause is not None:
         body["detail"] = cause
     return JSONResponse(body, status_code=503 if status == "down" else 200)

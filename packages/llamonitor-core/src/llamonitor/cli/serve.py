@@ -69,8 +69,8 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     serve.add_argument("--cors-origin", action="append", default=None, dest="cors_origins",
                        help="allow this origin through CORS (repeatable; default: CORS off)")
     serve.add_argument("--workers", type=worker_count, default=1,
-                       help="worker processes sharing the port, each with its own caches and live feed "
-                            "(default 1; more needs --no-ingest; see docs/api.md, Caching and load)")
+                       help="worker processes sharing the port, each with its own caches, live feed and "
+                            "ingestion writer (default 1; see docs/api.md, Caching and load)")
     # OTLP ingestion (llamonitor.ingest, docs/ingest.md)
     serve.add_argument("--no-ingest", action="store_false", dest="ingest",
                        help="do not accept OTLP spans on POST /v1/traces (default: accept them)")
@@ -136,9 +136,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError included: its messages, not a traceback
         return fail(f"invalid storage configuration: {storage_config_error(exc)}")
     workers = getattr(args, "workers", 1)
-    if workers > 1 and getattr(args, "ingest", True):
-        return fail("--workers above 1 needs --no-ingest: OTLP ingestion runs in one process (one writer, "
-                    "one gRPC port); run it as a separate `llamonitor serve --workers 1`")
     storage = config.storage
     if is_file_backend(storage.backend) and not os.path.isdir(storage.output_dir):
         where = "--dir" if args.dir is not None else "the Parquet folder"
