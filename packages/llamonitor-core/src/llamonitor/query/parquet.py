@@ -428,9 +428,9 @@ class ParquetQueryBackend:
         return scan
 
     def _rollup_rows(self, f: EventFilter | None, *, keys: bool, percentiles: bool, floor: float | None = None,
-                     ) -> tuple[Rollup, int, list[str], dict[str, Any]] | None:
+                     ) -> tuple[Rollup, int, list[str], dict[str, Any], Snapshot] | None:
         """The footer rollup rows answering ``f``, the number of files, the files ``f`` may select and
-        their keys and footer facts; ``None``: use the exact path."""
+        their keys and footer facts, and the snapshot they come from; ``None``: use the exact path."""
         if self.rollups is None:
             return None
         snap = self._snap(floor)
@@ -441,7 +441,7 @@ class ParquetQueryBackend:
         ranges = {p: (snap.by_path[p].key, snap.by_path[p].facts) for p in files}
         rows = self.rollups.rows(f, keys=keys, percentiles=percentiles, files=files, ranges=ranges,
                                  suspects=set(snap.suspects), scan=self._scan_paths(snap, expr))
-        return None if rows is None else (rows, len(snap.files), files, ranges)
+        return None if rows is None else (rows, len(snap.files), files, ranges, snap)
 
     def _totals(self, snap: Snapshot) -> Any:
         """Every event's groups (:data:`~llamonitor.query.parquet_rollups.TOTAL_KINDS`) from the footer
@@ -466,14 +466,16 @@ class ParquetQueryBackend:
         return self.index.update(snap, self._whole)
 
     def _trace_counts(self, f: EventFilter | None, files: list[str],
-                      ranges: dict[str, tuple[Key, IdRange]], floor: float | None = None) -> tuple[int, int]:
-        """Distinct sessions and (session, trace) pairs among the events ``f`` selects in ``files``.
+                      ranges: dict[str, tuple[Key, IdRange]], snap: Snapshot) -> tuple[int, int]:
+        """Distinct sessions and (session, trace) pairs among the events ``f`` selects in ``files``
+        (of ``snap``: the snapshot the caller took them from).
 
-        A whole file's two id columns are kept (or taken from the column cache when it holds the
-        file), so only new files are read; files the time range cuts are read with the filter.
-        Then one hash group-by over all of them.
+        Unfiltered, the session index answers. Otherwise a whole file's two id columns are kept
+        (or taken from the column cache when it holds the file), so only new files are read;
+        files the time range cuts are read with the filter. Then one hash group-by over all of them.
         """
-        snap = self._snap(floor)
+        # ``snap`` is passed, not taken again: while files arrive a second look may find a newer
+        # file set, which ``files`` would no longer cover (the index would be skipped for a group-by)
         if _unfiltered(f) and len(files) == len(snap.files):
             state = self._index(snap)
             if state is not None:
@@ -772,12 +774,12 @@ class ParquetQueryBackend:
             accs = self._totals(snap)
             if accs is not None:
                 sessions, traces = self._trace_counts(f, snap.paths, {i.path: (i.key, i.facts) for i in snap.files},
-                                                      floor)
+                                                      snap)
                 return summary_from(accs, sessions, traces, path=str(self.root), files=len(snap.files))
         rolled = self._rollup_rows(f, keys=False, percentiles=True, floor=floor)
         if rolled is not None:
-            rows, n_files, selected, ranges = rolled
-            sessions, traces = self._trace_counts(f, selected, ranges, floor)
+            rows, n_files, selected, ranges, rolled_snap = rolled
+            sessions, traces = self._trace_counts(f, selected, ranges, rolled_snap)
             return summary_from(accumulate(rows, histograms=True), sessions, traces, path=str(self.root),
                                 files=n_files)
         files = len(snap.files)
