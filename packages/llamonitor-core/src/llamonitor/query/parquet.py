@@ -13,7 +13,9 @@ summary read -- so repeated dashboard queries skip the Parquet decode. Results s
 files are immutable once renamed into place, entries are keyed by (path, size, mtime_ns) so a
 replaced file is decoded again, files no longer listed are dropped, the file list is taken
 fresh on every request (new files are read), and filters are applied to the cached rows
-exactly as the scan would (the partition folders prune files first). With them, each cached
+exactly as the scan would (the partition folders prune files first). (With
+``options={"listing_max_age_ms": N}`` a listing begun up to N ms before a request arrived is
+shared with it: files renamed into place in those last N ms may be missed, nothing older.) With them, each cached
 file's key columns (session, trace, model, agent, operation) are kept dictionary-encoded, so
 a summary merges small per-file label sets instead of hashing a million strings again.
 
@@ -76,6 +78,7 @@ from llamonitor.query.parquet_files import (
     Snapshot,
     _cache_bytes,
     dedupe,
+    listing_max_age,
 )
 from llamonitor.query.parquet_rollups import (
     Rollup,
@@ -194,7 +197,7 @@ class ParquetQueryBackend:
         self.config = config
         self.root = Path(config.output_dir)
         #: the file set, snapshotted per request (see :class:`FileTracker`)
-        self.tracker = FileTracker(str(self.root))
+        self.tracker = FileTracker(str(self.root), max_age=listing_max_age(config.options))
         #: decoded summary columns by (path, size, mtime); ``cache_bytes=0`` turns it off
         self.cache = ColumnCache(_cache_bytes(cache_bytes))
         #: key-column codes of the cached files (kept as long as their columns are cached)
@@ -223,9 +226,11 @@ class ParquetQueryBackend:
     def _snap_now(self, floor: float) -> Snapshot | None:
         """:meth:`_snap` on the event loop: ``None`` when it would wait (a query thread is listing,
         or the listing is not cheap); the caller then goes to the thread pool."""
-        if not self.tracker.cheap:
-            return None
-        snap = self.tracker.try_snapshot(floor)
+        snap = self.tracker.shared(floor)  # a listing shared within ``listing_max_age_ms``: free
+        if snap is None:
+            if not self.tracker.cheap:
+                return None
+            snap = self.tracker.try_snapshot(floor)
         if snap is not None:
             self._retain(snap)
         return snap
