@@ -5,7 +5,9 @@ Run: ``uv run python bench/api_load.py`` (``--events N`` stored first, default 1
 default 30; ``--ws W`` WebSocket clients, default 50; ``--live E`` events/s written by a writer
 process while the load runs, default 1,000). ``--reuse DIR`` keeps the stored events between runs
 (for iterating on the server). ``--workers N`` serves from N worker processes (``serve --workers``;
-the server CPU figure is then the parent's and every worker's). ``--quick`` is a smoke size
+the server CPU figure is then the parent's and every worker's). ``--listing-max-age-ms N``: the
+Parquet server shares a listing of the file set up to N ms old (``storage.options``; default 0:
+every request sees every file stored before it). ``--quick`` is a smoke size
 (5,000 events, 3 s, 5 clients) that finishes in a few seconds.
 
 Four processes, as in a deployment: the server (this script re-run with ``--serve``: uvicorn on a
@@ -337,13 +339,15 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
     tmp = Path(tempfile.mkdtemp(prefix="llamonitor-bench-load-"))
     reuse = args.reuse
+    parquet_options = {"listing_max_age_ms": args.listing_max_age_ms} if args.listing_max_age_ms else {}
     if reuse and backend == "parquet":
-        config = StorageConfig(backend="parquet", output_dir=str(tmp / "data"))
+        config = StorageConfig(backend="parquet", output_dir=str(tmp / "data"), options=parquet_options)
         kept = Path(reuse) / f"parquet-{args.events}-uuid"
     else:
         kept = None
         name = f"llamonitor_bench_load_{args.events}_uuid" if reuse else unique_name()
-        config = (StorageConfig(backend="parquet", output_dir=str(tmp / "data")) if backend == "parquet"
+        config = (StorageConfig(backend="parquet", output_dir=str(tmp / "data"), options=parquet_options)
+                  if backend == "parquet"
                   else server_config(backend, name))
     procs: list[subprocess.Popen[str]] = []
     try:
@@ -446,6 +450,8 @@ def main() -> None:
     parser.add_argument("--ws", type=int, default=50)
     parser.add_argument("--live", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (serve --workers)")
+    parser.add_argument("--listing-max-age-ms", type=int, default=0, help=(
+        "Parquet: share a listing of the file set this old with a request (storage.options listing_max_age_ms)"))
     parser.add_argument("--quick", action="store_true", help="smoke size: a few seconds")
     parser.add_argument("--reuse", metavar="DIR", help=(
         "keep the stored events between runs (iterating on the server): Parquet under DIR, copied per run; "

@@ -52,7 +52,7 @@ class BackendSpec:
 BUILTIN: tuple[BackendSpec, ...] = (
     BackendSpec("parquet", "llamonitor.backends.parquet:ParquetBackend",
                 "llamonitor.query.parquet:ParquetQueryBackend", "parquet",
-                frozenset({"rollups", "exact_percentile_limit"}), files=True),
+                frozenset({"rollups", "exact_percentile_limit", "listing_max_age_ms"}), files=True),
     BackendSpec("postgres", "llamonitor.backends.postgres:PostgresBackend", "llamonitor.query.sql:Dialect",
                 "postgres", _SERVER_OPTIONS | {"rollups", "copy_streams", "work_mem", "notify"}, needs_dsn=True,
                 aliases=("postgresql",)),

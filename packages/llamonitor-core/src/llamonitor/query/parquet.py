@@ -13,7 +13,9 @@ summary read -- so repeated dashboard queries skip the Parquet decode. Results s
 files are immutable once renamed into place, entries are keyed by (path, size, mtime_ns) so a
 replaced file is decoded again, files no longer listed are dropped, the file list is taken
 fresh on every request (new files are read), and filters are applied to the cached rows
-exactly as the scan would (the partition folders prune files first). With them, each cached
+exactly as the scan would (the partition folders prune files first). (With
+``options={"listing_max_age_ms": N}`` a listing begun up to N ms before a request arrived is
+shared with it: files renamed into place in those last N ms may be missed, nothing older.) With them, each cached
 file's key columns (session, trace, model, agent, operation) are kept dictionary-encoded, so
 a summary merges small per-file label sets instead of hashing a million strings again.
 
@@ -76,6 +78,7 @@ from llamonitor.query.parquet_files import (
     Snapshot,
     _cache_bytes,
     dedupe,
+    listing_max_age,
 )
 from llamonitor.query.parquet_rollups import (
     Rollup,
@@ -194,7 +197,7 @@ class ParquetQueryBackend:
         self.config = config
         self.root = Path(config.output_dir)
         #: the file set, snapshotted per request (see :class:`FileTracker`)
-        self.tracker = FileTracker(str(self.root))
+        self.tracker = FileTracker(str(self.root), max_age=listing_max_age(config.options))
         #: decoded summary columns by (path, size, mtime); ``cache_bytes=0`` turns it off
         self.cache = ColumnCache(_cache_bytes(cache_bytes))
         #: key-column codes of the cached files (kept as long as their columns are cached)
@@ -223,9 +226,11 @@ class ParquetQueryBackend:
     def _snap_now(self, floor: float) -> Snapshot | None:
         """:meth:`_snap` on the event loop: ``None`` when it would wait (a query thread is listing,
         or the listing is not cheap); the caller then goes to the thread pool."""
-        if not self.tracker.cheap:
-            return None
-        snap = self.tracker.try_snapshot(floor)
+        snap = self.tracker.shared(floor)  # a listing shared within ``listing_max_age_ms``: free
+        if snap is None:
+            if not self.tracker.cheap:
+                return None
+            snap = self.tracker.try_snapshot(floor)
         if snap is not None:
             self._retain(snap)
         return snap
@@ -428,9 +433,9 @@ class ParquetQueryBackend:
         return scan
 
     def _rollup_rows(self, f: EventFilter | None, *, keys: bool, percentiles: bool, floor: float | None = None,
-                     ) -> tuple[Rollup, int, list[str], dict[str, Any]] | None:
+                     ) -> tuple[Rollup, int, list[str], dict[str, Any], Snapshot] | None:
         """The footer rollup rows answering ``f``, the number of files, the files ``f`` may select and
-        their keys and footer facts; ``None``: use the exact path."""
+        their keys and footer facts, and the snapshot they come from; ``None``: use the exact path."""
         if self.rollups is None:
             return None
         snap = self._snap(floor)
@@ -441,7 +446,7 @@ class ParquetQueryBackend:
         ranges = {p: (snap.by_path[p].key, snap.by_path[p].facts) for p in files}
         rows = self.rollups.rows(f, keys=keys, percentiles=percentiles, files=files, ranges=ranges,
                                  suspects=set(snap.suspects), scan=self._scan_paths(snap, expr))
-        return None if rows is None else (rows, len(snap.files), files, ranges)
+        return None if rows is None else (rows, len(snap.files), files, ranges, snap)
 
     def _totals(self, snap: Snapshot) -> Any:
         """Every event's groups (:data:`~llamonitor.query.parquet_rollups.TOTAL_KINDS`) from the footer
@@ -466,14 +471,16 @@ class ParquetQueryBackend:
         return self.index.update(snap, self._whole)
 
     def _trace_counts(self, f: EventFilter | None, files: list[str],
-                      ranges: dict[str, tuple[Key, IdRange]], floor: float | None = None) -> tuple[int, int]:
-        """Distinct sessions and (session, trace) pairs among the events ``f`` selects in ``files``.
+                      ranges: dict[str, tuple[Key, IdRange]], snap: Snapshot) -> tuple[int, int]:
+        """Distinct sessions and (session, trace) pairs among the events ``f`` selects in ``files``
+        (of ``snap``: the snapshot the caller took them from).
 
-        A whole file's two id columns are kept (or taken from the column cache when it holds the
-        file), so only new files are read; files the time range cuts are read with the filter.
-        Then one hash group-by over all of them.
+        Unfiltered, the session index answers. Otherwise a whole file's two id columns are kept
+        (or taken from the column cache when it holds the file), so only new files are read;
+        files the time range cuts are read with the filter. Then one hash group-by over all of them.
         """
-        snap = self._snap(floor)
+        # ``snap`` is passed, not taken again: while files arrive a second look may find a newer
+        # file set, which ``files`` would no longer cover (the index would be skipped for a group-by)
         if _unfiltered(f) and len(files) == len(snap.files):
             state = self._index(snap)
             if state is not None:
@@ -772,12 +779,12 @@ class ParquetQueryBackend:
             accs = self._totals(snap)
             if accs is not None:
                 sessions, traces = self._trace_counts(f, snap.paths, {i.path: (i.key, i.facts) for i in snap.files},
-                                                      floor)
+                                                      snap)
                 return summary_from(accs, sessions, traces, path=str(self.root), files=len(snap.files))
         rolled = self._rollup_rows(f, keys=False, percentiles=True, floor=floor)
         if rolled is not None:
-            rows, n_files, selected, ranges = rolled
-            sessions, traces = self._trace_counts(f, selected, ranges, floor)
+            rows, n_files, selected, ranges, rolled_snap = rolled
+            sessions, traces = self._trace_counts(f, selected, ranges, rolled_snap)
             return summary_from(accumulate(rows, histograms=True), sessions, traces, path=str(self.root),
                                 files=n_files)
         files = len(snap.files)

@@ -204,6 +204,9 @@ RECHECK_SECONDS = 5.0
 #: is snapshotted on the event loop (a few ``stat`` calls: less than a thread hop)
 CHEAP_DIRS = 100
 CHEAP_FILES = 2_000
+#: ``storage.options["listing_max_age_ms"]``: how old (ms) a listing of the file set may be when a
+#: request shares it; 0 (the default): only listings begun after the request arrived
+LISTING_MAX_AGE_OPTION = "listing_max_age_ms"
 _FORMAT = ds.ParquetFileFormat()
 _FS = pafs.LocalFileSystem()
 
@@ -211,6 +214,15 @@ _FS = pafs.LocalFileSystem()
 def _hidden(name: str) -> bool:
     # what pyarrow.dataset skips by default: temporary files of a write in progress, spill folders
     return name.startswith((".", "_"))
+
+
+def listing_max_age(options: dict[str, Any]) -> float:
+    """``options["listing_max_age_ms"]`` (validated) in seconds; 0 when not set."""
+    value = options.get(LISTING_MAX_AGE_OPTION, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value > 60_000:
+        raise ValueError(f"storage.options[{LISTING_MAX_AGE_OPTION!r}] must be a number of milliseconds "
+                         f"from 0 to 60000; got {value!r}")
+    return float(value) / 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -420,11 +432,17 @@ class FileTracker:
     snapshot whose listing began at or after it is fresh enough and is shared, so concurrent
     requests list once. When nothing changed, the previous snapshot is handed out again (same
     version, nothing recomputed).
+
+    ``max_age`` (seconds, default 0) trades freshness for listings: a listing begun up to
+    ``max_age`` before ``floor`` is shared too. A snapshot then shows every file renamed into place
+    before ``floor - max_age`` (and maybe later ones), never less; under many requests a second the
+    dataset is listed at most about once per ``max_age``.
     """
 
     def __init__(self, root: str, *, settle_ns: int = SETTLE_NS, recheck_seconds: float = RECHECK_SECONDS,
-                 check_ids: bool = True) -> None:
+                 check_ids: bool = True, max_age: float = 0.0) -> None:
         self.root = root
+        self.max_age = max_age
         self.settle_ns = settle_ns
         self.recheck_seconds = recheck_seconds
         self._checked = -float("inf")
@@ -449,6 +467,11 @@ class FileTracker:
             return False  # a full re-check (every file stat'ed) is due, or many folders
         return all(d.settled or len(d.files) <= CHEAP_FILES for d in list(self._dirs.values()))
 
+    def shared(self, floor: float) -> Snapshot | None:
+        """The latest snapshot if it is fresh enough for ``floor`` (nothing is listed), else ``None``."""
+        latest = self._latest
+        return latest if latest is not None and latest.started >= floor - self.max_age else None
+
     def snapshot(self, floor: float | None = None) -> Snapshot:
         """The file set now: shared when a listing began at or after ``floor`` (default: now)."""
         found = self.try_snapshot(floor, wait=True)
@@ -460,9 +483,10 @@ class FileTracker:
         event loop must not wait for a lock a query thread holds)."""
         if floor is None:
             floor = time.monotonic()
-        latest = self._latest
-        if latest is not None and latest.started >= floor:
-            return latest
+        found = self.shared(floor)
+        if found is not None:
+            return found
+        floor -= self.max_age
         if not self._lock.acquire(blocking=wait):
             return None
         try:
