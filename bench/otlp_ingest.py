@@ -104,7 +104,8 @@ def decode_only(bodies: list[bytes], spans: int, repeat: int = 3) -> float:
 def stages(bodies: list[bytes], spans: int, repeat: int = 3) -> list[tuple[str, float]]:
     """CPU µs per span of each step ``serve`` runs, one after the other in this thread (best of
     ``repeat``): decode, map, the writer's build (columns, cost, sanitising), flat rows, and a
-    Parquet write."""
+    Parquet write: of one file per request, and of files as large as serve's writer makes under
+    load."""
     import gc
 
     from llamonitor.backends.registry import create_backend
@@ -135,7 +136,14 @@ def stages(bodies: list[bytes], spans: int, repeat: int = 3) -> list[tuple[str, 
         batches = step("writer: build (cost, sanitise)", lambda r: builder.build_batch(r.records), mapped)
         # once: a batch keeps its rows and columns, a second run would only read them back
         step("writer: flat rows (PostgreSQL COPY rows)", lambda b: b.compact_rows(), batches, 1)
-        step("writer: Parquet write", backend.write_sync, batches)
+        step("writer: Parquet write (a file per request)", backend.write_sync, batches)
+        # What serve's writer writes under load: it takes up to max_batch_size (10,000) queued
+        # records per batch. A file has a fixed cost (writer set-up, a zstd context per column
+        # chunk, the rollup's Arrow plans) that a request's 512 spans pay ~20 times over.
+        records = [r for m in mapped for r in m.records]
+        size = 10_000
+        big = [builder.build_batch(records[i:i + size]) for i in range(0, len(records), size)]
+        step(f"writer: Parquet write (files of {size:,})", backend.write_sync, big)
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -193,3 +193,17 @@ def test_token_counts_of_any_type_become_plain_ints_or_none() -> None:
     assert type(usage.input_tokens) is int and type(usage.output_tokens) is int
     found[mapping.S_INPUT] = found[mapping.S_OUTPUT] = "junk"
     assert mapping.usage_of(found) is None
+
+
+@pytest.mark.parametrize(("inp", "out", "total"), [(100, 20, None), (100, None, 130), (None, 5, None), ("7", 2, 9)])
+def test_the_usual_spans_usage_built_positionally_is_the_keyword_one(inp: Any, out: Any, total: Any) -> None:
+    """Counts without cache or reasoning take the positional constructor: every field where it belongs."""
+    from llamonitor.ingest import mapping
+    from llamonitor.schema.events import TokenUsage
+
+    found: list[Any] = [None] * 64
+    found[mapping.S_INPUT], found[mapping.S_OUTPUT], found[mapping.S_TOTAL] = inp, out, total
+    i = None if inp is None else int(inp)
+    expected = TokenUsage(input_tokens=i, output_tokens=out, total_tokens=total if total is not None
+                          else (i or 0) + (out or 0), source="provider")
+    assert mapping.usage_of(found) == expected

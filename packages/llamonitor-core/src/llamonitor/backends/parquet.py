@@ -28,7 +28,7 @@ import asyncio
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,7 @@ class ParquetBackend(StorageBackend):
         #: temporary files of killed writers removed at start (see backends/tmpfiles.py)
         self.stale_tmp_removed = remove_stale_tmp(self.root)
 
-    def _partitions(self, columns: list[Column], positions: list[int]) -> dict[str, list[int]]:
+    def _partitions(self, columns: list[Column], positions: Sequence[int]) -> Mapping[str, Sequence[int]]:
         """Partition name -> positions (in batch order) of the events it gets."""
         whole = len(positions) == len(columns[_START] or ())
         if self.config.partition_by == "session_id":
@@ -170,7 +170,8 @@ class ParquetBackend(StorageBackend):
         if isinstance(ids, pa.Array) and pc.count_distinct(ids).as_py() != len(ids):
             ids = ids.to_pylist()  # repeats (a re-delivered event): the exact path below
         keep = None if isinstance(ids, pa.Array) else first_occurrences(ids)
-        positions = list(range(len(events))) if keep is None else keep
+        # a range, not a list of every position: the usual batch is written whole
+        positions: Sequence[int] = range(len(events)) if keep is None else keep
         metadata = {**(EVENT_SCHEMA.metadata or {}),
                     BATCH_KEY: batch_tag(ids if keep is None else [ids[i] for i in keep]).encode("ascii")}
         staged: list[tuple[Path, Path, int]] = []

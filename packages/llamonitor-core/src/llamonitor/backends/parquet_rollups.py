@@ -151,8 +151,18 @@ _AGGREGATES = [("d", "count"), ("error", "sum"), ("tin", "sum"), ("tout", "sum")
                ("d", "max"), ("start", "min"), ("end", "max"), ("bad", "sum")]
 
 
+_keyed: list[dict[str, pc.Expression]] = []
+
+
 def _keyed_projection() -> dict[str, pc.Expression]:
-    """:func:`projection`'s columns as the rollup's keys and measures, as expressions (one scan computes them)."""
+    """:func:`projection`'s columns as the rollup's keys and measures, as expressions (one scan computes
+    them); made once (building them held the GIL for a twentieth of a file's rollup), published whole."""
+    if not _keyed:
+        _keyed.append(_make_keyed_projection())
+    return _keyed[0]
+
+
+def _make_keyed_projection() -> dict[str, pc.Expression]:
     p = projection()
     start, d = p["start_ns"], p["duration_ms"]
     q = pc.divide(start, NS_PER_DAY)

@@ -117,9 +117,10 @@ def spans_of_request(request: Any) -> list[OtlpSpan]:
                 for ev in sp.events:
                     if ev.name == "exception":
                         exc_type = _pb_attrs(ev.attributes).get("exception.type")
+                status = sp.status
                 append(OtlpSpan(sp.trace_id.hex(), sp.span_id.hex(), parent.hex() if parent else None, sp.name,
                                 sp.kind, sp.start_time_unix_nano, sp.end_time_unix_nano, _pb_attrs(sp.attributes),
-                                sp.status.code, sp.status.message,
+                                status.code, status.message,
                                 str(exc_type) if exc_type is not None else None, resource, scope))
     return out
 

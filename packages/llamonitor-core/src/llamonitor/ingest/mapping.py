@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from typing import Any
 
@@ -348,6 +348,12 @@ def operation_type(attrs: dict[str, Any]) -> str:
     return str(op) if op else "llm_call"
 
 
+#: whether TokenUsage's fields are in the order :func:`usage_of` passes them positionally
+_USAGE_POSITIONAL = tuple(f.name for f in fields(TokenUsage)) == (
+    "input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "cache_creation_input_tokens",
+    "reasoning_tokens", "source")
+
+
 def usage_of(found: list[Any]) -> TokenUsage | None:
     """Token usage as the provider reported it (from :func:`scan`'s slots), or ``None`` when the span carries none."""
     # counts are ints or absent in nearly every span: only other values pay for _as_int's call
@@ -363,6 +369,9 @@ def usage_of(found: list[Any]) -> TokenUsage | None:
     if total is None:
         total = (inp or 0) + (out or 0)
     cached, created, reasoning = found[S_CACHED], found[S_CACHE_CREATION], found[S_REASONING]
+    if _USAGE_POSITIONAL and cached is None and created is None and reasoning is None:
+        # the usual span: positional arguments cost a third of the keywords' (one TokenUsage per span)
+        return TokenUsage(inp, out, total, None, None, None, "provider")
     return TokenUsage(input_tokens=inp, output_tokens=out, total_tokens=total,
                       cached_input_tokens=cached if cached is None or type(cached) is int else _as_int(cached),
                       cache_creation_input_tokens=(created if created is None or type(created) is int

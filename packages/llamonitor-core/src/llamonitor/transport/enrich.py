@@ -52,11 +52,6 @@ def _plain_counts(usage: TokenUsage) -> bool:
     return type(i) is int and i >= 0 and (o is None or (type(o) is int and o >= 0))
 
 
-def _with_attributes(rec: Record, extra: dict[str, Any], added: dict[str, Any]) -> Record:
-    """``rec`` with ``added`` merged after its extra attributes (what a collector's custom attributes do)."""
-    return (*rec[:EXTRA], {**extra, "attributes": {**(extra.get("attributes") or {}), **added}})
-
-
 class EventBuilder:
     """Builds events from records; one per worker (not thread-safe, needs no locks)."""
 
@@ -131,27 +126,31 @@ class EventBuilder:
 
         priced = self._priced(records)
         cols = plain_columns(
-            priced[0] if priced is not None else records, default_session=self.config.default_session_id,
-            attributes_json=self._attributes_json, safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE))
+            records, default_session=self.config.default_session_id, attributes_json=self._attributes_json,
+            safe_text=lambda error: safe_text(error, _MAX_ERROR_MESSAGE),
+            added_attributes=priced[0] if priced is not None else None)
         if priced is not None:
             self._usage_columns(cols, priced[1], priced[2])
         self.sanitized_values += clean_columns(cols)
         return cols
 
-    def _priced(self, records: list[Record]) -> tuple[list[Record], list[TokenUsage | None],
+    def _priced(self, records: list[Record]) -> tuple[list[dict[str, Any] | None], list[TokenUsage | None],
                                                        list[CostInfo | None]] | None:
         """For records carrying usage: what :meth:`build` gets from the cost collector, without an event.
 
-        Returns the records with the collector's custom attributes merged into their extra
-        attributes (after them, as :meth:`_merge` does), each record's usage and cost; ``None``
-        when no record carries usage.
+        Returns, per record, the custom attributes the collector adds (merged after the record's
+        own by :func:`~llamonitor.transport.plain.plain_columns`, as :meth:`_merge` does), its
+        usage and its cost; ``None`` when no record carries usage. No record is copied: a new
+        tuple and two dicts per priced span were a sixth of the build.
         """
         extras = list(map(_extra_of, records))
+        if extras.count(None) == len(extras):  # plain decorated calls: no usage anywhere (a C-level test)
+            return None
         usages = [None if e is None else e.get("usage") for e in extras]
         if usages.count(None) == len(usages):
             return None
         collector = self._cost_collector()
-        out = list(records)
+        added_attrs: list[dict[str, Any] | None] = [None] * len(records)
         costs: list[CostInfo | None] = [None] * len(records)
         price_of = self._price_of(collector)
         for i, (rec, extra, usage) in enumerate(zip(records, extras, usages, strict=True)):
@@ -167,8 +166,7 @@ class EventBuilder:
                 assert cost is not None  # a count is present
                 cost.estimated = usage.source == "estimate"
                 costs[i] = cost
-                out[i] = _with_attributes(rec, extra, {"estimated_cost_usd": cost.total_cost_usd,
-                                                       "cost_model": price.model})
+                added_attrs[i] = {"estimated_cost_usd": cost.total_cost_usd, "cost_model": price.model}
                 continue
             context = {"operation_name": spec.operation_name, "operation_type": spec.operation_type,
                        "model": model, "response_model": answered,
@@ -184,8 +182,8 @@ class EventBuilder:
                 costs[i] = cost
             added = found.get("custom_attributes")
             if added:
-                out[i] = _with_attributes(rec, extra, added)
-        return out, usages, costs
+                added_attrs[i] = added
+        return added_attrs, usages, costs
 
     def _price_of(self, collector: Any) -> Callable[[Any, Any], ModelPrice | None]:
         """``price_of(model, response_model)``: the built-in cost collector's own-table entry, cached.
