@@ -271,6 +271,19 @@ def drop_pg(schema: str) -> None:
     asyncio.run(run())
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of ``pid`` and its live children (``serve --workers N``: the supervisor and its workers)."""
+    total = cpu_seconds(pid)
+    if total is None:
+        return None
+    try:
+        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (t / "children").read_text().split()]
+    except OSError:
+        return total
+    return total + sum(cpu_seconds(c) or 0.0 for c in children)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of process ``pid`` so far (Linux), else ``None``."""
     try:
@@ -281,14 +294,14 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
-                clients: int) -> tuple[float, float, float | None]:
+                clients: int, workers: int = 1) -> tuple[float, float, float | None]:
     from testkits.serve import free_port
 
     root = Path(tempfile.mkdtemp(prefix="otlp_ingest_"))
     schema = "otlp_bench_" + uuid.uuid4().hex[:8]
     port = free_port()
     args = [sys.executable, "-m", "llamonitor", "serve", "--port", str(port), "--otlp-grpc-port", "0",
-            "--dir", str(root / "data")]
+            "--dir", str(root / "data"), "--workers", str(workers)]
     if backend == "postgres":
         args += ["--backend", "postgres", "--connection-string", PG_DSN, "--schema", schema]
     env = {**os.environ, "LLMOPS_MAX_QUEUE_SIZE": "200000", "LLMOPS_BATCH_SIZE": "5000"}
@@ -307,20 +320,23 @@ def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
                     raise RuntimeError((root / "serve.log").read_text()) from None
                 time.sleep(0.1)
         # warm-up request: starts the writer (and creates the table) before the clock
-        post_all(port, bodies[:1], 1)
-        warm = min(per_request, spans)
+        # one request per new connection: with --workers N each worker gets some and starts its writer
+        first = 4 * workers if workers > 1 else 1
+        for body in bodies[:first]:
+            post_all(port, [body], 1)
+        warm = min(per_request * first, spans)
         while count_stored(backend, root, schema) < warm:  # the warm-up batch is stored: the writer runs
             time.sleep(0.05)
-        cpu0 = cpu_seconds(proc.pid)
+        cpu0 = tree_cpu_seconds(proc.pid)
         t0 = time.perf_counter()
-        post_all(port, bodies[1:], clients)
+        post_all(port, bodies[first:], clients)
         accepted = time.perf_counter() - t0
         while count_stored(backend, root, schema) < spans:
             if time.perf_counter() - t0 > 600:
                 raise RuntimeError("events were not all stored within 600 s")
             time.sleep(0.05)
         stored = time.perf_counter() - t0
-        cpu1 = cpu_seconds(proc.pid)
+        cpu1 = tree_cpu_seconds(proc.pid)
         cpu = (cpu1 - cpu0) / (spans - warm) * 1e6 if cpu0 is not None and cpu1 is not None else None
         return (spans - warm) / accepted, (spans - warm) / stored, cpu
     finally:
@@ -338,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-request", type=int, default=512)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--backends", default="parquet,postgres")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (each worker ingests)")
     parser.add_argument("--quick", action="store_true", help="smoke size (10,240 spans)")
     parser.add_argument("--stages", action="store_true", help="also CPU µs per span of each step, in process")
     parser.add_argument("--variants", action="store_true",
@@ -346,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     spans = 10_240 if args.quick else args.spans
     bodies = build_bodies(spans, args.per_request)
     print(f"OTLP/HTTP ingestion, {spans:,} spans in {len(bodies)} protobuf requests of {args.per_request}, "
-          f"{args.clients} clients, {os.cpu_count()} cores")
+          f"{args.clients} clients, {os.cpu_count()} cores, serve --workers {args.workers}")
     print(f"{'decode-only (decode + map)':<28} {decode_only(bodies, spans):>12,.0f} spans/s")
     if args.stages:
         for name, cost in stages(bodies, spans):
@@ -355,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, cost in read_variants(bodies):
             print(f"  {name:<42} {cost:>6.1f} µs/span CPU")
     for backend in [b for b in args.backends.split(",") if b]:
-        accepted, stored, cpu = run_backend(backend, bodies, spans, args.per_request, args.clients)
+        accepted, stored, cpu = run_backend(backend, bodies, spans, args.per_request, args.clients, args.workers)
         print(f"{backend + ' accepted':<28} {accepted:>12,.0f} spans/s")
         print(f"{backend + ' stored':<28} {stored:>12,.0f} spans/s")
         if cpu is not None:
