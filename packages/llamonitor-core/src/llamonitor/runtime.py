@@ -359,6 +359,8 @@ def _after_fork_in_child() -> None:
     of ``multiprocessing`` and ``billiard`` (Celery), whose workers leave with ``os._exit``.
     """
     try:
+        # a relay thread of the parent does not exist here (and its lock may have been held)
+        _Relay.deferred, _Relay.running, _Relay.lock = 0, False, threading.Lock()
         parent = STATE.writer
         STATE.writer = None
         STATE.recorder = None

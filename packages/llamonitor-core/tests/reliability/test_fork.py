@@ -48,10 +48,12 @@ def test_sigterm_while_the_exit_hook_drains_waits_for_the_drain(tmp_path: Path) 
 
 
 @pytest.mark.timeout(180)
-def test_sigterm_while_recording_holds_a_writer_lock_neither_hangs_nor_loses(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", ["signal_inside_wake", "signal_inside_wake_relay_in_parent"])
+def test_sigterm_while_recording_holds_a_writer_lock_neither_hangs_nor_loses(scenario: str, tmp_path: Path) -> None:
     """A signal handler that drained on the spot would wait for a lock its own thread holds: the
-    handler defers until the recording thread has left llamonitor's code, then drains and dies."""
-    proc, result = run("signal_inside_wake", tmp_path)
+    handler defers until the recording thread has left llamonitor's code, then drains and dies
+    (also in a child forked while the parent's relay thread ran: the child starts its own)."""
+    proc, result = run(scenario, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert result["child_signal"] == 15, result
     finished = result["finished"]

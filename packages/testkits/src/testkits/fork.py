@@ -103,15 +103,19 @@ def signal_during_exit_drain(out: Path) -> dict[str, object]:
     return {"offered": 700, "child_status": os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)}
 
 
-def signal_inside_wake(out: Path) -> dict[str, object]:
+def signal_inside_wake(out: Path, relay_in_parent: bool = False) -> dict[str, object]:
     """SIGTERM lands while the recording thread holds the writer's wake-up lock (the queue just reached
     a batch), the way it lands at any instant in a busy worker. The child counts its finished calls
-    in shared memory; it must die of the signal with every finished call stored, not hang."""
+    in shared memory; it must die of the signal with every finished call stored, not hang.
+    ``relay_in_parent``: the parent's signal relay is running when it forks (a child has none)."""
     import threading
 
     llamonitor.initialize_monitoring_sync(config(out))
     done = multiprocessing.get_context("fork").Value("i", 0, lock=False)
+    relay = llamonitor.runtime._Relay
+    relay.running = relay_in_parent
     pid = os.fork()
+    relay.running = False
     if pid == 0:
         recorder = llamonitor.runtime.STATE.recorder
         assert recorder is not None
@@ -233,8 +237,8 @@ if __name__ == "__main__":
         result = sigterm(out, scenario.removeprefix("sigterm_"))
     elif scenario == "signal_during_exit_drain":
         result = signal_during_exit_drain(out)
-    elif scenario == "signal_inside_wake":
-        result = signal_inside_wake(out)
+    elif scenario.startswith("signal_inside_wake"):
+        result = signal_inside_wake(out, relay_in_parent=scenario.endswith("_relay_in_parent"))
     elif scenario == "prometheus_pool":
         result = prometheus_pool(out)
     elif scenario == "chained":
