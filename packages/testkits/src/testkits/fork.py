@@ -127,7 +127,8 @@ def signal_inside_wake(out: Path, relay_in_parent: bool = False) -> dict[str, ob
                     self._flag = True
                     self._cond.notify_all()
 
-        recorder.wake = SignalledEvent()
+        # the same event object (the writer may be waiting on it already), its set() now signalling
+        recorder.wake.__class__ = SignalledEvent
         for i in range(700):
             work(i)
             done.value = i + 1
