@@ -25,7 +25,12 @@ from llamonitor.schema.events import MetricEvent
 from llamonitor.schema.sanitize import json_values_fixed
 from llamonitor.transport.enrich import EventBuilder
 from llamonitor.transport.isolate import IsolationInterrupted, write_isolating
-from llamonitor.transport.memory import RELEASE_AFTER_EVENTS, RELEASE_EVERY_SECONDS, release_unused_memory
+from llamonitor.transport.memory import (
+    RELEASE_AFTER_EVENTS,
+    RELEASE_EVERY_SECONDS,
+    release_arrow_pool,
+    release_unused_memory,
+)
 from llamonitor.transport.pipeline import Job, JobThread
 from llamonitor.transport.recorder import Recorder
 from llamonitor.transport.sampling import sampler_for
@@ -313,6 +318,8 @@ class MonitoringWriter:
             return
         self._released_at, self._released_at_processed = now, self.processed
         try:
+            # mimalloc frees a thread's pages only when that thread asks: the build thread first
+            self._built(self._build_thread.submit(release_arrow_pool))
             release_unused_memory()
         except Exception:  # pragma: no cover - never let housekeeping stop the writer
             logger.debug("llamonitor: releasing unused memory failed", exc_info=True)
