@@ -319,7 +319,7 @@ class MonitoringWriter:
         self._released_at, self._released_at_processed = now, self.processed
         try:
             # mimalloc frees a thread's pages only when that thread asks: the build thread first
-            self._built(self._build_thread.submit(release_arrow_pool))
+            self._build_thread.submit(release_arrow_pool).result()
             release_unused_memory()
         except Exception:  # pragma: no cover - never let housekeeping stop the writer
             logger.debug("llamonitor: releasing unused memory failed", exc_info=True)
