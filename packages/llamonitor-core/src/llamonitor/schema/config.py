@@ -143,7 +143,9 @@ OtelContextMode = Literal["auto", "always", "off"]
 class MonitorConfig(_Strict):
     """Everything ``initialize_monitoring`` needs.
 
-    ``MonitorConfig.for_local_dev()`` writes Parquet under ``./dev_monitoring_data``;
+    ``MonitorConfig.for_local_dev()`` writes Parquet under ``./dev_monitoring_data`` (batches of
+    100, flushed every second, a queue of 200,000 events so that bursts of calls never wait for the
+    writer: about 60 MB of plain records at its fullest, and what a SIGKILL can lose);
     ``MonitorConfig.for_production(dsn)`` writes to PostgreSQL; ``MonitorConfig.from_env()``
     reads ``LLMOPS_*`` variables.
     """
@@ -230,9 +232,15 @@ class MonitorConfig(_Strict):
 
     @classmethod
     def for_local_dev(cls, output_dir: str = "./dev_monitoring_data") -> MonitorConfig:
-        """Parquet under ``./dev_monitoring_data``, flushed every second."""
+        """Parquet under ``./dev_monitoring_data``, flushed every second, room for bursts of 100,000 calls.
+
+        The queue holds up to 200,000 events (about 60 MB of plain records at its fullest) so
+        that a burst of calls is recorded without waiting for the writer, which takes the burst
+        once it ends (see docs/performance.md); a SIGKILL can lose what it holds.
+        """
         return cls(storage=StorageConfig(backend="parquet", output_dir=output_dir, batch_size=100,
-                                         flush_interval_seconds=1.0))
+                                         flush_interval_seconds=1.0),
+                   max_queue_size=200_000)
 
     @classmethod
     def for_production(cls, connection_string: str, *, backend: str = "postgres") -> MonitorConfig:

@@ -37,6 +37,10 @@ from llamonitor.transport.sampling import sampler_for
 from llamonitor.transport.spill import SpillStore
 
 logger = logging.getLogger("llamonitor")
+#: how often the writer looks whether a burst of calls goes on (see ``MonitoringWriter._pace``)
+PACE_POLL_SECONDS = 0.002
+#: the longest the writer lets a burst run before it takes the burst's events
+PACE_MAX_SECONDS = 0.25
 Listener = Callable[[Sequence[MetricEvent]], None]
 
 
@@ -279,6 +283,8 @@ class MonitoringWriter:
             if len(rec) and oldest is None:
                 oldest = now
             force = bool(requests) or stopping or (oldest is not None and now - oldest >= interval)
+            if not force and oldest is not None and len(rec) >= batch_size:
+                self._pace(min(oldest + interval, now + PACE_MAX_SECONDS))
             # When forced, write what is queued now (not what producers add meanwhile).
             target = len(rec) if force else 0
             # Pipelined: the build thread turns the next batch's records into rows while this
@@ -287,8 +293,13 @@ class MonitoringWriter:
             # memory (queued + being built + being written) never exceeds max_queue_size.
             pending: Job[EventBatch] | None = None
             pending_records, pending_bytes = 0, 0
-            while len(rec) >= batch_size or target > 0:
-                records, nbytes = rec.take_held(max_batch)
+            # At most what is queued now: producers faster than the writer would otherwise keep
+            # this loop going and a flush request (read above, once per round) would never be
+            # answered while they run.
+            budget = len(rec)
+            while budget > 0 and (len(rec) >= batch_size or target > 0):
+                records, nbytes = rec.take_held(min(max_batch, budget))
+                budget -= len(records)
                 target -= len(records)
                 self.in_flight += len(records)
                 future = self._build_thread.submit(self._build, records)
@@ -307,6 +318,31 @@ class MonitoringWriter:
                 done.set()
             if stopping and not len(rec):
                 return
+
+    def _pace(self, until: float) -> None:
+        """Let a burst of calls finish before taking its events, while the queue has room.
+
+        The writer's work on a batch holds the GIL the application's threads need. While
+        producers are still adding events faster than every :data:`PACE_POLL_SECONDS` and less
+        than half the queue is used, it waits (up to ``until``: the flush interval, at most
+        :data:`PACE_MAX_SECONDS`), then takes the burst in large batches, mostly once the
+        application is idle or waiting. A caller is never made to wait for it: half the queue
+        is still free, and a flush or stop ends the wait at once.
+        """
+        rec = self.recorder
+        room = rec.max_size // 2
+        seen = len(rec)
+        while True:
+            time.sleep(PACE_POLL_SECONDS)
+            queued = len(rec)
+            if queued <= seen or queued + rec.held >= room or time.monotonic() >= until:
+                return
+            if rec.max_bytes and rec.bytes * 2 >= rec.max_bytes:
+                return
+            with self._lock:
+                if self._flush_requests or self._stopping:
+                    return
+            seen = queued
 
     def _release_memory(self, asked: bool) -> None:
         """Idle after a burst (or flushed): give the allocators' freed pages back (see transport/memory.py)."""
