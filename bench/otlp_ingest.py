@@ -19,7 +19,9 @@ Figures (spans/s):
   worker waits at most that long;
 - **serve CPU**: CPU time (user + system, all threads) the ``serve`` process spent over the same
   interval, per span (Linux ``/proc``): what ingestion costs, much less sensitive than the
-  rates to other work on a shared machine. One core at 100 % is ``1e6 / (µs/span)`` spans/s.
+  rates to other work on a shared machine. One core at 100 % is ``1e6 / (µs/span)`` spans/s;
+- **postgres server CPU**: the same for this machine's PostgreSQL processes (when they run here:
+  the bench's DSN is loopback), which share the cores with ``serve`` and the clients.
 
 Each span looks like an OpenLLMetry chat span (model, provider, usage, ~16 attributes, a
 parent); bodies are built before the clock. ``serve`` runs in its own process, as deployed, and
@@ -296,8 +298,25 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def local_postgres_cpu_seconds() -> float | None:
+    """CPU time (user + system, reaped children included) of this machine's PostgreSQL processes (Linux)."""
+    total, found = 0.0, False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "comm").read_text().startswith(("postgres", "postmaster")):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found = True
+        total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
 def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
-                clients: int, workers: int = 1) -> tuple[float, float, float | None]:
+                clients: int, workers: int = 1) -> tuple[float, float, float | None, float | None]:
     from testkits.serve import free_port
 
     root = Path(tempfile.mkdtemp(prefix="otlp_ingest_"))
@@ -335,6 +354,7 @@ def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
         while count_stored(backend, root, schema) < warm:  # the warm-up batch is stored: the writer runs
             time.sleep(0.05)
         cpu0 = tree_cpu_seconds(proc.pid)
+        pg0 = local_postgres_cpu_seconds() if backend == "postgres" else None
         t0 = time.perf_counter()
         post_all(port, bodies[first:], clients)
         accepted = time.perf_counter() - t0
@@ -344,8 +364,10 @@ def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
             time.sleep(0.05)
         stored = time.perf_counter() - t0
         cpu1 = tree_cpu_seconds(proc.pid)
+        pg1 = local_postgres_cpu_seconds() if pg0 is not None else None
         cpu = (cpu1 - cpu0) / (spans - warm) * 1e6 if cpu0 is not None and cpu1 is not None else None
-        return (spans - warm) / accepted, (spans - warm) / stored, cpu
+        pg = (pg1 - pg0) / (spans - warm) * 1e6 if pg0 is not None and pg1 is not None else None
+        return (spans - warm) / accepted, (spans - warm) / stored, cpu, pg
     finally:
         proc.terminate()
         proc.wait(timeout=120)
@@ -379,11 +401,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, cost in read_variants(bodies):
             print(f"  {name:<42} {cost:>6.1f} µs/span CPU")
     for backend in [b for b in args.backends.split(",") if b]:
-        accepted, stored, cpu = run_backend(backend, bodies, spans, args.per_request, args.clients, args.workers)
+        accepted, stored, cpu, pg = run_backend(backend, bodies, spans, args.per_request, args.clients,
+                                                args.workers)
         print(f"{backend + ' accepted':<28} {accepted:>12,.0f} spans/s")
         print(f"{backend + ' stored':<28} {stored:>12,.0f} spans/s")
         if cpu is not None:
             print(f"{backend + ' serve CPU':<28} {cpu:>12,.1f} µs/span")
+        if pg is not None:  # the database's own work (COPY, 7 indexes, the rollup trigger), same cores
+            print(f"{'postgres server CPU':<28} {pg:>12,.1f} µs/span")
     return 0
 
 

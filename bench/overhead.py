@@ -14,7 +14,7 @@ exporter. With ``--clock thread`` the writer's time is not the caller's CPU: the
 shows only the caller's own work.
 
 One more row, the issue's setting: a plain ``def`` decorated with ``@monitor_llm`` under
-``MonitorConfig.for_local_dev()`` (queue of 10,000, policy ``block``), called in blocks of
+``MonitorConfig.for_local_dev()`` (queue of 200,000, policy ``block``; 10,000 before issue 22), called in blocks of
 ``--burst`` calls with a flush between blocks; its mean includes any wait for queue room.
 
 Two more rows, when the installed llamonitor has the settings: the decorator inside an
