@@ -45,18 +45,26 @@ def test_a_burst_is_taken_in_a_few_large_batches_once_it_ends(tmp_path: Path) ->
 
 
 def test_the_wait_ends_when_half_the_queue_is_used(tmp_path: Path) -> None:
-    """A queue of 2,000: the writer takes the burst's events by the time 1,000 wait, so callers
-    under ``block`` are paced by the writer's speed, never by its wait (none dropped, all stored)."""
-    llamonitor.initialize_monitoring_sync(_config(tmp_path, 2_000))
+    """A queue of 10,000 and a producer that never pauses but is slower than the writer (~50k
+    calls/s): the wait ends at 5,000 queued, so no caller ever waits for room under ``block``.
+    Waiting out the whole 250 ms instead lets the queue fill within ~200 ms and blocks callers."""
+    llamonitor.initialize_monitoring_sync(_config(tmp_path, 10_000))
+
+    @monitor_llm("steady", measurement="capacity")
+    def f(x: int) -> int:
+        return x
+
     try:
-        _burst(30_000)
+        for i in range(30_000):
+            f(i)
+            if i % 10 == 9:
+                time.sleep(0.0001)
         assert llamonitor.flush_sync(60)
         health = llamonitor.health()
     finally:
         llamonitor.shutdown_sync(60)
     assert health["processed"] == 30_000
-    assert health["dropped_overflow"] == 0
-    assert health["batches"] >= 15  # batches of at most ~1,000-2,000 events
+    assert health["blocked_calls"] == 0, health["blocked_calls"]
 
 
 def test_a_flush_returns_while_producers_outpace_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
