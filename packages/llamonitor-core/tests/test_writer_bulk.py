@@ -105,21 +105,16 @@ def test_a_bulk_batch_with_a_repeated_event_keeps_it_once(tmp_path: Path) -> Non
     assert backend.rows_written == 2
 
 
-def test_a_burst_leaves_no_batch_alive_and_releases_memory_after_the_flush(tmp_path: Path) -> None:
-    """In a fresh interpreter: 100k decorated calls, a flush; Python blocks back to near where they were.
+def _after_bursts(tmp_path: Path, body: str) -> Any:
+    """Run ``body`` in a fresh interpreter after ``for_local_dev()`` monitoring started and warmed up.
 
-    The writer must not keep its last batch (records, columns) alive while idle, and must give the
-    allocators' freed pages back (``transport/memory.py``; Arrow buffers from the system pool,
-    ``schema.arrow.WRITER_POOL``): checked by the call count, the live blocks and RSS.
+    ``body`` sees ``f`` (a decorated no-op), ``rss()`` (bytes), ``gc``, ``json``, ``sys`` and
+    ``llamonitor``, and prints one JSON line: returned parsed.
     """
-    code = textwrap.dedent(f"""
+    prologue = textwrap.dedent(f"""
         import gc, json, os, sys
         import llamonitor
-        import llamonitor.transport.worker as worker
         from llamonitor import MonitorConfig, monitor_llm
-        calls = []
-        real = worker.release_unused_memory
-        worker.release_unused_memory = lambda: (calls.append(1), real())
         def rss():
             with open("/proc/self/statm") as f:
                 return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -132,22 +127,38 @@ def test_a_burst_leaves_no_batch_alive_and_releases_memory_after_the_flush(tmp_p
         for i in range(1000):
             f(i)
         llamonitor.flush_sync(60); gc.collect()
-        blocks, before, released = sys.getallocatedblocks(), rss(), len(calls)
-        for i in range(100_000):
-            f(i)
-        assert llamonitor.flush_sync(120)
-        gc.collect()
-        from llamonitor.schema.arrow import WRITER_POOL
-        print(json.dumps({{"blocks": sys.getallocatedblocks() - blocks, "rss_mb": (rss() - before) / 2**20,
-                          "released": len(calls) - released, "arrow_bytes": WRITER_POOL.bytes_allocated()}}))
-        llamonitor.shutdown_sync(60)
     """)
+    code = prologue + textwrap.dedent(body) + "\nllamonitor.shutdown_sync(60)\n"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     import json
 
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     print(found)
+    return found
+
+
+def test_a_burst_leaves_no_batch_alive_and_releases_memory_after_the_flush(tmp_path: Path) -> None:
+    """In a fresh interpreter: 100k decorated calls, a flush; Python blocks back to near where they were.
+
+    The writer must not keep its last batch (records, columns) alive while idle, and must give the
+    allocators' freed pages back (``transport/memory.py``; Arrow buffers from the system pool,
+    ``schema.arrow.WRITER_POOL``): checked by the call count, the live blocks and RSS.
+    """
+    found = _after_bursts(tmp_path, """
+        import llamonitor.transport.worker as worker
+        calls = []
+        real = worker.release_unused_memory
+        worker.release_unused_memory = lambda: (calls.append(1), real())
+        blocks, before, released = sys.getallocatedblocks(), rss(), len(calls)
+        for i in range(100_000):
+            f(i)
+        assert llamonitor.flush_sync(120)
+        gc.collect()
+        from llamonitor.schema.arrow import WRITER_POOL
+        print(json.dumps({"blocks": sys.getallocatedblocks() - blocks, "rss_mb": (rss() - before) / 2**20,
+                          "released": len(calls) - released, "arrow_bytes": WRITER_POOL.bytes_allocated()}))
+    """)
     assert found["released"] >= 1
     assert found["blocks"] < 5_000  # a batch of 10k records alone is > 60k blocks
     assert found["arrow_bytes"] == 0  # the writer's Arrow buffers are all given back after the flush
@@ -168,22 +179,7 @@ def test_rss_after_flushed_bursts_is_back_within_10_mb(tmp_path: Path) -> None:
     """
     if not sys.platform.startswith("linux"):
         pytest.skip("RSS from /proc")
-    code = textwrap.dedent(f"""
-        import gc, json, os
-        import llamonitor
-        from llamonitor import MonitorConfig, monitor_llm
-        def rss():
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        cfg = MonitorConfig.for_local_dev({str(tmp_path / "out")!r}).model_copy(
-            update={{"spill_dir": {str(tmp_path / "spill")!r}}})
-        llamonitor.initialize_monitoring_sync(cfg)
-        @monitor_llm("burst", measurement="capacity")
-        def f(x):
-            return x
-        for i in range(1000):
-            f(i)
-        llamonitor.flush_sync(60); gc.collect()
+    after = _after_bursts(tmp_path, """
         before, after = rss(), []
         for _ in range(5):
             for i in range(100_000):
@@ -192,14 +188,7 @@ def test_rss_after_flushed_bursts_is_back_within_10_mb(tmp_path: Path) -> None:
             gc.collect()
             after.append((rss() - before) / 2**20)
         print(json.dumps(after))
-        llamonitor.shutdown_sync(60)
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    import json
-
-    after = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(after)
     # What stays after a flush moves from burst to burst (3-10 MB seen over 14 bursts, not
     # growing): Python's 1 MiB small-object arenas that a few objects outliving the burst keep,
     # and glibc's arenas (docs/performance.md). Before the fix: +12 to +18 MB by the 5th burst.
