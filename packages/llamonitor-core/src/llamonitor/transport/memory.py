@@ -12,7 +12,7 @@ The writer calls :func:`release_unused_memory` when it goes idle after writing a
 mimalloc's heaps are per thread: its release frees only the *calling* thread's pages, so
 :func:`release_arrow_pool` must run on every thread that made Arrow calls (the writer runs it on
 its build thread, then :func:`release_unused_memory` on its own). Released from another thread,
-those pages stayed: +12 to +18 MB after five bursts of 100k calls, against +0 to +3 MB now.
+those pages stayed: +13 to +18 MB after five bursts of 100k calls, against +2 to +4 MB now.
 
 What stays (measured in docs/performance.md): Python's own small-object arenas that still hold
 a live object, and the interpreter's and pyarrow's caches -- a few megabytes.

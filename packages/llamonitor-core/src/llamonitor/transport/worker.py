@@ -323,11 +323,11 @@ class MonitoringWriter:
         """Let a burst of calls finish before taking its events, while the queue has room.
 
         The writer's work on a batch holds the GIL the application's threads need. While
-        producers are still adding events faster than every :data:`PACE_POLL_SECONDS` and less
-        than half the queue is used, it waits (up to ``until``: the flush interval, at most
-        :data:`PACE_MAX_SECONDS`), then takes the burst in large batches, mostly once the
+        producers are still adding events (more arrived in the last :data:`PACE_POLL_SECONDS`)
+        and less than half the queue is used, it waits (up to ``until``: the flush interval, at
+        most :data:`PACE_MAX_SECONDS`), then takes the burst in large batches, mostly once the
         application is idle or waiting. A caller is never made to wait for it: half the queue
-        is still free, and a flush or stop ends the wait at once.
+        is still free, and a flush or stop ends the wait within a poll.
         """
         rec = self.recorder
         room = rec.max_size // 2
