@@ -1,6 +1,7 @@
-"""The writer's fast path serialises custom attributes with its own C encoder call: the text must be
-exactly ``dumps_attributes``' for every value, hostile ones included, and a collector's added
-attributes merge after the record's own as the general path merges them."""
+"""``dumps_attributes`` encodes with one reused C encoder call: its text must be exactly the
+``JSONEncoder``'s for every value, hostile ones included (and an error where that one errs), and in
+the writer's fast path a collector's added attributes merge after the record's own as the general
+path merges them."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ import pytest
 from llamonitor.schema.columns import event_to_row
 from llamonitor.schema.config import MonitorConfig, StorageConfig
 from llamonitor.schema.events import TokenUsage
-from llamonitor.schema.serialize import dumps_attributes
+from llamonitor.schema.serialize import _encode, _encode_fast
 from llamonitor.transport.enrich import EventBuilder
-from llamonitor.transport.plain import attributes_text
 from llamonitor.transport.records import OperationSpec
 
 
@@ -42,9 +42,18 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
+_ENCODE_ERRORS = (ValueError, TypeError, RecursionError)
+
+
 @pytest.mark.parametrize("attrs", CASES)
-def test_attributes_text_is_dumps_attributes(attrs: dict[str, Any]) -> None:
-    assert attributes_text(attrs) == (dumps_attributes(attrs) or "{}")
+def test_the_reused_c_encoder_gives_the_json_encoders_text(attrs: dict[str, Any]) -> None:
+    try:
+        expected = _encode(attrs)
+    except _ENCODE_ERRORS:  # a cycle (ValueError there, RecursionError here) or a non-string key
+        with pytest.raises(_ENCODE_ERRORS):
+            _encode_fast(attrs)
+        return
+    assert _encode_fast(attrs) == expected
 
 
 def test_added_attributes_merge_after_the_records_own_as_in_the_general_path() -> None:

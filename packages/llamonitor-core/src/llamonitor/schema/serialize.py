@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from datetime import datetime, timezone
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from llamonitor.schema.events import (
@@ -49,13 +50,26 @@ def _safe_default(value: Any) -> Any:
 # One encoder for every event: json.dumps with options builds a new JSONEncoder per call.
 _encode = json.JSONEncoder(ensure_ascii=False, default=_safe_default).encode
 
+# ``_encode``'s C encoder, made once: JSONEncoder.encode still builds a new one, a markers dict and
+# a closure on every call (half the cost of a usual attributes dict). No circular-reference
+# markers: a cycle ends in RecursionError instead of ValueError, and both take the same fallback.
+_c_encode = None if c_make_encoder is None else c_make_encoder(
+    None, _safe_default, encode_basestring, None, ": ", ", ", False, False, True)
+
+
+def _encode_fast(attrs: dict[str, Any]) -> str:
+    """``_encode(attrs)``: the same text, and the same errors but for a cycle's (see ``_c_encode``)."""
+    if _c_encode is None:  # an interpreter without the C accelerator
+        return _encode(attrs)
+    return "".join(_c_encode(attrs, 0))
+
 
 def dumps_attributes(attrs: dict[str, Any] | None) -> str | None:
     """JSON for a custom-attributes dict; never raises (cycles and odd objects are replaced)."""
     if not attrs:
         return None if attrs is None else "{}"
     try:
-        text = _encode(attrs)
+        text = _encode_fast(attrs)
     except (ValueError, TypeError, RecursionError):
         pass
     else:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import binascii
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
 
@@ -38,8 +37,8 @@ from llamonitor.schema.arrow import WRITER_POOL
 from llamonitor.schema.batch import Column
 from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.schema.events import SCHEMA_VERSION
-from llamonitor.schema.sanitize import LIMITS, clean_column, has_non_finite_token
-from llamonitor.schema.serialize import _safe_default, dumps_attributes
+from llamonitor.schema.sanitize import LIMITS, clean_column
+from llamonitor.schema.serialize import dumps_attributes
 
 _AGENT_BIT = 1 << list(PREFIXES).index("agent")
 _AGENT_COLUMNS = tuple((COLUMN_NAMES.index(c.name), str(c.field)) for c in COLUMNS if c.group == "agent")
@@ -103,28 +102,6 @@ def _id_expressions() -> dict[str, pc.Expression]:
 
 
 _ID_EXPRESSIONS = _id_expressions()
-
-
-# json.JSONEncoder(ensure_ascii=False, default=_safe_default).encode (serialize._encode) without its
-# per-call Python: encode() and iterencode() build a new C encoder, a markers dict and a closure on
-# every call. No circular-reference markers: a cycle ends in RecursionError, and dumps_attributes
-# then takes the value as it would have.
-_C_ENCODE = None if c_make_encoder is None else c_make_encoder(
-    None, _safe_default, encode_basestring, None, ": ", ", ", False, False, True)
-
-
-def attributes_text(attrs: dict[str, Any]) -> str:
-    """``dumps_attributes(attrs) or "{}"`` for a dict, the same text, at half its cost for the usual dict."""
-    if attrs and _C_ENCODE is not None:
-        try:
-            text = "".join(_C_ENCODE(attrs, 0))
-        except (ValueError, TypeError, RecursionError):
-            pass
-        else:
-            # dumps_attributes' own test for its fast path (NaN / Infinity, NUL, non-ASCII: cleaned there)
-            if not has_non_finite_token(text) and "\\u0000" not in text and text.isascii():
-                return text
-    return dumps_attributes(attrs) or "{}"
 
 
 def _same(values: list[Any]) -> bool:
@@ -223,7 +200,7 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
                     merged.update(extra_attrs)
                 if more:
                     merged.update(more)
-                attributes[i] = attributes_text(merged)
+                attributes[i] = dumps_attributes(merged) or "{}"
     cols[_AT["custom_attributes"]] = attributes
     cols[_AT["schema_version"]] = [SCHEMA_VERSION] * n
     return cols
