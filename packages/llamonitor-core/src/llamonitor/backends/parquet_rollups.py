@@ -16,6 +16,7 @@ not all finite numbers) is aggregated from its rows by the query layer instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -151,18 +152,10 @@ _AGGREGATES = [("d", "count"), ("error", "sum"), ("tin", "sum"), ("tout", "sum")
                ("d", "max"), ("start", "min"), ("end", "max"), ("bad", "sum")]
 
 
-_keyed: list[dict[str, pc.Expression]] = []
-
-
+@functools.cache
 def _keyed_projection() -> dict[str, pc.Expression]:
     """:func:`projection`'s columns as the rollup's keys and measures, as expressions (one scan computes
-    them); made once (building them held the GIL for a twentieth of a file's rollup), published whole."""
-    if not _keyed:
-        _keyed.append(_make_keyed_projection())
-    return _keyed[0]
-
-
-def _make_keyed_projection() -> dict[str, pc.Expression]:
+    them); made once (building them held the GIL for a twentieth of a file's rollup)."""
     p = projection()
     start, d = p["start_ns"], p["duration_ms"]
     q = pc.divide(start, NS_PER_DAY)
