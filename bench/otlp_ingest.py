@@ -299,30 +299,26 @@ def tree_cpu_seconds(pid: int) -> float | None:
     return total + sum(cpu_seconds(c) or 0.0 for c in children)
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process ``pid`` so far (Linux), else ``None``."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux), else ``None``; ``reaped``: with its
+    waited-for children's."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15 if reaped else 13]) / os.sysconf("SC_CLK_TCK")
 
 
 def local_postgres_cpu_seconds() -> float | None:
     """CPU time (user + system, reaped children included) of this machine's PostgreSQL processes (Linux)."""
-    total, found = 0.0, False
+    found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
         try:
-            if not (entry / "comm").read_text().startswith(("postgres", "postmaster")):
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if entry.name.isdigit() and (entry / "comm").read_text().startswith(("postgres", "postmaster")):
+                found.append(cpu_seconds(int(entry.name), reaped=True))
         except OSError:
             continue
-        found = True
-        total += sum(int(f) for f in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK") if found else None
+    return sum(s for s in found if s is not None) if found else None
 
 
 def run_backend(backend: str, bodies: list[bytes], spans: int, per_request: int,
