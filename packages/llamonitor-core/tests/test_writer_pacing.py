@@ -14,9 +14,9 @@ from llamonitor.schema.config import StorageConfig
 from llamonitor.transport import worker
 
 
-def _config(tmp_path: Path, queue: int) -> MonitorConfig:
+def _config(tmp_path: Path, queue: int, flush_interval: float = 1.0) -> MonitorConfig:
     return MonitorConfig(storage=StorageConfig(backend="parquet", output_dir=str(tmp_path / "out"), batch_size=100,
-                                               flush_interval_seconds=1.0),
+                                               flush_interval_seconds=flush_interval),
                          max_queue_size=queue, spill_dir=str(tmp_path / "spill"))
 
 
@@ -72,9 +72,7 @@ def test_a_flush_returns_while_producers_outpace_the_writer(tmp_path: Path, monk
     still returns (before the fix the writer's drain loop never ended while events kept coming,
     and ``flush_sync(60)`` returned ``False`` after 60 s), and no burst wait holds it."""
     monkeypatch.setattr(worker, "PACE_MAX_SECONDS", 30.0, raising=False)
-    cfg = _config(tmp_path, 5_000_000).model_copy(update={"storage": StorageConfig(
-        backend="parquet", output_dir=str(tmp_path / "out"), batch_size=100, flush_interval_seconds=30.0)})
-    llamonitor.initialize_monitoring_sync(cfg)
+    llamonitor.initialize_monitoring_sync(_config(tmp_path, 5_000_000, flush_interval=30.0))
     stop = threading.Event()
 
     @monitor_llm("burst", measurement="capacity")
