@@ -36,11 +36,13 @@ def _config(**kw: Any) -> MonitorConfig:
 def _record(spec: OperationSpec, *, session: Any = None, trace: Any = None, span: Any = None, parent: Any = None,
             agent: Any = None, start: int = T0, duration: int = 1_500_000, error: Any = None,
             extra: Any = None) -> tuple[Any, ...]:
-    return (spec, session, ids.next_trace() if trace is None else trace, ids.next_span() if span is None else span,
+    # What the decorator enqueues: the spec's index when it has one (SPEC), else the spec (the others).
+    return (spec.ref, session, ids.next_trace() if trace is None else trace, ids.next_span() if span is None else span,
             parent, agent, start, duration, None, None, None, error, extra)
 
 
-SPEC = OperationSpec("plain_call", custom_attributes={"team": "search", "ünï": "✓"}, model="gpt-4o-mini")
+SPEC = OperationSpec("plain_call", custom_attributes={"team": "search", "ünï": "✓"}, model="gpt-4o-mini",
+                     indexed=True)
 OTHER = OperationSpec("other_call", "agent_workflow", provider="openai")
 EMPTY = OperationSpec("bare")
 AGENT = AgentIdentity(framework="crewai", agent_id="a-1", agent_name="Researcher", agent_role="research",

@@ -402,3 +402,43 @@ def test_a_recording_failure_never_breaks_the_run(fake_provider: FakeProvider, m
     warnings = [r for r in caplog.records if r.name == "llamonitor.smolagents"]
     assert len(warnings) == 1 and "instrumentation bug" in warnings[0].getMessage()
     assert memory_monitoring.flush() == []  # the failing parts record nothing; the rest find no run
+
+
+def test_a_wall_clock_step_mid_run_keeps_every_event_inside_its_run(fake_provider: FakeProvider,
+                                                                     memory_monitoring: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """NTP or a hypervisor may step the wall clock while a run is going; smolagents stamps its steps with
+    ``time.time()`` and llamonitor measures durations on the monotonic clock, so the two must not be mixed."""
+    import time
+
+    from smolagents import CodeAgent, tool
+
+    step_ns = [0]
+    real_time, real_time_ns = time.time, time.time_ns
+    monkeypatch.setattr(time, "time", lambda: real_time() + step_ns[0] / 1e9)
+    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + step_ns[0])
+
+    @tool
+    def lookup_order(order_id: str) -> str:
+        """Look an order up.
+
+        Args:
+            order_id: the order's id
+        """
+        step_ns[0] += 5_000_000  # the wall clock jumps 5 ms ahead while the tool runs
+        return f"order {order_id}: shipped"
+
+    agent = CodeAgent(tools=[lookup_order], model=_model(fake_provider), name="stepped", stream_outputs=True,
+                      verbosity_level=QUIET)
+    fake_provider.reply(text=_code("print(lookup_order(order_id='1'))"), input_tokens=11, output_tokens=3)
+    fake_provider.reply(text=_code("final_answer('done')"), input_tokens=13, output_tokens=4)
+    assert list(agent.run("go", stream=True))[-1].output == "done"
+    events = memory_monitoring.flush()
+    (run,) = _by_time(events, "agent")
+    by_span = {e.span_id: e for e in events}
+    for e in events:
+        parent = by_span.get(e.parent_span_id) if e.parent_span_id else None
+        if parent is not None:
+            assert parent.start_time_ns <= e.start_time_ns, (parent.operation_name, e.operation_name)
+            assert parent.end_time_ns >= e.end_time_ns, (parent.operation_name, e.operation_name)
+    assert run.end_time_ns >= max(e.end_time_ns for e in events if e is not run)

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from llamonitor import clock
 from llamonitor.context import get_current_span_id
 from llamonitor.schema.events import AgentIdentity, TokenUsage
 from llamonitor.tracing import Span, start_span, suppress_instrumentation
@@ -114,8 +114,11 @@ def _record_completion(source: Any, request: Any, response: Any, is_cached: int,
             trace_id, parent_id = chat.trace_id, chat.span_id
     span = start_span(f"chat {model}" if model else "chat", operation_type="chat", model=model, agent=agent,
                       provider="openai", attributes=attrs, trace_id=trace_id, parent_span_id=parent_id)
+    # AG2 stamps the request with its wall clock; llamonitor's spans share one time line (clock.py)
     start_ns = _parse_ts(start_time)
-    end_ns = time.time_ns()
+    if start_ns is not None:
+        start_ns = clock.from_wall(start_ns)
+    end_ns = clock.now_ns()
     if start_ns is not None and start_ns <= end_ns:
         span.start_ns = start_ns
     usage = None

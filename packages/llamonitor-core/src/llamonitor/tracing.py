@@ -7,7 +7,9 @@ Adapters import core's emit side only, never the worker, a backend or the query 
 - :mod:`llamonitor.instrumentation.adapter` (the contract: ``Adapter``, ``InstrumentOptions``,
   ``make_warn_once``) and, for SDKs hooked by wrapping methods,
   :mod:`llamonitor.instrumentation.patching` / :mod:`llamonitor.instrumentation.streams`;
-- :mod:`llamonitor.context` to read the current trace / span ids.
+- :mod:`llamonitor.context` to read the current trace / span ids;
+- :mod:`llamonitor.clock` to put a framework's own ``time.time()`` stamps on the time line of
+  ``Span.start_ns`` / ``end_ns`` (``clock.from_wall``).
 
 ::
 
@@ -30,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from llamonitor import ids, otel_context
+from llamonitor import clock, ids, otel_context
 from llamonitor.context import _EMPTY as _NO_CONTEXT
 from llamonitor.context import _current
 from llamonitor.runtime import STATE
@@ -109,8 +111,10 @@ class Span:
         self.extra: dict[str, Any] = {}
         #: store input/output content given to ``end`` (``None``: follow ``MonitorConfig.capture_content``)
         self.capture_content = capture_content
-        self.start_ns = time.time_ns()
         self.t0 = time.perf_counter_ns()
+        #: Unix ns on the process's time line (``llamonitor.clock``); set it with ``clock.from_wall``
+        #: when a framework stamped the start with ``time.time()``
+        self.start_ns = self.t0 + clock.OFFSET
         self._ended = False
         self._token: contextvars.Token[Any] | None = None
 
@@ -166,7 +170,8 @@ class Span:
         ``model`` replaces the model the span started with (the one the caller asked for);
         ``response_model`` is the model the provider says answered (often a dated snapshot).
         ``system_instructions`` (the system prompt) is stored like ``input_content``: only with
-        content capture on, through the redactor.
+        content capture on, through the redactor. ``end_ns`` is on the same time line as
+        ``start_ns`` (``llamonitor.clock``); without it the span ends now.
         """
         if self._ended:
             return
@@ -194,7 +199,7 @@ class Span:
             extra["system_instructions"] = system_instructions
         spec = _spec(self.operation_name, self.operation_type, self.capture_content)
         try:
-            record = (spec, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,
+            record = (spec.ref, self.session, self.trace, self.span, self.parent, self.agent, self.start_ns,
                       duration, None, None, result, error, extra)
             sampler = rec.sampler
             if sampler is None or sampler.keep(record):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from llamonitor import clock
 from llamonitor.instrumentation.streams import error_attributes
 from llamonitor.instrumentation.usage import field
 from llamonitor.instrumentation.usage import usage_from as usage_of
@@ -445,11 +446,13 @@ class Recorder:
         error = err if isinstance(err, BaseException) else None
         if error is not None:
             attrs["smolagents.error_type"] = type(error).__name__
+        # smolagents stamps steps with time.time(); clock.from_wall puts them on the time line of
+        # every other span (a wall-clock step mid-run must not end a step after its run).
         timing = getattr(step, "timing", None)
         start, end = getattr(timing, "start_time", None), getattr(timing, "end_time", None)
         if isinstance(start, float):
-            span.start_ns = int(start * 1e9)
-        end_ns = int(end * 1e9) if isinstance(end, float) else None
+            span.start_ns = max(run.span.start_ns, clock.from_wall(int(start * 1e9)))
+        end_ns = max(span.start_ns, clock.from_wall(int(end * 1e9))) if isinstance(end, float) else None
         # No usage here: the step's tokens are its model calls', stored once on those.
         span.end(error=error, attributes=attrs, output_content=output, end_ns=end_ns)
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, TypeVar, overload
 
+from llamonitor import clock as _clock
 from llamonitor import ids
 from llamonitor.context import _current
 from llamonitor.instrumentation.base import CollectorRegistry
@@ -30,7 +31,6 @@ from llamonitor.transport.records import OperationSpec, Record
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("llamonitor")
 _perf = time.perf_counter_ns
-_wall = time.time_ns
 _get = _current.get
 _set = _current.set
 _reset = _current.reset
@@ -115,7 +115,7 @@ def monitor_llm(operation_name: Any = None, operation_type: str = "llm_call", *,
         spec = OperationSpec(name, operation_type,
                              collectors=tuple(names), measurement=measure_cfg,
                              custom_attributes=custom_attributes, model=model, provider=provider,
-                             capture_content=capture_content)
+                             capture_content=capture_content, indexed=True)
         if inspect.isasyncgenfunction(fn):
             wrapper = _wrap_async_gen(fn, spec)
         elif inspect.iscoroutinefunction(fn):
@@ -149,6 +149,7 @@ def _open(rec: Any) -> tuple[tuple[Any, ...], Any, Any]:
 
 def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
     spec_keeps = spec.keeps_io
+    ref = spec.ref  # what a record holds: an int keeps queued records out of the cyclic GC (records.py)
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -161,8 +162,8 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
         session, trace, span, agent, _ = ctx
         token = _set(ctx)
         otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
-        start = _wall()
         t0 = _perf()
+        start = t0 + _clock.OFFSET  # one read: start and duration on one time line (clock.py)
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
@@ -170,14 +171,14 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
             _reset(token)
             if otel_token is not None:
                 _otel_detach(otel_token)
-            _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+            _put(rec, (ref, session, trace, span, parent, agent, start, duration,
                        args if keeps else None, kwargs if keeps else None, None, exc, None))
             raise
         duration = _perf() - t0
         _reset(token)
         if otel_token is not None:
             _otel_detach(otel_token)
-        _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+        _put(rec, (ref, session, trace, span, parent, agent, start, duration,
                    args if keeps else None, kwargs if keeps else None, result if keeps else None, None, None))
         return result
 
@@ -186,6 +187,7 @@ def _wrap_async(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., An
 
 def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any]:
     spec_keeps = spec.keeps_io
+    ref = spec.ref  # what a record holds: an int keeps queued records out of the cyclic GC (records.py)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -198,8 +200,8 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
         session, trace, span, agent, _ = ctx
         token = _set(ctx)
         otel_token = _otel_attach(otel_ctx) if otel_ctx is not None else None
-        start = _wall()
         t0 = _perf()
+        start = t0 + _clock.OFFSET  # one read: start and duration on one time line (clock.py)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
@@ -207,14 +209,14 @@ def _wrap_sync(fn: Callable[..., Any], spec: OperationSpec) -> Callable[..., Any
             _reset(token)
             if otel_token is not None:
                 _otel_detach(otel_token)
-            _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+            _put(rec, (ref, session, trace, span, parent, agent, start, duration,
                        args if keeps else None, kwargs if keeps else None, None, exc, None))
             raise
         duration = _perf() - t0
         _reset(token)
         if otel_token is not None:
             _otel_detach(otel_token)
-        _put(rec, (spec, session, trace, span, parent, agent, start, duration,
+        _put(rec, (ref, session, trace, span, parent, agent, start, duration,
                    args if keeps else None, kwargs if keeps else None, result if keeps else None, None, None))
         return result
 
@@ -239,8 +241,8 @@ class _Stream:
         self.chunks: list[Any] | None = [] if keeps else None
         self.first_ns: int | None = None
         self.n = 0
-        self.start = _wall()
         self.t0 = _perf()
+        self.start = self.t0 + _clock.OFFSET
 
     def chunk(self, item: Any) -> None:
         if self.first_ns is None:
@@ -256,7 +258,7 @@ class _Stream:
         attrs: dict[str, Any] = {"stream": True, "stream_status": status, "stream_chunks": self.n}
         if self.first_ns is not None:
             attrs["time_to_first_chunk_ms"] = self.first_ns / 1e6
-        _put(self.rec, (self.spec, session, trace, span, parent, agent, self.start, duration,
+        _put(self.rec, (self.spec.ref, session, trace, span, parent, agent, self.start, duration,
                         self.args, self.kwargs, self.chunks, error, {"attributes": attrs}))
 
 

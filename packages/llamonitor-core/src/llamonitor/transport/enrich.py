@@ -21,10 +21,10 @@ from llamonitor.schema.config import MonitorConfig
 from llamonitor.schema.events import CostInfo, MetricEvent, TokenUsage
 from llamonitor.schema.sanitize import clean_event
 from llamonitor.schema.serialize import NESTED, NESTED_FIELDS, dumps_attributes
-from llamonitor.transport.records import EXTRA, SPEC, OperationSpec, Record
+from llamonitor.transport.records import EXTRA, SPEC, OperationSpec, Record, spec_of
 
 logger = logging.getLogger("llamonitor")
-_spec_of = itemgetter(SPEC)
+_ref_of = itemgetter(SPEC)
 _extra_of = itemgetter(EXTRA)
 _MAX_ERROR_MESSAGE = 2000
 _KNOWN_KEYS = frozenset(NESTED) | {"custom_attributes", "model", "response_model", "provider"}
@@ -100,11 +100,11 @@ class EventBuilder:
         one, which :meth:`_priced` applies to columns (ingested OTLP spans, adapters' usage).
         """
         default_capture = self.config.capture_content
-        specs = set(map(_spec_of, records))  # OperationSpec hashes by identity
-        plain = {s for s in specs if not s.collectors
+        refs = set(map(_ref_of, records))  # an index, or an OperationSpec (hashes by identity)
+        plain = {r for r in refs if not (s := spec_of(r)).collectors
                  and not (s.capture_content if s.capture_content is not None else default_capture)}
         extras = list(map(_extra_of, records))
-        if len(plain) == len(specs) and extras.count(None) == len(extras):
+        if len(plain) == len(refs) and extras.count(None) == len(extras):
             return None
         priced = self._cost_collector() is not None
         flags = []
@@ -156,7 +156,7 @@ class EventBuilder:
         for i, (rec, extra, usage) in enumerate(zip(records, extras, usages, strict=True)):
             if usage is None:
                 continue
-            spec: OperationSpec = rec[SPEC]
+            spec = spec_of(rec[SPEC])
             model = extra.get("model") or spec.model
             answered = extra.get("response_model")
             price = price_of(model, answered)
@@ -292,9 +292,9 @@ class EventBuilder:
         return EventBatch(events, sources, to_event or self.build, event_to_row, rows=rows)
 
     def build(self, rec: Record) -> MetricEvent:
-        (spec, session, trace, span, parent, agent, start_ns, duration_ns,
+        (ref, session, trace, span, parent, agent, start_ns, duration_ns,
          args, kwargs, result, error, extra) = rec
-        spec_t: OperationSpec = spec
+        spec_t = spec_of(ref)
         attrs = spec_t.custom_attributes.copy() if spec_t.custom_attributes else {}
         model = spec_t.model
         provider = spec_t.provider

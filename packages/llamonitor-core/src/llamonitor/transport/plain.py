@@ -39,6 +39,7 @@ from llamonitor.schema.columns import COLUMN_NAMES, COLUMNS, PREFIXES
 from llamonitor.schema.events import SCHEMA_VERSION
 from llamonitor.schema.sanitize import LIMITS, clean_column
 from llamonitor.schema.serialize import dumps_attributes
+from llamonitor.transport.records import spec_of
 
 _AGENT_BIT = 1 << list(PREFIXES).index("agent")
 _AGENT_COLUMNS = tuple((COLUMN_NAMES.index(c.name), str(c.field)) for c in COLUMNS if c.group == "agent")
@@ -123,9 +124,11 @@ def plain_columns(records: Sequence[tuple[Any, ...]], *, default_session: str,
     if set(map(len, records)) != {13}:
         raise ValueError("plain_columns: a record is not 13 slots")
     # One C-level pass per slot read (args, kwargs and result are not: a plain event has none).
-    (specs, sessions, traces, spans, parents, agents, starts, durations, errors, extras) = (
+    (refs, sessions, traces, spans, parents, agents, starts, durations, errors, extras) = (
         list(map(_SLOTS[i], records)) for i in (0, 1, 2, 3, 4, 5, 6, 7, 11, 12))
-    one_spec = _same(specs)
+    one_spec = _same(refs)
+    # A record names its spec by index (records.py): each distinct one is looked up once.
+    specs = [spec_of(refs[0])] * n if one_spec else list(map({r: spec_of(r) for r in set(refs)}.__getitem__, refs))
     no_extra = extras.count(None) == n
 
     bulk = id_arrays(spans, traces)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from llamonitor import clock
 from llamonitor.backends.base import StorageBackend
 from llamonitor.backends.errors import refused_data
 from llamonitor.schema.batch import EventBatch
@@ -595,6 +596,8 @@ class MonitoringWriter:
             self._overflow_pending = True
 
     def _housekeeping(self) -> None:
+        # Timestamps follow the wall clock again after a step or a resumed sleep (clock.py).
+        clock.resync()
         # Overflow spilled by callers goes to every sink once the queue has room again.
         if self._overflow_pending and len(self.recorder) < self.recorder.max_size // 2:
             self._overflow_pending = False
