@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import llamonitor
@@ -69,3 +72,28 @@ def test_only_decorators_take_an_index() -> None:
     assert adapter_spec.index is None and len(SPECS) == before
     indexed = OperationSpec("decorated", indexed=True)
     assert indexed.index == before and SPECS[before] is indexed and spec_of(indexed.ref) is indexed
+
+
+def test_a_fork_while_the_spec_table_is_locked_leaves_the_child_able_to_decorate() -> None:
+    script = textwrap.dedent("""
+        import os, sys, time
+        from llamonitor import monitor_llm
+        from llamonitor.transport import records
+
+        records._specs_lock.acquire()  # another thread is decorating a function when the fork happens
+        pid = os.fork()
+        if pid == 0:
+            @monitor_llm(operation_name="in_child")
+            def f():
+                return 1
+            os._exit(0 if f.__llamonitor_spec__.index is not None else 3)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                sys.exit(os.waitstatus_to_exitcode(status))
+            time.sleep(0.05)
+        os.kill(pid, 9)
+        sys.exit(9)  # the child hung on the lock
+    """)
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0

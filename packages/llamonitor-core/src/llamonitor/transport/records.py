@@ -25,6 +25,7 @@ call site (``usage``, ``model``, ``response_model``, ``provider``, ``attributes`
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
@@ -73,6 +74,16 @@ SPECS: list[OperationSpec] = []
 #: how many specs get an index: a bound on what :data:`SPECS` keeps alive (a few MB at most)
 MAX_INDEXED_SPECS = 4096
 _specs_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    # A fork while another thread decorates a function must not leave the child's lock held.
+    global _specs_lock
+    _specs_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def spec_of(ref: OperationSpec | int) -> OperationSpec:
