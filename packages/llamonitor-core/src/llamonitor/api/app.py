@@ -294,19 +294,24 @@ class WorkerApp:
 
     config: MonitorConfig
     options: dict[str, Any] = field(repr=False)  # holds the token: never in a log line
+    #: the worker serves and nothing else: tune its garbage collector once the app is built
+    own_process: bool = False
 
     def __call__(self) -> Any:
-        from llamonitor.api.server import prepare_process
+        from llamonitor.api.server import prepare_process, tune_gc
 
         prepare_process()
-        return create_api_server(self.config, **self.options)
+        app = create_api_server(self.config, **self.options)
+        if self.own_process:
+            tune_gc()
+        return app
 
 
 def run_api_server(config: MonitorConfig | None = None, host: str | None = None, port: int | None = None, *,
                    token: str | None = None, cors_origins: Sequence[str] | None = None,
                    log_level: str = "info", allowed_hosts: Sequence[str] | None = None,
                    on_bound: Callable[[str, int], None] | None = None, workers: int = 1,
-                   **ingest_options: Any) -> None:
+                   own_process: bool = False, **ingest_options: Any) -> None:
     """Serve :func:`create_api_server` with uvicorn (blocking) on ``host`` (default 127.0.0.1) and ``port`` (8080).
 
     The port is bound before anything is printed (``on_bound(host, port)`` then runs); a bind failure
@@ -317,7 +322,10 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
     ingests into its own writer (its own queue and files or connections: nothing is shared but the
     storage), the HTTP receiver on the shared socket and the OTLP/gRPC one on the same port in every
     worker (gRPC binds with ``SO_REUSEPORT``; the kernel spreads connections over them); a worker's
-    live clients see the other workers' spans through its storage tail.
+    live clients see the other workers' spans through its storage tail. ``own_process``: this
+    process (and each worker) serves and nothing else, as under ``llamonitor serve``: its garbage
+    collector is tuned for ingestion (:func:`llamonitor.api.server.tune_gc`); leave it off when
+    the server runs inside an application.
     """
     try:
         from llamonitor.api.server import serve
@@ -329,6 +337,6 @@ def run_api_server(config: MonitorConfig | None = None, host: str | None = None,
     bound = host or api.host
     options: dict[str, Any] = dict(token=token, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
                                    bound_host=bound, **ingest_options)
-    app: Any = WorkerApp(config, options) if workers > 1 else create_api_server(config, **options)
+    app: Any = WorkerApp(config, options, own_process) if workers > 1 else create_api_server(config, **options)
     serve(app, bound, api.port if port is None else port, token=resolve_token(token, api), log_level=log_level,
-          on_bound=on_bound, workers=workers)
+          on_bound=on_bound, workers=workers, own_process=own_process)

@@ -10,7 +10,6 @@ the first one starts a writer on the same storage.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 
@@ -155,19 +154,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def banner(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         print(f"llamonitor serve: http://{shown}:{port}/ (docs at /docs, GraphQL at /graphql)", flush=True)
-        # What is loaded by now (modules, the app) lives as long as this process: out of the cyclic
-        # collector's way, so its full collections under a high ingest rate do not walk it again
-        # and again; and young collections every 20,000 allocations rather than 700 (ingestion
-        # allocates a few dozen short-lived, acyclic objects per span). Together about a tenth of
-        # serve's CPU per ingested span (bench/otlp_ingest.py). This process only.
-        gc.freeze()
-        gc.set_threshold(20_000, 10, 10)
 
     ingest = getattr(args, "ingest", True)
     grpc_port = getattr(args, "otlp_grpc_port", 0) or None
     try:
         run_api_server(config, host=args.host, port=args.port, token=args.token, cors_origins=args.cors_origins,
                        allowed_hosts=args.allowed_hosts, on_bound=banner, ingest=ingest, workers=workers,
+                       own_process=True,
                        ingest_grpc_port=grpc_port if ingest else None, ingest_grpc_host=args.host)
     except BindError as exc:
         return fail(str(exc), 1)
