@@ -411,8 +411,11 @@ def test_a_wall_clock_step_mid_run_keeps_every_event_inside_its_run(fake_provide
     ``time.time()`` and llamonitor measures durations on the monotonic clock, so the two must not be mixed."""
     import time
 
+    from llamonitor import clock
     from smolagents import CodeAgent, tool
 
+    monkeypatch.setattr(clock, "OFFSET", clock.OFFSET)
+    clock.resync(0)  # on the wall clock now: the 5 ms step below stays under the writer's resync threshold
     step_ns = [0]
     real_time, real_time_ns = time.time, time.time_ns
     monkeypatch.setattr(time, "time", lambda: real_time() + step_ns[0] / 1e9)

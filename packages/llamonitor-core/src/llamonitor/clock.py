@@ -52,11 +52,11 @@ def from_wall(wall_ns: int) -> int:
     return wall_ns - _measure() + OFFSET
 
 
-def resync() -> bool:
-    """Move the line to the wall clock if they are more than :data:`RESYNC_NS` apart; ``True`` if moved."""
+def resync(threshold_ns: int = RESYNC_NS) -> bool:
+    """Move the line to the wall clock if they are more than ``threshold_ns`` apart; ``True`` if moved."""
     global OFFSET
     offset = _measure()
-    if abs(offset - OFFSET) <= RESYNC_NS:
+    if abs(offset - OFFSET) <= threshold_ns:
         return False
     OFFSET = offset
     return True
