@@ -20,8 +20,10 @@ from llamonitor.transport.records import SPECS, OperationSpec, spec_of
 
 def _queued(memory_config: MonitorConfig, memory_sink: InMemoryBackend, fn: Any, n: int) -> list[Any]:
     """Call ``fn`` ``n`` times while the writer is held up; the records then in the queue."""
-    memory_sink.delay = 0.5  # the writer is busy with its first batch: the rest stays queued
-    storage = memory_config.storage.model_copy(update={"batch_size": 10, "flush_interval_seconds": 30})
+    # The writer takes 10 records at a time and each write takes 0.5 s: the rest stays queued.
+    memory_sink.delay = 0.5
+    storage = memory_config.storage.model_copy(update={"batch_size": 10, "max_batch_size": 10,
+                                                       "flush_interval_seconds": 30})
     llamonitor.initialize_monitoring_sync(memory_config.model_copy(update={"storage": storage,
                                                                            "max_queue_size": 10_000}))
     for i in range(n):
@@ -29,7 +31,9 @@ def _queued(memory_config: MonitorConfig, memory_sink: InMemoryBackend, fn: Any,
     rec = STATE.recorder
     assert rec is not None
     gc.collect()
-    return list(rec.dq)
+    queued = list(rec.dq)
+    memory_sink.delay = 0  # the rest is written at once at shutdown
+    return queued
 
 
 def test_a_decorated_calls_queued_records_are_not_tracked_by_the_gc(memory_config: MonitorConfig,
