@@ -78,9 +78,9 @@ def tune_gc() -> None:
     it out of the cyclic collector's way, so its full collections under a high ingest rate do not
     walk it again and again; and young collections run every 20,000 allocations rather than 700
     (ingestion allocates a few dozen short-lived, acyclic objects per span). Together 15-20 % of
-    the CPU per ingested span (``bench/otlp_ingest.py``, two workers: 62-65 -> 50-56 µs). Only for a process that is the
-    server's own (``llamonitor serve`` and each of its workers): frozen objects are never
-    collected, which an application's own objects may need to be.
+    the CPU per ingested span (``bench/otlp_ingest.py``, two workers: 62-65 -> 50-56 µs). Only
+    for a process that is the server's own (``llamonitor serve`` and each of its workers): frozen
+    objects are never collected, which an application's own objects may need to be.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
