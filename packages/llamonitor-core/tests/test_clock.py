@@ -10,18 +10,13 @@ from llamonitor import clock, monitor_llm
 from llamonitor.schema.config import MonitorConfig
 from llamonitor.testing import InMemoryBackend
 from llamonitor.tracing import start_span
+from testkits.clock import stepped_wall_clock
 
 
 @pytest.fixture
 def wall_step(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The wall clock (``time.time_ns`` / ``time.time``) runs ahead by what the test puts here."""
-    step = [0]
-    real_ns, real = time.time_ns, time.time
-    monkeypatch.setattr(time, "time_ns", lambda: real_ns() + step[0])
-    monkeypatch.setattr(time, "time", lambda: real() + step[0] / 1e9)
-    monkeypatch.setattr(clock, "OFFSET", clock.OFFSET)  # restored after the test
-    clock.resync(0)  # the line starts on the wall clock, whatever it did since import
-    return step
+    return stepped_wall_clock(monkeypatch)
 
 
 def test_a_wall_clock_step_inside_a_span_leaves_its_children_inside_it(memory_config: MonitorConfig,

@@ -409,17 +409,10 @@ def test_a_wall_clock_step_mid_run_keeps_every_event_inside_its_run(fake_provide
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """NTP or a hypervisor may step the wall clock while a run is going; smolagents stamps its steps with
     ``time.time()`` and llamonitor measures durations on the monotonic clock, so the two must not be mixed."""
-    import time
-
-    from llamonitor import clock
     from smolagents import CodeAgent, tool
+    from testkits.clock import stepped_wall_clock
 
-    monkeypatch.setattr(clock, "OFFSET", clock.OFFSET)
-    clock.resync(0)  # on the wall clock now: the 5 ms step below stays under the writer's resync threshold
-    step_ns = [0]
-    real_time, real_time_ns = time.time, time.time_ns
-    monkeypatch.setattr(time, "time", lambda: real_time() + step_ns[0] / 1e9)
-    monkeypatch.setattr(time, "time_ns", lambda: real_time_ns() + step_ns[0])
+    step_ns = stepped_wall_clock(monkeypatch)  # the 5 ms step below stays under the writer's resync threshold
 
     @tool
     def lookup_order(order_id: str) -> str:
